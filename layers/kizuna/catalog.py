@@ -1,0 +1,182 @@
+"""The resource catalog: the single description of Kizuna's tables, queues, streams and schedules.
+
+Both the CDK constructs (infra/) and the local runtime (kizuna.local) read this module, so a queue's batch size or
+a table's key schema can never differ between AWS and local mode. Environment variable names are part of the
+catalog too: CDK sets them, the handlers' settings models read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    env_var: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+    indexes: tuple[Index, ...] = ()
+    # Stateful tables keep their data when the stack is deleted or a resource is replaced.
+    retain: bool = True
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str
+    env_var: str
+    consumer: str  # function key in FUNCTIONS
+    batch_size: int
+    max_concurrency: int  # Lambda event source maximum concurrency (2..1000)
+    max_receive_count: int  # deliveries before the DLQ; rate-limit waits do not spend it
+    max_batching_window_s: int = 0
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.max_concurrency <= 1000:
+            raise ValueError(f"{self.key}: maximum concurrency must be within 2..1000")
+        if self.batch_size > 10 and self.max_batching_window_s == 0:
+            raise ValueError(f"{self.key}: batches above 10 need a batching window")
+
+
+@dataclass(frozen=True)
+class Function:
+    key: str
+    handler: str  # module:function under functions/
+    timeout_s: int
+    memory_mb: int = 512
+
+
+@dataclass(frozen=True)
+class Stream:
+    key: str
+    env_var: str
+    # S3 layout of the event stream: partitioned by app and date (Firehose dynamic partitioning in AWS).
+    prefix: str = "events/app={app}/year={year}/month={month}/day={day}/"
+    error_prefix: str = "errors/"
+    buffer_seconds: int = 60
+    buffer_mib: int = 64
+    expire_days: int = 400  # raw events; the 90-day aggregates live in DynamoDB
+
+
+@dataclass(frozen=True)
+class Schedule:
+    key: str
+    function: str
+    rate_minutes: int
+
+
+@dataclass(frozen=True)
+class Secret:
+    key: str
+    env_var: str
+    description: str
+
+
+FUNCTIONS: dict[str, Function] = {
+    f.key: f
+    for f in (
+        Function("api", "functions/api/handler.handler", timeout_s=29),
+        Function("sender", "functions/sender/handler.handler", timeout_s=30),
+        Function("twilio_webhook", "functions/twilio_webhook/handler.handler", timeout_s=10, memory_mb=256),
+        Function("reconciler", "functions/reconciler/handler.handler", timeout_s=120, memory_mb=256),
+    )
+}
+
+TABLES: dict[str, Table] = {
+    t.key: t
+    for t in (
+        # Apps, endpoints and their settings. pk = "APP#<app>", sk = "APP" | "EP#<endpoint>".
+        Table(
+            "data",
+            "DATA_TABLE",
+            partition_key="pk",
+            sort_key="sk",
+            indexes=(Index("by_user", partition_key="user_pk", sort_key="sk"),),
+        ),
+        # One delivery record per recipient-message: the claim that makes sending exactly-once, and its status.
+        Table(
+            "messages",
+            "MESSAGES_TABLE",
+            partition_key="message_id",
+            ttl_attribute="expires_at",
+            indexes=(Index("by_state", partition_key="state", sort_key="updated_at"),),
+        ),
+        # Kizuna's own access keys for SigV4; the secret half is stored KMS-encrypted.
+        Table("access_keys", "ACCESS_KEYS_TABLE", partition_key="access_key_id"),
+    )
+}
+
+QUEUES: dict[str, Queue] = {
+    q.key: q
+    for q in (
+        Queue(
+            "send",
+            "SEND_QUEUE_URL",
+            consumer="sender",
+            batch_size=10,
+            max_concurrency=5,
+            max_receive_count=5,
+        ),
+    )
+}
+
+STREAMS: dict[str, Stream] = {s.key: s for s in (Stream("events", "EVENTS_STREAM"),)}
+
+SCHEDULES: dict[str, Schedule] = {
+    s.key: s for s in (Schedule("reconcile_messages", function="reconciler", rate_minutes=5),)
+}
+
+SECRETS: dict[str, Secret] = {
+    s.key: s
+    for s in (
+        Secret(
+            "twilio",
+            "TWILIO_SECRET_ID",
+            "Twilio credentials as JSON: account_sid, auth_token, and from_number or messaging_service_sid",
+        ),
+    )
+}
+
+# KMS key that encrypts access-key secrets (and the tables).
+KEYS_KMS_ENV_VAR = "KEYS_KMS_KEY_ID"
+
+# Delivery records outlive the 90-day analytics window a little so late callbacks still find them.
+MESSAGE_RETENTION_DAYS = 100
+
+# Visibility must cover six times the consumer's timeout (AWS guidance for SQS event sources).
+VISIBILITY_FACTOR = 6
+
+
+def visibility_timeout_s(queue: Queue) -> int:
+    return FUNCTIONS[queue.consumer].timeout_s * VISIBILITY_FACTOR
+
+
+@dataclass(frozen=True)
+class Naming:
+    """Physical names for local mode (CDK lets CloudFormation name things in AWS)."""
+
+    prefix: str = "kizuna"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def table(self, key: str) -> str:
+        return f"{self.prefix}-{key}"
+
+    def queue(self, key: str) -> str:
+        return f"{self.prefix}-{key}"
+
+    def dlq(self, key: str) -> str:
+        return f"{self.prefix}-{key}-dlq"
+
+    def stream(self, key: str) -> str:
+        return f"{self.prefix}-{key}"
+
+    def secret(self, key: str) -> str:
+        return f"{self.prefix}/{key}"

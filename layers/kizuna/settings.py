@@ -1,0 +1,62 @@
+"""Each Lambda function's environment, read once into a pydantic model in its handler and passed down.
+
+The field aliases are the environment variable names; infra/ sets exactly these names (an infra test checks it),
+and they come from the catalog so that neither side spells them by hand.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SECRETS, STREAMS, TABLES
+
+
+class FunctionSettings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    service_name: str = Field("kizuna", alias="POWERTOOLS_SERVICE_NAME")
+
+    @classmethod
+    def env_names(cls) -> set[str]:
+        return {field.alias or name.upper() for name, field in cls.model_fields.items()}
+
+
+class ApiSettings(FunctionSettings):
+    data_table: str = Field(alias=TABLES["data"].env_var)
+    messages_table: str = Field(alias=TABLES["messages"].env_var)
+    access_keys_table: str = Field(alias=TABLES["access_keys"].env_var)
+    keys_kms_key_id: str = Field(alias=KEYS_KMS_ENV_VAR)
+    send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+
+
+class SenderSettings(FunctionSettings):
+    messages_table: str = Field(alias=TABLES["messages"].env_var)
+    send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+    # Public base URL of the webhook API; Twilio posts status callbacks under it.
+    webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
+
+
+class TwilioWebhookSettings(FunctionSettings):
+    messages_table: str = Field(alias=TABLES["messages"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+
+
+class ReconcilerSettings(FunctionSettings):
+    messages_table: str = Field(alias=TABLES["messages"].env_var)
+    send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+
+
+# Function key (catalog.FUNCTIONS) -> the settings model its handler reads.
+SETTINGS_BY_FUNCTION: dict[str, type[FunctionSettings]] = {
+    "api": ApiSettings,
+    "sender": SenderSettings,
+    "twilio_webhook": TwilioWebhookSettings,
+    "reconciler": ReconcilerSettings,
+}

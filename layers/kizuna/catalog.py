@@ -107,7 +107,9 @@ TABLES: dict[str, Table] = {
             "MESSAGES_TABLE",
             partition_key="message_id",
             ttl_attribute="expires_at",
-            indexes=(Index("by_state", partition_key="state", sort_key="updated_at"),),
+            # Sparse: only records still waiting for a final status carry open_shard ("open#0".."open#15"),
+            # so the reconciler reads just those, spread over shards to avoid one hot partition.
+            indexes=(Index("open", partition_key="open_shard", sort_key="updated_at"),),
         ),
         # Kizuna's own access keys for SigV4; the secret half is stored KMS-encrypted.
         Table("access_keys", "ACCESS_KEYS_TABLE", partition_key="access_key_id"),

@@ -1,0 +1,1 @@
+"""CDK constructs for Kizuna: one per capability, composed by infra.stack.KizunaStack."""

@@ -1,0 +1,67 @@
+"""The send queue with its dead-letter queue (catalog.QUEUES) and the sender function that consumes it."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.functions import FunctionFactory
+from infra.nag import acknowledge
+from kizuna.catalog import Queue, visibility_timeout_s
+
+
+class SendQueue(Construct):
+    """The queue alone, so producers (the API) can be wired before the consumer exists."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: Queue, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            {"AwsSolutions-SQS3": "This queue is the dead-letter queue of the send queue; it is alarmed on."},
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=Duration.minutes(5),
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(visibility_timeout_s(spec)),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=spec.max_receive_count
+            ),
+        )
+
+
+class Sending(Construct):
+    """The sender function fed by the send queue: bounded concurrency, partial batch responses."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, queue: SendQueue, factory: FunctionFactory) -> None:
+        super().__init__(scope, construct_id)
+        spec = queue.spec
+        self.function: lambda_.Function = factory.build(self, spec.consumer)
+        self.function.add_event_source(
+            event_sources.SqsEventSource(
+                queue.queue,
+                batch_size=spec.batch_size,
+                max_batching_window=Duration.seconds(spec.max_batching_window_s)
+                if spec.max_batching_window_s
+                else None,
+                max_concurrency=spec.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )

@@ -1,0 +1,84 @@
+"""KizunaStack composes the capability constructs and wires what each function reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.event_stream import EventStream
+from infra.functions import FunctionFactory
+from infra.management_api import ManagementApi
+from infra.observability import Observability
+from infra.reconciliation import Reconciliation
+from infra.secrets import Secrets
+from infra.sending import SendQueue, Sending
+from infra.storage import Storage
+from infra.webhooks_api import WebhooksApi
+from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
+
+
+class KizunaStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        storage = Storage(self, "Storage")
+        secrets = Secrets(self, "Secrets", key=storage.key)
+        events = EventStream(self, "EventStream", spec=STREAMS["events"], key=storage.key)
+        send_queue = SendQueue(self, "SendQueue", spec=QUEUES["send"], key=storage.key)
+
+        factory = FunctionFactory(self, "Functions")
+        for key, table in storage.tables.items():
+            factory.bind_table(TABLES[key].env_var, table, has_indexes=bool(TABLES[key].indexes))
+        factory.bind_key(KEYS_KMS_ENV_VAR, storage.key)
+        factory.bind_queue(QUEUES["send"].env_var, send_queue.queue)
+        factory.bind(STREAMS["events"].env_var, events.stream_name, events.grant_put_records)
+        for key, secret in secrets.secrets.items():
+            factory.bind_secret(SECRETS[key].env_var, secret)
+
+        webhooks = WebhooksApi(self, "WebhooksApi", twilio_function=factory.build(self, "twilio_webhook"))
+        factory.bind("WEBHOOK_BASE_URL", webhooks.url)
+        Sending(self, "Sending", queue=send_queue, factory=factory)
+        management = ManagementApi(self, "ManagementApi", function=factory.build(self, "api"))
+        # The webhook stage logs through the account-level role the management API sets up.
+        webhooks.api.deployment_stage.node.add_dependency(management.cloudwatch_account)
+        reconciliations = [
+            Reconciliation(
+                self,
+                "".join(part.capitalize() for part in spec.key.split("_")),
+                spec=spec,
+                function=factory.build(self, spec.function),
+                key=storage.key,
+            )
+            for spec in SCHEDULES.values()
+        ]
+        observability = Observability(
+            self,
+            "Observability",
+            key=storage.key,
+            dead_letter_queues={
+                "send": send_queue.dead_letter_queue,
+                **{r.spec.key: r.dead_letter_queue for r in reconciliations},
+            },
+            functions=factory.functions,
+        )
+
+        CfnOutput(self, "ManagementApiUrl", value=management.url, description="Pinpoint client endpoint_url")
+        CfnOutput(self, "WebhooksApiUrl", value=webhooks.url, description="Base URL Twilio calls back")
+        CfnOutput(
+            self,
+            "TwilioSecretName",
+            value=secrets.names["twilio"],
+            description="Put the Twilio credentials JSON here: aws secretsmanager put-secret-value --secret-id "
+            "<name> --secret-string file://twilio.json (account_sid, auth_token, from_number or "
+            "messaging_service_sid)",
+        )
+        CfnOutput(
+            self,
+            "FirstAdminKey",
+            value=f"kizuna keys create --admin --table {storage.tables['access_keys'].table_name} "
+            f"--kms-key {storage.key.key_id} --region {self.region}",
+            description="Run this once with AWS credentials to create the first admin access key (SigV4 key pair)",
+        )
+        CfnOutput(self, "AlarmTopicArn", value=observability.topic.topic_arn, description="Subscribe to alarms")

@@ -1,0 +1,269 @@
+"""Delivery records in the messages table. Every state change is a conditional write, so concurrent senders and
+callbacks arriving in any order can only move a record forward."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kizuna.catalog import MESSAGE_RETENTION_DAYS
+from kizuna.clock import epoch_seconds, iso
+from kizuna.domain.messages import (
+    OPEN_SHARDS,
+    TERMINAL,
+    Claim,
+    ClaimResult,
+    DeliveryRecord,
+    OutboundMessage,
+    ProviderReceipt,
+    decide_claim,
+    rank,
+)
+
+_NAMES = {"#s": "status"}  # "status" and "segments" are DynamoDB reserved words
+_SENT_NAMES = {"#s": "status", "#seg": "segments"}
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def open_shard(message_id: str) -> str:
+    return f"open#{zlib.crc32(message_id.encode()) % OPEN_SHARDS}"
+
+
+class DynamoMessageStore:
+    def __init__(self, table: str, client: Any) -> None:
+        self._table = table
+        self._ddb = client
+
+    def claim(self, message: OutboundMessage, now: datetime, lease_s: int) -> ClaimResult:
+        now_iso = iso(now)
+        lease_until = epoch_seconds(now) + lease_s
+        item = {
+            "message_id": {"S": message.message_id},
+            "app_id": {"S": message.app_id},
+            "to": {"S": message.to},
+            "status": {"S": "sending"},
+            "status_rank": {"N": str(rank("sending"))},
+            "attempts": {"N": "1"},
+            "outcome_pending": {"BOOL": True},
+            "lease_until": {"N": str(lease_until)},
+            "first_attempt_at": {"S": now_iso},
+            "updated_at": {"S": now_iso},
+            "open_shard": {"S": open_shard(message.message_id)},
+            "expires_at": {"N": str(epoch_seconds(now + timedelta(days=MESSAGE_RETENTION_DAYS)))},
+        }
+        if message.endpoint_id:
+            item["endpoint_id"] = {"S": message.endpoint_id}
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(message_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return ClaimResult(Claim.CLAIMED, _record(item))
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            old = exc.response.get("Item") or self._get_item(message.message_id)
+        existing = _record(old)
+        old_lease = int(old["lease_until"]["N"]) if "lease_until" in old else None
+        decision = decide_claim(existing, old_lease, epoch_seconds(now))
+        if decision in (Claim.DONE, Claim.BUSY):
+            return ClaimResult(decision, existing)
+        # Re-claim: only if nobody else re-claimed since we read it (same status and lease).
+        values = {
+            ":sending": {"S": "sending"},
+            ":r": {"N": str(rank("sending"))},
+            ":lease": {"N": str(lease_until)},
+            ":now": {"S": now_iso},
+            ":true": {"BOOL": True},
+            ":one": {"N": "1"},
+            ":old_status": {"S": existing.status},
+        }
+        if old_lease is None:
+            condition = "#s = :old_status AND attribute_not_exists(lease_until)"
+        else:
+            condition = "#s = :old_status AND lease_until = :old_lease"
+            values[":old_lease"] = {"N": str(old_lease)}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message.message_id}},
+                UpdateExpression=(
+                    "SET #s = :sending, status_rank = :r, lease_until = :lease, updated_at = :now, "
+                    "outcome_pending = :true, attempts = attempts + :one"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return ClaimResult(Claim.BUSY, existing)
+            raise
+        return ClaimResult(decision, existing)
+
+    def record_sent(self, message_id: str, receipt: ProviderReceipt, now: datetime) -> None:
+        values = {
+            ":pid": {"S": receipt.provider_id},
+            ":seg": {"N": str(receipt.segments)},
+            ":false": {"BOOL": False},
+            ":now": {"S": iso(now)},
+        }
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression=(
+                    "SET provider_id = :pid, #seg = :seg, outcome_pending = :false, updated_at = :now, "
+                    "#s = :queued, status_rank = :r"
+                ),
+                ConditionExpression="status_rank < :r",
+                ExpressionAttributeNames=_SENT_NAMES,
+                ExpressionAttributeValues={**values, ":queued": {"S": "queued"}, ":r": {"N": str(rank("queued"))}},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            # A callback already moved the status further: keep it, only attach the provider id.
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression="SET provider_id = :pid, #seg = :seg, outcome_pending = :false, updated_at = :now",
+                ExpressionAttributeNames={"#seg": "segments"},
+                ExpressionAttributeValues=values,
+            )
+
+    def record_failed(self, message_id: str, code: str, reason: str, now: datetime) -> None:
+        self._final(message_id, "failed", code, reason, now)
+
+    def _final(self, message_id: str, status: str, code: str | None, reason: str | None, now: datetime) -> None:
+        sets = "SET #s = :st, status_rank = :r, outcome_pending = :false, updated_at = :now"
+        values: dict[str, Any] = {
+            ":st": {"S": status},
+            ":r": {"N": str(rank(status))},
+            ":false": {"BOOL": False},
+            ":now": {"S": iso(now)},
+        }
+        if code:
+            sets += ", error_code = :code"
+            values[":code"] = {"S": code}
+        if reason:
+            sets += ", reason = :reason"
+            values[":reason"] = {"S": reason[:500]}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression=sets + " REMOVE open_shard, lease_until",
+                ConditionExpression="status_rank < :r",
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    def release(self, message_id: str, reason: str, now: datetime) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression=(
+                    "SET #s = :accepted, status_rank = :r, outcome_pending = :false, updated_at = :now, "
+                    "reason = :reason REMOVE lease_until"
+                ),
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={
+                    ":accepted": {"S": "accepted"},
+                    ":sending": {"S": "sending"},
+                    ":r": {"N": str(rank("accepted"))},
+                    ":false": {"BOOL": False},
+                    ":now": {"S": iso(now)},
+                    ":reason": {"S": reason[:500]},
+                },
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    def advance_status(
+        self, message_id: str, status: str, error_code: str | None, now: datetime
+    ) -> DeliveryRecord | None:
+        sets = "SET #s = :st, status_rank = :r, updated_at = :now"
+        values: dict[str, Any] = {":st": {"S": status}, ":r": {"N": str(rank(status))}, ":now": {"S": iso(now)}}
+        if error_code:
+            sets += ", error_code = :code"
+            values[":code"] = {"S": error_code}
+        update = sets + (" REMOVE open_shard, lease_until" if status in TERMINAL else "")
+        try:
+            response = self._ddb.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(message_id) AND status_rank < :r",
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _record(response["Attributes"])
+
+    def get(self, message_id: str) -> DeliveryRecord | None:
+        item = self._get_item(message_id)
+        return _record(item) if item else None
+
+    def _get_item(self, message_id: str) -> dict[str, Any] | None:
+        return self._ddb.get_item(
+            TableName=self._table, Key={"message_id": {"S": message_id}}, ConsistentRead=True
+        ).get("Item")
+
+    def stale(self, states: Iterable[str], older_than: datetime, limit: int) -> list[DeliveryRecord]:
+        wanted = set(states)
+        found: list[DeliveryRecord] = []
+        for shard in range(OPEN_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "open",
+                "KeyConditionExpression": "open_shard = :s AND updated_at < :t",
+                "ExpressionAttributeValues": {":s": {"S": f"open#{shard}"}, ":t": {"S": iso(older_than)}},
+            }
+            while len(found) < limit:
+                page = self._ddb.query(**kwargs)
+                found.extend(r for r in map(_record, page.get("Items", [])) if r.status in wanted)
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
+
+
+def _record(item: dict[str, Any]) -> DeliveryRecord:
+    def s(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    return DeliveryRecord(
+        message_id=item["message_id"]["S"],
+        app_id=item["app_id"]["S"],
+        status=item["status"]["S"],
+        to=item["to"]["S"],
+        provider_id=s("provider_id"),
+        attempts=int(item.get("attempts", {"N": "0"})["N"]),
+        outcome_pending=item.get("outcome_pending", {"BOOL": False})["BOOL"],
+        error_code=s("error_code"),
+        reason=s("reason"),
+        segments=int(item["segments"]["N"]) if "segments" in item else None,
+        endpoint_id=s("endpoint_id"),
+        first_attempt_at=s("first_attempt_at"),
+        updated_at=s("updated_at"),
+    )

@@ -1,0 +1,182 @@
+"""In-memory fakes of every port, with the same semantics as the real adapters (conditional writes included),
+for unit tests and benchmarks that must not touch sockets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from kizuna.clock import epoch_seconds, iso
+from kizuna.domain.apps import App
+from kizuna.domain.messages import (
+    TERMINAL,
+    Claim,
+    ClaimResult,
+    DeliveryRecord,
+    OutboundMessage,
+    ProviderReceipt,
+    decide_claim,
+    rank,
+)
+
+
+class InMemoryDataStore:
+    def __init__(self) -> None:
+        self.apps: dict[str, App] = {}
+        self.endpoints: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def put_app(self, app: App) -> None:
+        self.apps[app.id] = app
+
+    def get_app(self, app_id: str) -> App | None:
+        return self.apps.get(app_id)
+
+    def list_apps(self, limit: int, token: str | None) -> tuple[list[App], str | None]:
+        ids = sorted(self.apps)
+        start = ids.index(token) + 1 if token in self.apps else 0
+        page = ids[start : start + limit]
+        more = start + limit < len(ids)
+        return [self.apps[i] for i in page], (page[-1] if more and page else None)
+
+    def delete_app(self, app_id: str) -> None:
+        self.apps.pop(app_id, None)
+        for key in [k for k in self.endpoints if k[0] == app_id]:
+            del self.endpoints[key]
+
+    def get_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any] | None:
+        return self.endpoints.get((app_id, endpoint_id))
+
+    def get_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {e: self.endpoints[(app_id, e)] for e in endpoint_ids if (app_id, e) in self.endpoints}
+
+    def put_endpoint(self, app_id: str, endpoint: dict[str, Any]) -> None:
+        self.endpoints[(app_id, endpoint["Id"])] = endpoint
+
+    def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
+        self.endpoints.pop((app_id, endpoint_id), None)
+
+
+class InMemoryMessageStore:
+    def __init__(self) -> None:
+        self.records: dict[str, DeliveryRecord] = {}
+        self.leases: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, message: OutboundMessage, now: datetime, lease_s: int) -> ClaimResult:
+        with self._lock:
+            existing = self.records.get(message.message_id)
+            decision = decide_claim(existing, self.leases.get(message.message_id), epoch_seconds(now))
+            if decision in (Claim.DONE, Claim.BUSY):
+                return ClaimResult(decision, existing)
+            if existing is None:
+                claimed = DeliveryRecord(
+                    message.message_id, message.app_id, "sending", message.to, attempts=1, outcome_pending=True,
+                    endpoint_id=message.endpoint_id, first_attempt_at=iso(now), updated_at=iso(now),
+                )
+            else:
+                claimed = replace(
+                    existing, status="sending", attempts=existing.attempts + 1, outcome_pending=True,
+                    updated_at=iso(now),
+                )
+            self.records[message.message_id] = claimed
+            self.leases[message.message_id] = epoch_seconds(now) + lease_s
+            return ClaimResult(decision, existing or claimed)
+
+    def record_sent(self, message_id: str, receipt: ProviderReceipt, now: datetime) -> None:
+        with self._lock:
+            record = replace(
+                self.records[message_id], provider_id=receipt.provider_id, segments=receipt.segments,
+                outcome_pending=False, updated_at=iso(now),
+            )
+            if rank(record.status) < rank("queued"):
+                record = replace(record, status="queued")
+            self.records[message_id] = record
+
+    def record_failed(self, message_id: str, code: str, reason: str, now: datetime) -> None:
+        with self._lock:
+            record = self.records[message_id]
+            if rank(record.status) < rank("failed"):
+                self.records[message_id] = replace(
+                    record, status="failed", error_code=code, reason=reason, outcome_pending=False, updated_at=iso(now)
+                )
+                self.leases.pop(message_id, None)
+
+    def release(self, message_id: str, reason: str, now: datetime) -> None:
+        with self._lock:
+            record = self.records[message_id]
+            if record.status == "sending":
+                self.records[message_id] = replace(
+                    record, status="accepted", outcome_pending=False, reason=reason, updated_at=iso(now)
+                )
+                self.leases.pop(message_id, None)
+
+    def advance_status(
+        self, message_id: str, status: str, error_code: str | None, now: datetime
+    ) -> DeliveryRecord | None:
+        with self._lock:
+            record = self.records.get(message_id)
+            if record is None or rank(record.status) >= rank(status):
+                return None
+            record = replace(record, status=status, error_code=error_code or record.error_code, updated_at=iso(now))
+            self.records[message_id] = record
+            if status in TERMINAL:
+                self.leases.pop(message_id, None)
+            return record
+
+    def get(self, message_id: str) -> DeliveryRecord | None:
+        return self.records.get(message_id)
+
+    def stale(self, states: Iterable[str], older_than: datetime, limit: int) -> list[DeliveryRecord]:
+        wanted = set(states)
+        cutoff = iso(older_than)
+        found = [r for r in self.records.values() if r.status in wanted and (r.updated_at or "") < cutoff]
+        return found[:limit]
+
+
+class InMemorySendQueue:
+    def __init__(self, fail_ids: Iterable[str] = ()) -> None:
+        self.messages: list[tuple[OutboundMessage, int]] = []
+        self.fail_ids = set(fail_ids)
+
+    def enqueue(self, messages: Sequence[OutboundMessage], delay_s: int = 0) -> list[str]:
+        failed = [m.message_id for m in messages if m.message_id in self.fail_ids]
+        self.messages.extend((m, delay_s) for m in messages if m.message_id not in self.fail_ids)
+        return failed
+
+
+class InMemoryEventSink:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, events: Sequence[dict[str, Any]]) -> None:
+        self.events.extend(events)
+
+
+class InMemorySmsProvider:
+    """Records what it 'sent'; `script` maps a destination to an exception to raise instead (once per entry)."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.script: dict[str, list[Exception]] = {}
+        self.statuses: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def send_sms(self, to, body, sender, status_callback, validity_period_s=None) -> ProviderReceipt:  # noqa: ANN001
+        with self._lock:
+            failures = self.script.get(to) or []
+            if failures:
+                raise failures.pop(0)
+            sid = f"SM{len(self.sent):032x}"
+            self.sent.append({"sid": sid, "to": to, "body": body, "sender": sender, "callback": status_callback})
+            self.statuses[sid] = "queued"
+            return ProviderReceipt(sid, "queued", 1)
+
+    def fetch_status(self, provider_id: str) -> ProviderReceipt:
+        return ProviderReceipt(provider_id, self.statuses[provider_id])
+
+    def find_sent(self, to: str, body: str, sent_after: datetime) -> ProviderReceipt | None:
+        match = next((s for s in self.sent if s["to"] == to and s["body"] == body), None)
+        return ProviderReceipt(match["sid"], self.statuses[match["sid"]]) if match else None

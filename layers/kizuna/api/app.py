@@ -1,0 +1,161 @@
+"""The management API: Pinpoint v1 routes generated from botocore's model, SigV4 on every request.
+
+Each implemented operation is one function in an operations module (`operations_*.py`) registered by name with
+`@operation("UpdateEndpoint")`; this module builds the Powertools resolver from that registry, so paths, methods and
+success codes come from the model and never from hand-typed strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+from kizuna.api.errors import domain_error_response, error_response
+from kizuna.auth.access_keys import AccessKey, authorize
+from kizuna.auth.sigv4 import SignedRequest, verify_request
+from kizuna.clock import Clock
+from kizuna.errors import BadRequest, Forbidden, KizunaError, PayloadTooLarge
+from kizuna.pinpoint.model import Operation, bind_input
+from kizuna.pinpoint.model import operation as model_operation
+from kizuna.ports import AppStore, EndpointStore, SendQueue
+
+logger = Logger(child=True)
+
+# Pinpoint's largest request (PutEvents) is 4 MB; anything bigger is refused before it is parsed or verified.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+class KeyRing:
+    """What the API needs of access keys: the secret to check a signature, and the key's scope."""
+
+    def secret_for(self, access_key_id: str) -> str | None: ...
+    def key(self, access_key_id: str) -> AccessKey | None: ...
+
+
+@dataclass
+class ApiDeps:
+    apps: AppStore
+    endpoints: EndpointStore
+    queue: SendQueue
+    clock: Clock
+    keys: KeyRing
+    arn_prefix: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated operation call as the operation functions see it."""
+
+    deps: ApiDeps
+    caller: AccessKey
+    params: dict[str, Any]
+    request_id: str
+
+    @property
+    def app_id(self) -> str:
+        return self.params["ApplicationId"]
+
+
+OperationFn = Callable[[Call], dict[str, Any] | None]
+OPERATIONS: dict[str, OperationFn] = {}
+# Operations that are not scoped to one app (their scope check happens inside the operation).
+UNSCOPED = frozenset({"CreateApp", "GetApps"})
+
+
+def operation(name: str) -> Callable[[OperationFn], OperationFn]:
+    def register(fn: OperationFn) -> OperationFn:
+        OPERATIONS[name] = fn
+        return fn
+
+    return register
+
+
+def build_resolver(deps: ApiDeps) -> APIGatewayRestResolver:
+    # Importing the operation modules registers them.
+    from kizuna.api import operations_apps, operations_endpoints, operations_messages  # noqa: F401
+
+    app = APIGatewayRestResolver()
+
+    def authenticate(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        event = app.current_event
+        body = _raw_body(event)
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"Request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        request = SignedRequest(
+            method=event.http_method,
+            path=event.request_context.path or event.path,
+            query=event.multi_value_query_string_parameters or {},
+            headers=event.headers or {},
+            body=body,
+        )
+        verified = verify_request(request, deps.keys.secret_for, deps.clock.now())
+        key = deps.keys.key(verified.access_key_id)
+        if key is None:
+            raise Forbidden("The security token included in the request is invalid.")
+        app.append_context(caller=key, raw_body=body)
+        return next_middleware(app)
+
+    app.use(middlewares=[authenticate])
+
+    for name, fn in OPERATIONS.items():
+        op = model_operation(name)
+        app.route(op.route, op.method)(_view(app, deps, op, fn))
+
+    @app.exception_handler(KizunaError)
+    def on_domain_error(exc: KizunaError) -> Response:
+        return domain_error_response(exc, _request_id(app))
+
+    @app.not_found
+    def on_not_found(_exc: Exception) -> Response:
+        path = app.current_event.path
+        return error_response(404, "NotFoundException", f"No operation at {app.current_event.http_method} {path}",
+                              _request_id(app))
+
+    return app
+
+
+def _view(app: APIGatewayRestResolver, deps: ApiDeps, op: Operation, fn: OperationFn) -> Callable[..., Response]:
+    def view(**path_params: str) -> Response:
+        caller: AccessKey = app.context["caller"]
+        body = _json_body(app.context["raw_body"])
+        query = app.current_event.query_string_parameters or {}
+        params = bind_input(op, path_params, query, body)
+        if op.name not in UNSCOPED:
+            authorize(caller, params["ApplicationId"])
+        request_id = _request_id(app)
+        # rest-json: the body is the output shape's payload member, which is what operations return.
+        result = fn(Call(deps, caller, params, request_id))
+        return Response(
+            status_code=op.status,
+            content_type="application/json",
+            body=json.dumps(result if result is not None else {}, ensure_ascii=False),
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    view.__name__ = op.name
+    return view
+
+
+def _raw_body(event) -> bytes:  # noqa: ANN001
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+
+
+def _json_body(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+
+
+def _request_id(app: APIGatewayRestResolver) -> str:
+    return app.current_event.request_context.request_id or "local"

@@ -1,0 +1,23 @@
+"""The Twilio account a stack sends through, as stored (JSON) in the Secrets Manager secret named by the catalog."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+
+
+
+class TwilioAccount(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    account_sid: str
+    auth_token: SecretStr
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    # Only for local mode and tests: the sandbox's base URL instead of api.twilio.com.
+    api_base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _has_a_sender(self) -> TwilioAccount:
+        if not (self.from_number or self.messaging_service_sid):
+            raise ValueError("the Twilio secret needs from_number or messaging_service_sid")
+        return self

@@ -1,0 +1,371 @@
+"""A sandbox Twilio: the Messages REST subset the twilio SDK calls, served over real HTTP on 127.0.0.1.
+
+    with SandboxTwilio() as twilio:                       # or: url = sandbox.start(); ...; sandbox.stop()
+        client = make_twilio_client(twilio.account_sid, twilio.auth_token, twilio.base_url, timeout_s=2)
+        client.messages.create(to="+819012345678", from_=VALID_FROM, body="こんにちは")
+
+Behaviour:
+- Basic auth with the account SID + auth token (401 / 20003 otherwise); Twilio's JSON error shape everywhere.
+- Test-credential magic numbers (synchronous 400s), unknown From → 21606, alphanumeric sender IDs accepted.
+- Accepted messages move queued → sent → delivered (or undelivered/failed with a 300xx code) on a timer; each
+  transition POSTs a status callback signed like Twilio (`X-Twilio-Signature`), retried on 5xx/connection errors.
+- Test controls: `requests`, `count(to, body)`, `wait_for_idle()`, and runtime knobs `rate_limit_per_sender`,
+  `fail_ratio_5xx`, `fail_ratio_20429`, `timeout_ratio`, `seed`, `callbacks_enabled`, `destination_outcomes`,
+  `failure_ratio`/`failure_outcome`; `simulate_inbound()` posts a signed inbound-message webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
+from datetime import UTC
+from types import TracebackType
+from typing import Any
+
+import requests as http
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from kizuna.clock import Clock, SystemClock
+from kizuna.local.sandbox_twilio_delivery import CallbackAttempt, DeliveryEngine
+from kizuna.local.sandbox_twilio_model import (
+    ALPHANUMERIC_ID,
+    API_PREFIX,
+    API_VERSION,
+    DELIVERY_ERRORS,
+    MAGIC_FROM,
+    MAGIC_TO,
+    MAX_BODY,
+    MAX_VALIDITY_PERIOD,
+    VALID_FROM,
+    RecordedRequest,
+    SandboxMessage,
+    TwilioApiError,
+    is_address,
+    list_page,
+    new_sid,
+)
+from kizuna.sms_segments import count_segments
+
+__all__ = ["SandboxTwilio", "VALID_FROM", "RecordedRequest", "SandboxMessage", "CallbackAttempt"]
+
+_LIST = re.compile(rf"^{API_PREFIX}/(?P<account>[^/]+)/Messages\.json$")
+_ONE = re.compile(rf"^{API_PREFIX}/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
+_PRICE_PER_SEGMENT = 0.0079
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class SandboxTwilio:
+    def __init__(
+        self,
+        *,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        numbers: Iterable[str] = (VALID_FROM,),
+        messaging_service_sids: Iterable[str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock | None = None,
+        step_delays: tuple[float, float] = (0.05, 0.05),
+        seed: int = 0,
+        callback_attempts: int = 3,
+        callback_retry_backoff_s: float = 0.05,
+        timeout_hang_s: float = 2.0,
+    ) -> None:
+        self.account_sid = account_sid or new_sid("AC")
+        self.auth_token = auth_token or secrets.token_hex(16)
+        self.numbers = set(numbers)
+        self.messaging_service_sids = set(messaging_service_sids)
+        self.host, self.port = host, port
+        self.clock: Clock = clock or SystemClock()
+        self.step_delays = step_delays  # (created → sent, sent → final) in real seconds
+        # fault injection, settable at runtime
+        self.rate_limit_per_sender: float | None = None
+        self.fail_ratio_5xx = 0.0
+        self.fail_ratio_20429 = 0.0
+        self.timeout_ratio = 0.0
+        self.timeout_mode = "hang"  # "hang": accept, stall `timeout_hang_s`, then drop; "close": drop at once
+        self.timeout_hang_s = timeout_hang_s
+        self.callbacks_enabled = True
+        # delivery outcomes: exact destinations, else a random share ends in `failure_outcome`
+        self.destination_outcomes: dict[str, tuple[str, int]] = {}
+        self.failure_ratio = 0.0
+        self.failure_outcome: tuple[str, int] = ("undelivered", 30003)
+        # observation
+        self.requests: list[RecordedRequest] = []
+        self.messages: dict[str, SandboxMessage] = {}
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.RLock()
+        self._rng = random.Random(seed)
+        self._seed = seed
+        self._sent_at: dict[str, deque[float]] = defaultdict(deque)
+        self._engine = DeliveryEngine(self.auth_token, attempts=callback_attempts,
+                                      retry_backoff_s=callback_retry_backoff_s)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._released = threading.Event()
+
+    # lifecycle -------------------------------------------------------------------------------------------------
+    def start(self) -> str:
+        if self._server is not None:
+            return self.base_url
+        self._released.clear()
+        self._server = make_server(self.host, self.port, self._wsgi, threaded=True,
+                                   request_handler=_QuietHandler)
+        self.port = self._server.server_port
+        self._engine.start()
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-twilio-http", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._released.set()  # free handlers stalled by timeout_ratio
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._engine.stop()
+        self._server = self._thread = None
+
+    def __enter__(self) -> SandboxTwilio:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # test controls ---------------------------------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        with self._lock:
+            self._seed = value
+            self._rng = random.Random(value)
+
+    def count(self, to: str, body: str) -> int:
+        """How many create requests "Twilio" accepted for (To, Body)."""
+        with self._lock:
+            return self._counts[(to, body)]
+
+    @property
+    def callback_log(self) -> list[CallbackAttempt]:
+        """Every status-callback POST attempt (url, params, HTTP status or None, attempt number)."""
+        return list(self._engine.attempt_log)
+
+    def wait_for_idle(self, timeout: float = 5.0) -> bool:
+        """True once every scheduled status change and every callback (with retries) is done."""
+        return self._engine.wait_for_idle(timeout)
+
+    def simulate_inbound(self, to: str, from_: str, body: str, url: str, *, num_media: int = 0,
+                         messaging_service_sid: str | None = None) -> http.Response:
+        """POST a signed inbound-message webhook to `url` (as Twilio does for a reply or STOP)."""
+        now = self.clock.now()
+        msg = SandboxMessage(sid=new_sid("SM"), account_sid=self.account_sid, to=to, from_=from_, body=body,
+                             status="received", num_segments=count_segments(body).segments, direction="inbound",
+                             date_created=now, date_updated=now, date_sent=now,
+                             messaging_service_sid=messaging_service_sid)
+        with self._lock:
+            self.messages[msg.sid] = msg
+        params = {
+            "MessageSid": msg.sid, "SmsSid": msg.sid, "SmsMessageSid": msg.sid, "AccountSid": self.account_sid,
+            "From": from_, "To": to, "Body": body, "NumMedia": str(num_media), "NumSegments": str(msg.num_segments),
+            "SmsStatus": "received", "ApiVersion": API_VERSION,
+        }
+        if messaging_service_sid:
+            params["MessagingServiceSid"] = messaging_service_sid
+        return self._engine.post_signed(url, params, new_sid("ID"))
+
+    # WSGI ------------------------------------------------------------------------------------------------------
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            response = self._route(request, environ)
+        except TwilioApiError as e:
+            response = _json(e.body(), e.status, e.headers)
+        return response(environ, start_response)
+
+    def _route(self, request: Request, environ: dict[str, Any]) -> Response:
+        auth = request.authorization
+        if auth is None or auth.username != self.account_sid or auth.password != self.auth_token:
+            raise TwilioApiError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        path = request.path
+        if (m := _LIST.match(path)) and m["account"] == self.account_sid:
+            if request.method == "POST":
+                return self._create(request, environ)
+            if request.method == "GET":
+                return self._list(request)
+            raise TwilioApiError(405, 20004, "Method not allowed")
+        if (m := _ONE.match(path)) and m["account"] == self.account_sid and request.method == "GET":
+            with self._lock:
+                msg = self.messages.get(m["sid"])
+                if msg is not None:
+                    return _json(msg.to_json(), 200)
+        raise TwilioApiError(404, 20404, f"The requested resource {path} was not found")
+
+    def _roll(self, ratio: float) -> bool:
+        with self._lock:
+            return ratio > 0 and self._rng.random() < ratio
+
+    def _create(self, request: Request, environ: dict[str, Any]) -> Response:
+        if self._roll(self.fail_ratio_5xx):
+            raise TwilioApiError(503, 20503, "Service unavailable")
+        if self._roll(self.fail_ratio_20429):
+            raise TwilioApiError(429, 20429, "Too Many Requests", {"Retry-After": "1"})
+        form = request.form
+        to, from_, service = form.get("To"), form.get("From"), form.get("MessagingServiceSid")
+        body, callback = form.get("Body", ""), form.get("StatusCallback")
+        validity = self._validate(to, from_, service, body, form.get("ValidityPeriod"))
+        assert to is not None
+        self._check_rate(service or from_ or "")
+        now = self.clock.now()
+        msg = SandboxMessage(
+            sid=new_sid("SM"), account_sid=self.account_sid, to=to, from_=from_ or "", body=body,
+            status="accepted" if service else "queued",
+            num_segments=0 if service else count_segments(body).segments,  # Twilio: 0 until a sender is picked
+            direction="outbound-api", date_created=now, date_updated=now, messaging_service_sid=service,
+            status_callback=callback, validity_period=validity,
+        )
+        with self._lock:
+            self.messages[msg.sid] = msg
+            self._counts[(to, body)] += 1
+            self.requests.append(RecordedRequest(msg.sid, to, from_, service, body, callback, validity, now))
+            response_body = msg.to_json()
+        self._start_progression(msg)
+        if self._roll(self.timeout_ratio):
+            self._drop_connection(environ)
+        return _json(response_body, 201)
+
+    def _validate(self, to: str | None, from_: str | None, service: str | None, body: str,
+                  validity: str | None) -> int | None:
+        if not to:
+            raise TwilioApiError(400, 21604, "A 'To' phone number is required.")
+        if not from_ and not service:
+            raise TwilioApiError(400, 21603, "A 'From' phone number is required.")
+        if service and service not in self.messaging_service_sids:
+            raise TwilioApiError(400, 21705, "The Messaging Service Sid is invalid.")  # code not verified
+        if from_:
+            if from_ in MAGIC_FROM:
+                code, message = MAGIC_FROM[from_]
+                raise TwilioApiError(400, code, message)
+            if from_ not in self.numbers and not ALPHANUMERIC_ID.match(from_):
+                raise TwilioApiError(400, 21606, f"The From phone number {from_} is not a valid, SMS-capable "
+                                                 "inbound phone number or short code for your account.")
+        if to in MAGIC_TO:
+            code, message = MAGIC_TO[to]
+            raise TwilioApiError(400, code, message)
+        if not is_address(to):
+            raise TwilioApiError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not body:
+            raise TwilioApiError(400, 21602, "Message body is required.")
+        if len(body) > MAX_BODY:
+            raise TwilioApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        if validity is None:
+            return None
+        if not validity.isdigit() or not 1 <= int(validity) <= MAX_VALIDITY_PERIOD:
+            raise TwilioApiError(400, 90007, f"ValidityPeriod must be between 1 and {MAX_VALIDITY_PERIOD}.")
+        return int(validity)
+
+    def _check_rate(self, sender: str) -> None:
+        limit = self.rate_limit_per_sender
+        if not limit:
+            return
+        now = time.monotonic()
+        with self._lock:
+            window = self._sent_at[sender]
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                raise TwilioApiError(429, 20429, "Too Many Requests", {"Retry-After": "1"})
+            window.append(now)
+
+    def _drop_connection(self, environ: dict[str, Any]) -> None:
+        """The message is accepted, but the client never sees the reply: the ambiguous case."""
+        if self.timeout_mode == "hang":
+            self._released.wait(self.timeout_hang_s)
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # status progression ----------------------------------------------------------------------------------------
+    def _start_progression(self, msg: SandboxMessage) -> None:
+        """All steps run on the engine's single timer thread, so one message's callbacks are enqueued in order."""
+        final, code = self._outcome(msg.to)
+        to_sent, to_final = self.step_delays
+        if msg.validity_period is not None and msg.validity_period < to_sent:
+            final, code = "failed", 30036  # stayed queued longer than its ValidityPeriod
+        self._engine.schedule(0, lambda: self._transition(msg.sid, "queued"))
+        if final == "failed":
+            self._engine.schedule(to_sent, lambda: self._transition(msg.sid, "failed", code))
+            return
+        self._engine.schedule(to_sent, lambda: self._transition(msg.sid, "sent"))
+        self._engine.schedule(to_sent + to_final, lambda: self._transition(msg.sid, final, code))
+
+    def _outcome(self, to: str) -> tuple[str, int | None]:
+        if to in self.destination_outcomes:
+            return self.destination_outcomes[to]
+        if self._roll(self.failure_ratio):
+            return self.failure_outcome
+        return "delivered", None
+
+    def _transition(self, sid: str, status: str, error_code: int | None = None) -> None:
+        now = self.clock.now()
+        with self._lock:
+            msg = self.messages[sid]
+            msg.status, msg.date_updated = status, now
+            msg.history.append(status)
+            if status == "queued" and msg.messaging_service_sid:
+                msg.from_ = msg.from_ or next(iter(sorted(self.numbers)), "")
+                msg.num_segments = count_segments(msg.body).segments
+            if status == "sent":
+                msg.date_sent = now
+                msg.price = f"-{_PRICE_PER_SEGMENT * msg.num_segments:.5f}"
+            if error_code is not None:
+                msg.error_code = error_code
+                msg.error_message = DELIVERY_ERRORS.get(error_code, "Delivery failed")
+            if not msg.status_callback or not self.callbacks_enabled:
+                return
+            params = {
+                "MessageSid": msg.sid, "SmsSid": msg.sid, "SmsStatus": status, "MessageStatus": status,
+                "AccountSid": msg.account_sid, "From": msg.from_, "To": msg.to, "ApiVersion": API_VERSION,
+            }
+            if msg.messaging_service_sid:
+                params["MessagingServiceSid"] = msg.messaging_service_sid
+            if msg.error_code is not None:
+                params["ErrorCode"] = str(msg.error_code)
+            if status in ("delivered", "undelivered"):
+                params["RawDlrDoneDate"] = now.astimezone(UTC).strftime("%y%m%d%H%M")
+            url = msg.status_callback
+        self._engine.enqueue_callback(sid, url, params, new_sid("ID"))
+
+    def _list(self, request: Request) -> Response:
+        with self._lock:
+            messages = list(self.messages.values())
+        return _json(list_page(messages, request.args, self.account_sid), 200)
+
+
+def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")

@@ -1,0 +1,160 @@
+"""Local mode: the whole of Kizuna on one machine, no AWS account, no Docker.
+
+moto's server stands in for AWS, the sandbox for Twilio; the local runtime invokes the real handler modules from
+functions/ (HTTP → API Gateway events, SQS pollers honouring the catalog, a scheduler), all configured from the
+same catalog as the CDK app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from kizuna import wiring
+from kizuna.adapters.access_key_store import DynamoAccessKeyStore
+from kizuna.auth.access_keys import AccessKey, KeyStatus, create_access_key
+from kizuna.catalog import FUNCTIONS, QUEUES
+from kizuna.clock import Clock, SystemClock
+from kizuna.local.aws_resources import LocalResources, create_local_resources
+from kizuna.local.functions import Handler, load_handler
+from kizuna.local.runtime_gateway import LocalGateway, Route
+from kizuna.local.runtime_queues import QueuePoller
+from kizuna.local.runtime_scheduler import LocalScheduler
+from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
+
+REGION = "us-east-1"
+log = logging.getLogger("kizuna.local")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+
+
+@dataclass
+class LocalKizuna:
+    port: int = 0
+    credentials: Credentials | None = None  # None: a fresh admin key (or KIZUNA_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)
+    clock: Clock = field(default_factory=SystemClock)
+    sandbox: SandboxTwilio = field(default_factory=SandboxTwilio)
+
+    base_url: str = field(init=False, default="")
+    resources: LocalResources = field(init=False)
+    pollers: dict[str, QueuePoller] = field(init=False, default_factory=dict)
+    handlers: dict[str, Handler] = field(init=False, default_factory=dict)
+
+    def start(self) -> LocalKizuna:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, moto_port = self._moto.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{moto_port}"
+        # Handlers build their boto3 clients from the environment, exactly as in Lambda.
+        os.environ.update(
+            AWS_ENDPOINT_URL=self.aws_endpoint,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
+        )
+        wiring.reset()
+        self.resources = create_local_resources(boto3.Session(), endpoint_url=self.aws_endpoint, region=REGION)
+        self.sandbox.start()
+        self._store_twilio_secret()
+        self.credentials = self.credentials or _credentials_from_env() or None
+        self.credentials = self._install_admin_key(self.credentials)
+
+        self._gateway = LocalGateway(
+            [
+                Route("/v1/", self._invoke("api"), "api", FUNCTIONS["api"].timeout_s),
+                Route("/webhooks/twilio/", self._invoke("twilio_webhook"), "twilio_webhook",
+                      FUNCTIONS["twilio_webhook"].timeout_s),
+            ],
+            port=self.port,
+        )
+        self.base_url = self._gateway.start()
+        os.environ.update(self.resources.env_values() | {"WEBHOOK_BASE_URL": self.base_url})
+        self.handlers = {key: load_handler(key) for key in FUNCTIONS}
+
+        sqs = wiring.aws("sqs")
+        for key, queue in QUEUES.items():
+            poller = QueuePoller(
+                sqs, self.resources.queue_urls[key], self.resources.queue_arns[key], queue,
+                self.handlers[queue.consumer], FUNCTIONS[queue.consumer].timeout_s, self.clock,
+            )
+            poller.start()
+            self.pollers[key] = poller
+        self.scheduler = LocalScheduler(self.clock, self.handlers)
+        self.scheduler.start(poll_s=1.0)
+        return self
+
+    def stop(self) -> None:
+        for stop in (
+            getattr(getattr(self, "scheduler", None), "stop", None),
+            *(p.stop for p in self.pollers.values()),
+            getattr(getattr(self, "_gateway", None), "stop", None),
+            self.sandbox.stop,
+            getattr(getattr(self, "_moto", None), "stop", None),
+        ):
+            if stop is not None:
+                stop()
+
+    def __enter__(self) -> LocalKizuna:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Wait until every queue is empty and idle and the sandbox has delivered every callback."""
+        queues_idle = all(p.drain(timeout) for p in self.pollers.values())
+        return queues_idle and self.sandbox.wait_for_idle(timeout)
+
+    def pinpoint(self) -> Any:
+        """The stock boto3 pinpoint client, pointed at local mode with the admin key."""
+        assert self.credentials is not None
+        return boto3.client(
+            "pinpoint",
+            endpoint_url=self.base_url,
+            region_name=REGION,
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+        )
+
+    def _invoke(self, key: str) -> Handler:
+        # The route exists before the handler module is imported: its settings need the gateway's own URL.
+        return lambda event, context: self.handlers[key](event, context)
+
+    def _store_twilio_secret(self) -> None:
+        secret = {
+            "account_sid": self.sandbox.account_sid,
+            "auth_token": self.sandbox.auth_token,
+            "from_number": VALID_FROM,
+            "api_base_url": self.sandbox.base_url,
+        }
+        wiring.aws("secretsmanager").put_secret_value(
+            SecretId=self.resources.secrets["twilio"], SecretString=json.dumps(secret)
+        )
+
+    def _install_admin_key(self, credentials: Credentials | None) -> Credentials:
+        store = DynamoAccessKeyStore(
+            self.resources.tables["access_keys"], self.resources.kms_key_id, wiring.aws("dynamodb"), wiring.aws("kms")
+        )
+        if credentials is None:
+            key, secret = create_access_key(store, None, "local mode admin", self.clock)
+            return Credentials(key.access_key_id, secret)
+        key = AccessKey(credentials.access_key_id, None, self.clock.now(), KeyStatus.ACTIVE, "local mode admin")
+        store.put(key, credentials.secret_access_key)
+        return credentials
+
+
+def _credentials_from_env() -> Credentials | None:
+    key_id, secret = os.environ.get("KIZUNA_ACCESS_KEY_ID"), os.environ.get("KIZUNA_SECRET_ACCESS_KEY")
+    return Credentials(key_id, secret) if key_id and secret else None

@@ -1,0 +1,131 @@
+"""Pinpoint's REST API, described by botocore's shipped service model rather than hand-copied classes.
+
+The model gives each operation's HTTP method, URI template, success status and input/output shapes. Requests are
+bound to an operation's input shape (URI, query string and JSON payload) and validated with botocore's own
+ParamValidator, plus enum checks it does not do; responses are wrapped in the output shape's payload member.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import botocore.loaders
+import botocore.model
+import botocore.validate
+
+from kizuna.errors import BadRequest
+
+SERVICE_NAME = "pinpoint"
+
+
+@cache
+def service_model() -> botocore.model.ServiceModel:
+    loader = botocore.loaders.Loader()
+    data = loader.load_service_model(SERVICE_NAME, "service-2")
+    extensions = json.loads(resources.files(__package__).joinpath("extensions.json").read_text("utf-8"))
+    for shape_name, values in extensions["enums"].items():
+        shape = data["shapes"].get(shape_name)
+        if shape is not None and "enum" in shape:
+            shape["enum"] = [*shape["enum"], *[v for v in values if v not in shape["enum"]]]
+    return botocore.model.ServiceModel(data, service_name=SERVICE_NAME)
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    method: str
+    uri: str  # e.g. /v1/apps/{application-id}/endpoints/{endpoint-id}
+    status: int
+    model: botocore.model.OperationModel
+
+    @property
+    def route(self) -> str:
+        """The URI template in Powertools' route syntax: /v1/apps/<application_id>."""
+        return re.sub(r"\{([^}+]+)\+?\}", lambda m: f"<{m.group(1).replace('-', '_')}>", self.uri)
+
+    @property
+    def payload_member(self) -> str | None:
+        shape = self.model.input_shape
+        return _payload_member(shape) if shape is not None else None
+
+    @property
+    def output_member(self) -> str | None:
+        shape = self.model.output_shape
+        return _payload_member(shape) if shape is not None else None
+
+
+def _payload_member(shape: botocore.model.StructureShape) -> str | None:
+    payload = shape.serialization.get("payload")
+    if payload:
+        return payload
+    body_members = [n for n, m in shape.members.items() if "location" not in m.serialization]
+    return body_members[0] if len(body_members) == 1 else None
+
+
+@cache
+def operation(name: str) -> Operation:
+    model = service_model().operation_model(name)
+    http = model.http
+    uri = http["requestUri"].split("?")[0]
+    return Operation(name, http["method"], uri, int(http.get("responseCode", 200)), model)
+
+
+def bind_input(op: Operation, path_params: dict[str, str], query: dict[str, str], body: Any) -> dict[str, Any]:
+    """Build the operation's input parameters from the HTTP request and validate them against the model."""
+    shape = op.model.input_shape
+    params: dict[str, Any] = {}
+    if shape is None:
+        return params
+    for member_name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", member_name)
+        if location == "uri":
+            value = path_params.get(wire.replace("-", "_"))
+            if value is not None:
+                params[member_name] = value
+        elif location == "querystring":
+            if wire in query:
+                params[member_name] = query[wire]
+    payload = op.payload_member
+    if payload is not None:
+        if body is None:
+            if payload in shape.required_members:
+                raise BadRequest(f"Missing required request body: {payload}")
+        else:
+            params[payload] = body
+    validate(shape, params)
+    return params
+
+
+class _EnumCheckingValidator(botocore.validate.ParamValidator):
+    """botocore validates types, required members and ranges; a server must also refuse unknown enum values."""
+
+    def _validate_string(self, param, shape, errors, name):  # noqa: ANN001 - botocore's signature
+        super()._validate_string(param, shape, errors, name)
+        if isinstance(param, str) and shape.enum and param not in shape.enum:
+            errors.report(name, "invalid enum value", param=param, valid_values=", ".join(shape.enum))
+
+
+_VALIDATOR = _EnumCheckingValidator()
+
+
+def validate(shape: botocore.model.Shape, params: dict[str, Any]) -> None:
+    report = _VALIDATOR.validate(params, shape)
+    if report.has_errors():
+        raise BadRequest(_describe(report))
+
+
+def _describe(report: botocore.validate.ValidationErrors) -> str:
+    messages = []
+    for error_type, name, extra in report._errors:  # botocore keeps them structured; its text says "client"
+        field = (name or "").lstrip(".") or "request body"
+        if error_type == "invalid enum value":
+            messages.append(f"Invalid value {extra['param']!r} for {field}; valid values: {extra['valid_values']}")
+        else:
+            messages.append(report._format_error((error_type, name, extra)))
+    return "; ".join(messages)

@@ -1,0 +1,34 @@
+"""Close the gaps callbacks leave: Twilio's test credentials never send them, and real ones can be lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kizuna.clock import Clock
+from kizuna.errors import ProviderError
+from kizuna.observability import logger
+from kizuna.ports import EventSink, MessageStore, SmsProvider
+from kizuna.services.record_status import record_status
+
+# Twilio usually reports a final status within seconds; after this long without one, ask.
+STALE_AFTER = timedelta(minutes=10)
+WAITING = ("queued", "accepted_by_service", "scheduled", "sent")
+
+
+def reconcile_messages(
+    store: MessageStore, provider: SmsProvider, events: EventSink, clock: Clock, limit: int = 500
+) -> dict[str, int]:
+    checked = advanced = errors = 0
+    for record in store.stale(WAITING, clock.now() - STALE_AFTER, limit):
+        if not record.provider_id:
+            continue
+        checked += 1
+        try:
+            receipt = provider.fetch_status(record.provider_id)
+        except ProviderError as exc:
+            errors += 1
+            logger.warning("provider lookup failed", message_id=record.message_id, code=exc.code)
+            continue
+        params = {"MessageStatus": receipt.status, "ErrorCode": receipt.error_code or ""}
+        advanced += record_status(store, events, clock, record.message_id, params)
+    return {"checked": checked, "advanced": advanced, "errors": errors}

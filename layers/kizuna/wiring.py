@@ -1,0 +1,103 @@
+"""Composition root: builds real adapters from a function's settings. Handlers call one of these at cold start."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+from kizuna.adapters.access_key_store import DynamoAccessKeyStore
+from kizuna.adapters.dynamo_data import DynamoDataStore
+from kizuna.adapters.dynamo_messages import DynamoMessageStore
+from kizuna.adapters.firehose_events import FirehoseEventSink
+from kizuna.adapters.sqs_queue import SqsSendQueue
+from kizuna.adapters.twilio_messaging import Sender, TwilioMessaging, TwilioSmsProvider, make_twilio_client
+from kizuna.api.app import ApiDeps
+from kizuna.auth.access_keys import CachedSecretLookup
+from kizuna.clock import Clock, SystemClock
+from kizuna.domain.twilio_account import TwilioAccount
+from kizuna.settings import ApiSettings
+
+# Short timeouts and adaptive retries: a Lambda should fail fast and let SQS/the caller retry, not hang.
+AWS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 4, "mode": "adaptive"})
+
+
+@cache
+def aws(service: str) -> Any:
+    return boto3.client(service, config=AWS_CONFIG)
+
+
+def data_store(table: str) -> DynamoDataStore:
+    return DynamoDataStore(table, aws("dynamodb"))
+
+
+def message_store(table: str) -> DynamoMessageStore:
+    return DynamoMessageStore(table, aws("dynamodb"))
+
+
+def send_queue(url: str) -> SqsSendQueue:
+    return SqsSendQueue(url, aws("sqs"))
+
+
+def event_sink(stream: str) -> FirehoseEventSink:
+    return FirehoseEventSink(stream, aws("firehose"))
+
+
+# Secrets are cached for five minutes: a rotated Twilio token reaches warm functions within that time.
+SECRET_MAX_AGE_S = 300
+
+
+@cache
+def _secrets() -> SecretsProvider:
+    return SecretsProvider(boto3_client=aws("secretsmanager"))
+
+
+def twilio_account(secret_id: str) -> TwilioAccount:
+    return TwilioAccount.model_validate(_secrets().get(secret_id, transform="json", max_age=SECRET_MAX_AGE_S))
+
+
+_providers: dict[tuple[str, str], TwilioSmsProvider] = {}
+
+
+def sms_provider(secret_id: str) -> TwilioSmsProvider:
+    """A provider for the account currently in the secret; rebuilt only when the credentials change."""
+    account = twilio_account(secret_id)
+    cache_key = (account.account_sid, account.auth_token.get_secret_value())
+    provider = _providers.get(cache_key)
+    if provider is None:
+        client = make_twilio_client(
+            account.account_sid, account.auth_token.get_secret_value(), account.api_base_url, timeout_s=10.0
+        )
+        if account.messaging_service_sid:
+            sender = Sender.service(account.messaging_service_sid)
+        else:
+            sender = Sender.number(account.from_number)
+        provider = _providers[cache_key] = TwilioSmsProvider(TwilioMessaging(client), sender)
+    return provider
+
+
+def access_key_store(table: str, kms_key_id: str) -> DynamoAccessKeyStore:
+    return DynamoAccessKeyStore(table, kms_key_id, aws("dynamodb"), aws("kms"))
+
+
+def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None) -> ApiDeps:
+    clock = clock or SystemClock()
+    data = data_store(settings.data_table)
+    return ApiDeps(
+        apps=data,
+        endpoints=data,
+        queue=send_queue(settings.send_queue_url),
+        clock=clock,
+        keys=CachedSecretLookup(access_key_store(settings.access_keys_table, settings.keys_kms_key_id), clock),
+        arn_prefix=arn_prefix,
+    )
+
+
+def reset() -> None:
+    """Forget every cached client and credential (local mode re-points the process at a new moto server)."""
+    aws.cache_clear()
+    _secrets.cache_clear()
+    _providers.clear()

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from kizuna.adapters.memory import (
+    InMemoryDataStore,
+    InMemoryEventSink,
+    InMemoryMessageStore,
+    InMemorySendQueue,
+    InMemorySmsProvider,
+)
+from kizuna.clock import VirtualClock
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def data() -> InMemoryDataStore:
+    return InMemoryDataStore()
+
+
+@pytest.fixture
+def messages() -> InMemoryMessageStore:
+    return InMemoryMessageStore()
+
+
+@pytest.fixture
+def queue() -> InMemorySendQueue:
+    return InMemorySendQueue()
+
+
+@pytest.fixture
+def sink() -> InMemoryEventSink:
+    return InMemoryEventSink()
+
+
+@pytest.fixture
+def provider() -> InMemorySmsProvider:
+    return InMemorySmsProvider()

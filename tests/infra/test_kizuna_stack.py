@@ -1,0 +1,312 @@
+"""The synthesized Kizuna stack has the properties the catalog and the settings models promise."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Annotations, Match
+from cdk_nag import AwsSolutionsChecks
+
+from infra.event_stream import firehose_prefix
+from infra.functions import lambda_handler
+from kizuna.catalog import FUNCTIONS, QUEUES, STREAMS, TABLES, visibility_timeout_s
+from kizuna.settings import SETTINGS_BY_FUNCTION
+
+pytestmark = pytest.mark.infra
+
+SEND = QUEUES["send"]
+
+
+def _functions_by_key(synthesized) -> dict[str, dict]:
+    by_handler = {lambda_handler(key): key for key in FUNCTIONS}
+    return {
+        by_handler[fn["Properties"]["Handler"]]: fn["Properties"]
+        for fn in synthesized.of_type("AWS::Lambda::Function").values()
+        if fn["Properties"].get("Handler") in by_handler
+    }
+
+
+def _queue_with_redrive(synthesized) -> dict:
+    (queue,) = [q["Properties"] for q in synthesized.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    return queue
+
+
+# --- sending -------------------------------------------------------------------------------------------------------
+
+
+def test_send_queue_visibility_covers_six_sender_timeouts(synthesized):
+    queue = _queue_with_redrive(synthesized)
+    assert queue["VisibilityTimeout"] == visibility_timeout_s(SEND)
+    assert queue["VisibilityTimeout"] >= 6 * FUNCTIONS[SEND.consumer].timeout_s
+
+
+def test_send_queue_redrives_to_its_dlq_after_catalog_receive_count(synthesized):
+    queue = _queue_with_redrive(synthesized)
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == SEND.max_receive_count
+    assert "KmsMasterKeyId" in queue
+
+
+def test_sender_event_source_uses_catalog_batching_concurrency_and_partial_failures(synthesized):
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": SEND.batch_size,
+            "ScalingConfig": {"MaximumConcurrency": SEND.max_concurrency},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+
+
+def test_queues_deny_insecure_transport(synthesized):
+    for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+
+
+# --- storage -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", TABLES.values(), ids=list(TABLES))
+def test_table_is_kms_encrypted_recoverable_and_keyed_as_in_catalog(synthesized, spec):
+    key_schema = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+    if spec.sort_key:
+        key_schema.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
+    props = {
+        "KeySchema": key_schema,
+        "BillingMode": "PAY_PER_REQUEST",
+        "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": Match.any_value()},
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+    }
+    if spec.indexes:
+        props["GlobalSecondaryIndexes"] = Match.array_with(
+            [Match.object_like({"IndexName": index.name}) for index in spec.indexes]
+        )
+    if spec.ttl_attribute:
+        props["TimeToLiveSpecification"] = {"AttributeName": spec.ttl_attribute, "Enabled": True}
+    synthesized.template.has_resource_properties("AWS::DynamoDB::Table", props)
+    if spec.retain:
+        synthesized.template.has_resource(
+            "AWS::DynamoDB::Table",
+            {"Properties": Match.object_like({"KeySchema": key_schema}), "DeletionPolicy": "Retain"},
+        )
+
+
+def test_messages_table_expires_delivery_records(synthesized):
+    messages = TABLES["messages"]
+    synthesized.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": messages.partition_key, "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": messages.ttl_attribute, "Enabled": True},
+        },
+    )
+
+
+def test_customer_key_rotates(synthesized):
+    synthesized.template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+# --- event stream --------------------------------------------------------------------------------------------------
+
+
+def test_firehose_partitions_by_app_and_date(synthesized):
+    stream = STREAMS["events"]
+    synthesized.template.has_resource_properties(
+        "AWS::KinesisFirehose::DeliveryStream",
+        {
+            "DeliveryStreamEncryptionConfigurationInput": Match.object_like({"KeyType": "CUSTOMER_MANAGED_CMK"}),
+            "ExtendedS3DestinationConfiguration": Match.object_like(
+                {
+                    "Prefix": "events/app=!{partitionKeyFromQuery:app}/year=!{timestamp:yyyy}"
+                    "/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+                    "ErrorOutputPrefix": Match.string_like_regexp(f"^{re.escape(stream.error_prefix)}"),
+                    "DynamicPartitioningConfiguration": Match.object_like({"Enabled": True}),
+                    "ProcessingConfiguration": {
+                        "Enabled": True,
+                        "Processors": Match.array_with(
+                            [
+                                {
+                                    "Type": "MetadataExtraction",
+                                    "Parameters": Match.array_with(
+                                        [
+                                            {
+                                                "ParameterName": "MetadataExtractionQuery",
+                                                "ParameterValue": "{app:.application.app_id}",
+                                            }
+                                        ]
+                                    ),
+                                }
+                            ]
+                        ),
+                    },
+                }
+            ),
+        },
+    )
+
+
+def test_firehose_prefix_translation_matches_catalog():
+    assert firehose_prefix(STREAMS["events"].prefix).count("!{") == 4
+    with pytest.raises(ValueError):
+        firehose_prefix("events/{tenant}/")
+
+
+def test_event_bucket_expires_raw_events(synthesized):
+    synthesized.template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [Match.object_like({"ExpirationInDays": STREAMS["events"].expire_days, "Status": "Enabled"})]
+                )
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    Match.object_like({"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})})
+                ]
+            },
+            "LoggingConfiguration": Match.object_like({"DestinationBucketName": Match.any_value()}),
+        },
+    )
+
+
+# --- functions -----------------------------------------------------------------------------------------------------
+
+
+def test_every_catalog_function_is_deployed(synthesized):
+    assert set(_functions_by_key(synthesized)) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("key", list(FUNCTIONS))
+def test_function_is_arm64_python_traced_with_catalog_limits(synthesized, key):
+    props = _functions_by_key(synthesized)[key]
+    assert props["Architectures"] == ["arm64"]
+    assert re.fullmatch(r"python3\.(1[3-9]|[2-9]\d)", props["Runtime"])
+    assert props["Timeout"] == FUNCTIONS[key].timeout_s
+    assert props["MemorySize"] == FUNCTIONS[key].memory_mb
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert len(props["Layers"]) == 2
+
+
+@pytest.mark.parametrize("key", list(FUNCTIONS))
+def test_function_environment_is_exactly_what_its_settings_model_reads(synthesized, key):
+    variables = _functions_by_key(synthesized)[key]["Environment"]["Variables"]
+    assert set(variables) == SETTINGS_BY_FUNCTION[key].env_names()
+    assert variables["POWERTOOLS_SERVICE_NAME"] == f"kizuna-{key}"
+
+
+def test_sender_calls_back_to_the_webhooks_api(synthesized):
+    webhook_url = _functions_by_key(synthesized)[SEND.consumer]["Environment"]["Variables"]["WEBHOOK_BASE_URL"]
+    (webhooks_api,) = [k for k, v in synthesized.of_type("AWS::ApiGateway::RestApi").items()
+                       if v["Properties"]["Name"] == "kizuna-webhooks"]  # fmt: skip
+    assert {"Ref": webhooks_api} in webhook_url["Fn::Join"][1]
+
+
+def test_layers_fit_lambdas_unzipped_limit():
+    from infra import build
+    from infra.functions import RUNTIME_PYTHON_VERSION
+
+    roots = (build.build_domain_layer(), build.build_dependency_layer(RUNTIME_PYTHON_VERSION), build.FUNCTIONS_DIR)
+    assert build.unzipped_size(*roots) < build.MAX_UNZIPPED_BYTES
+    deps = build.build_dependency_layer(RUNTIME_PYTHON_VERSION) / "python"
+    assert not (deps / "boto3").exists() and not (deps / "botocore").exists()
+
+
+# --- APIs ----------------------------------------------------------------------------------------------------------
+
+
+def test_apis_log_access_trace_and_throttle(synthesized):
+    stages = synthesized.of_type("AWS::ApiGateway::Stage")
+    assert stages
+    for stage in stages.values():
+        props = stage["Properties"]
+        assert props["TracingEnabled"] is True
+        assert "DestinationArn" in props["AccessLogSetting"]
+        (settings,) = props["MethodSettings"]
+        assert settings["HttpMethod"] == "*" and settings["ResourcePath"] == "/*"
+        assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+
+
+def test_api_paths_are_greedy_proxies(synthesized):
+    paths = {r["Properties"]["PathPart"] for r in synthesized.of_type("AWS::ApiGateway::Resource").values()}
+    assert {"v1", "webhooks", "twilio", "{proxy+}"} <= paths
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {"HttpMethod": "ANY", "AuthorizationType": "NONE", "Integration": Match.object_like({"Type": "AWS_PROXY"})},
+    )
+
+
+# --- schedules and alarms ------------------------------------------------------------------------------------------
+
+
+def test_reconciler_runs_on_its_catalog_rate(synthesized):
+    from kizuna.catalog import SCHEDULES
+
+    for spec in SCHEDULES.values():
+        synthesized.template.has_resource_properties(
+            "AWS::Scheduler::Schedule", {"ScheduleExpression": f"rate({spec.rate_minutes} minutes)"}
+        )
+
+
+def test_every_dead_letter_queue_and_function_is_alarmed(synthesized):
+    alarms = [a["Properties"] for a in synthesized.of_type("AWS::CloudWatch::Alarm").values()]
+    dlq_alarms = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
+    error_alarms = [a for a in alarms if a["MetricName"] == "Errors"]
+    dead_letter_queues = {
+        k for k, q in synthesized.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" not in q["Properties"]
+    }
+    assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq_alarms} == dead_letter_queues
+    assert len(error_alarms) == len(FUNCTIONS)
+    for alarm in alarms:
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["AlarmActions"]
+    synthesized.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+
+
+# --- secrets -------------------------------------------------------------------------------------------------------
+
+SECRET_LOOKING = [
+    re.compile(r"\bAC[0-9a-f]{32}\b"),  # Twilio account SID
+    re.compile(r"\b[0-9a-f]{32}\b"),  # Twilio auth token
+    re.compile(r"\b(sk|rk|whsec)_(live|test)_\w+"),  # Stripe keys
+    re.compile(r'"auth_token"\s*:\s*"[^"]+"'),
+]
+
+
+def test_template_holds_no_secret_values(synthesized):
+    for secret in synthesized.of_type("AWS::SecretsManager::Secret").values():
+        assert "SecretString" not in secret["Properties"]
+        assert "SecretStringTemplate" not in secret["Properties"].get("GenerateSecretString", {})
+        assert secret["Properties"]["KmsKeyId"]
+    text = json.dumps(synthesized.template.to_json())
+    for pattern in SECRET_LOOKING:
+        assert not pattern.search(text), pattern.pattern
+
+
+# --- cdk-nag and cfn-lint ------------------------------------------------------------------------------------------
+
+
+def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings(synthesized):
+    report = AwsSolutionsChecks().validate_scope(synthesized.app)
+    findings = [f"{v.severity} {v.rule_name}: {[r.construct_path for r in v.violating_resources]}"
+                for v in report.violations]  # fmt: skip
+    assert findings == []
+    annotations = Annotations.from_stack(synthesized.stack)
+    assert annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+    assert annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+
+
+def test_cfn_lint_finds_nothing(synthesized):
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), "--format", "parseable", str(synthesized.template_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -28,6 +28,7 @@ from kizuna.local.runtime_scheduler import LocalScheduler
 from kizuna.settings import ApiSettings, ReconcilerSettings, SenderSettings
 
 REGION = "us-east-1"
+KIND = {"DataType": "String", "StringValue": "t"}
 
 
 # -- moto server ------------------------------------------------------------------------------------------------
@@ -61,8 +62,8 @@ def send(sqs: Any, url: str, bodies: list[str]) -> None:
         sqs.send_message_batch(
             QueueUrl=url,
             Entries=[
-                {"Id": str(i), "MessageBody": b, "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "t"}}}
-                for i, b in enumerate(bodies[start : start + 10])
+                {"Id": str(i), "MessageBody": body, "MessageAttributes": {"kind": KIND}}
+                for i, body in enumerate(bodies[start : start + 10])
             ],
         )
 

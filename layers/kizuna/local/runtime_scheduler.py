@@ -84,7 +84,9 @@ class LocalScheduler:
     def register(self, function_key: str, handler: Handler) -> None:
         self.handlers[function_key] = handler
 
-    def at(self, moment: datetime, target: Target, payload: dict[str, Any] | None = None, name: str | None = None) -> str:
+    def at(
+        self, moment: datetime, target: Target, payload: dict[str, Any] | None = None, name: str | None = None
+    ) -> str:
         """A one-time schedule (`at(...)` expression): fires once when the clock reaches `moment`."""
         if moment.tzinfo is None:
             raise ValueError("one-time schedules need a timezone-aware moment")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,10 @@ class LocalKizuna:
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
         )
+        # No CloudWatch locally: keep metrics off and logs to warnings unless the caller asked for more.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         wiring.reset()
         self.resources = create_local_resources(boto3.Session(), endpoint_url=self.aws_endpoint, region=REGION)
         self.sandbox.start()

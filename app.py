@@ -11,7 +11,6 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.stack import KizunaStack
 
-
 CDK_JSON = Path(__file__).resolve().with_name("cdk.json")
 
 

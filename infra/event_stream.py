@@ -11,9 +11,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from kizuna.catalog import Stream
 
 from infra.nag import acknowledge, arn_of
-from kizuna.catalog import Stream
 
 # Catalog placeholders → Firehose expressions. Date parts come from the record's arrival time; every other
 # placeholder is a partition key extracted from the record with the JQ query below.
@@ -22,7 +22,7 @@ PARTITION_QUERIES = {"app": ".application.app_id"}  # Pinpoint event-stream fiel
 
 
 def firehose_prefix(template: str) -> str:
-    """"events/app={app}/year={year}/" → "events/app=!{partitionKeyFromQuery:app}/year=!{timestamp:yyyy}/"."""
+    """ "events/app={app}/year={year}/" → "events/app=!{partitionKeyFromQuery:app}/year=!{timestamp:yyyy}/"."""
 
     def expression(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -183,4 +183,3 @@ def _processor(kind: str, **parameters: str) -> firehose.CfnDeliveryStream.Proce
 
 def _jq_object(queries: dict[str, str]) -> str:
     return "{" + ",".join(f"{name}:{query}" for name, query in queries.items()) + "}"
-

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-
-from infra.nag import acknowledge
 from kizuna.catalog import Schedule
+
+from infra.dead_letters import dead_letter_queue
+from infra.nag import acknowledge
 
 
 class Reconciliation(Construct):
@@ -24,18 +24,7 @@ class Reconciliation(Construct):
         self.spec = spec
         stack = Stack.of(self)
         # Invocations the scheduler could not deliver after its retries land here (and raise the DLQ alarm).
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            {"AwsSolutions-SQS3": "This queue is the dead-letter queue of the reconciliation schedule."},
-        )
+        self.dead_letter_queue = dead_letter_queue(self, key, "the reconciliation schedule")
         role = iam.Role(
             self,
             "Role",
@@ -67,8 +56,6 @@ class Reconciliation(Construct):
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_event_age_in_seconds=spec.rate_minutes * 60, maximum_retry_attempts=2
                 ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=self.dead_letter_queue.queue_arn
-                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
             ),
         )

@@ -8,10 +8,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-
-from infra.functions import FunctionFactory
-from infra.nag import acknowledge
 from kizuna.catalog import Queue, visibility_timeout_s
+
+from infra.dead_letters import dead_letter_queue
+from infra.functions import FunctionFactory
 
 
 class SendQueue(Construct):
@@ -20,18 +20,7 @@ class SendQueue(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, spec: Queue, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            {"AwsSolutions-SQS3": "This queue is the dead-letter queue of the send queue; it is alarmed on."},
-        )
+        self.dead_letter_queue = dead_letter_queue(self, key, "the send queue")
         self.queue = sqs.Queue(
             self,
             "Queue",

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
+from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
 
 from infra.event_stream import EventStream
 from infra.functions import FunctionFactory
@@ -13,10 +14,9 @@ from infra.management_api import ManagementApi
 from infra.observability import Observability
 from infra.reconciliation import Reconciliation
 from infra.secrets import Secrets
-from infra.sending import SendQueue, Sending
+from infra.sending import Sending, SendQueue
 from infra.storage import Storage
 from infra.webhooks_api import WebhooksApi
-from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
 
 
 class KizunaStack(Stack):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from kizuna.api.app import build_resolver
 from kizuna.observability import logger, metrics
 from kizuna.settings import ApiSettings

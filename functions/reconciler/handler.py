@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from kizuna.clock import SystemClock
 from kizuna.observability import logger, metrics
 from kizuna.services.reconcile import reconcile_messages

@@ -5,8 +5,6 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
-
 from kizuna.catalog import FUNCTIONS
 from kizuna.clock import SystemClock
 from kizuna.domain.messages import OutboundMessage
@@ -14,6 +12,7 @@ from kizuna.observability import logger, metrics
 from kizuna.services.deliver import Deliverer, Outcome
 from kizuna.settings import SenderSettings
 from kizuna.wiring import event_sink, message_store, send_queue, sms_provider
+from pydantic import Json
 
 
 class SendRecord(SqsRecordModel):

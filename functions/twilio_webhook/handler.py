@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from kizuna.clock import SystemClock
 from kizuna.errors import Forbidden
 from kizuna.observability import logger, metrics

@@ -13,8 +13,7 @@ class Clock(Protocol):
         """Timezone-aware current instant (UTC)."""
         ...
 
-    def sleep(self, seconds: float) -> None:
-        ...
+    def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:

@@ -40,9 +40,13 @@ class MessageStore(Protocol):
     def release(self, message_id: str, reason: str, now: datetime) -> None:
         """The provider definitely did not take the message (throttled): allow a later claim without lookup."""
         ...
-    def advance_status(self, message_id: str, status: str, error_code: str | None, now: datetime) -> DeliveryRecord | None:
+
+    def advance_status(
+        self, message_id: str, status: str, error_code: str | None, now: datetime
+    ) -> DeliveryRecord | None:
         """Move the status forward; returns the updated record, or None when nothing changed (late or replayed)."""
         ...
+
     def get(self, message_id: str) -> DeliveryRecord | None: ...
     def stale(self, states: Iterable[str], older_than: datetime, limit: int) -> list[DeliveryRecord]: ...
 

@@ -11,8 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from kizuna.adapters.access_key_store import DynamoAccessKeyStore
 from kizuna.auth.access_keys import (
     AccessKey,
@@ -26,6 +24,7 @@ from kizuna.auth.sigv4 import SignedRequest, verify_request
 from kizuna.catalog import TABLES
 from kizuna.clock import VirtualClock
 from kizuna.errors import BadRequest, Forbidden
+from moto import mock_aws
 
 REGION = "us-east-1"
 TABLE = "kizuna-access-keys"
@@ -199,8 +198,9 @@ def test_boto3_pinpoint_client_with_a_dynamo_stored_key(aws: Aws) -> None:
     parts = urlsplit(sent.url)
     headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in sent.headers.items()}
     headers["Host"] = parts.netloc
-    req = SignedRequest(sent.method, parts.path, parse_qs(parts.query, keep_blank_values=True), headers,
-                        sent.body or b"")
+    req = SignedRequest(
+        sent.method, parts.path, parse_qs(parts.query, keep_blank_values=True), headers, sent.body or b""
+    )
     lookup = CachedSecretLookup(aws.store, clock)
     caller = verify_request(req, lookup, clock.now())
     assert caller.access_key_id == key.access_key_id

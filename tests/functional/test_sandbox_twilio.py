@@ -11,15 +11,14 @@ from typing import Any
 
 import pytest
 import requests
+from kizuna.clock import VirtualClock
+from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
-
-from kizuna.clock import VirtualClock
-from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
 
 JP = "+819012345678"
 MG = "MG" + "1" * 32
@@ -101,7 +100,8 @@ def test_create_returns_twilio_message_json(sandbox: SandboxTwilio, client: Clie
     raw = requests.post(
         f"{sandbox.base_url}/2010-04-01/Accounts/{sandbox.account_sid}/Messages.json",
         data={"To": JP, "From": VALID_FROM, "Body": "あ" * 200},
-        auth=(sandbox.account_sid, sandbox.auth_token), timeout=2,
+        auth=(sandbox.account_sid, sandbox.auth_token),
+        timeout=2,
     )
     assert raw.status_code == 201
     body = raw.json()
@@ -122,20 +122,34 @@ def test_create_returns_twilio_message_json(sandbox: SandboxTwilio, client: Clie
     assert fetched.date_sent is not None and fetched.price is not None
 
 
-@pytest.mark.parametrize(("to", "code"), [
-    ("+15005550001", 21211), ("+15005550002", 21612), ("+15005550003", 21408),
-    ("+15005550004", 21610), ("+15005550009", 21614), ("not-a-number", 21211),
-])
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        ("+15005550001", 21211),
+        ("+15005550002", 21612),
+        ("+15005550003", 21408),
+        ("+15005550004", 21610),
+        ("+15005550009", 21614),
+        ("not-a-number", 21211),
+    ],
+)
 def test_magic_to_numbers(client: Client, sandbox: SandboxTwilio, to: str, code: int) -> None:
     err = _error(lambda: client.messages.create(to=to, from_=VALID_FROM, body="x"))
     assert (err.status, err.code) == (400, code)
     assert sandbox.requests == []
 
 
-@pytest.mark.parametrize(("from_", "code"), [
-    ("+15005550001", 21212), ("+15005550007", 21606), ("+15005550008", 21611),
-    ("+14155550123", 21606), ("12345", 21606), ("TWELVECHARSX", 21606),
-])
+@pytest.mark.parametrize(
+    ("from_", "code"),
+    [
+        ("+15005550001", 21212),
+        ("+15005550007", 21606),
+        ("+15005550008", 21611),
+        ("+14155550123", 21606),
+        ("12345", 21606),
+        ("TWELVECHARSX", 21606),
+    ],
+)
 def test_magic_and_unknown_from_numbers(client: Client, from_: str, code: int) -> None:
     err = _error(lambda: client.messages.create(to=JP, from_=from_, body="x"))
     assert (err.status, err.code) == (400, code)
@@ -156,8 +170,10 @@ def test_unknown_message_is_404(client: Client) -> None:
 def test_status_callbacks_arrive_in_order_and_are_signed(
     sandbox: SandboxTwilio, client: Client, receiver: Receiver
 ) -> None:
-    sids = [client.messages.create(to=JP, from_=VALID_FROM, body=f"m{i}", status_callback=receiver.url).sid
-            for i in range(5)]
+    sids = [
+        client.messages.create(to=JP, from_=VALID_FROM, body=f"m{i}", status_callback=receiver.url).sid
+        for i in range(5)
+    ]
     assert sandbox.wait_for_idle(5)
     validator = RequestValidator(sandbox.auth_token)
     for sid in sids:
@@ -293,8 +309,7 @@ def test_clock_is_injectable(client: Client) -> None:
         assert msg.date_created == datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
-def test_simulate_inbound_posts_a_signed_webhook(sandbox: SandboxTwilio, receiver: Receiver,
-                                                  client: Client) -> None:
+def test_simulate_inbound_posts_a_signed_webhook(sandbox: SandboxTwilio, receiver: Receiver, client: Client) -> None:
     response = sandbox.simulate_inbound(to=VALID_FROM, from_=JP, body="STOP", url=receiver.url)
     assert response.status_code == 204
     url, form, headers = receiver.calls[0]

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from kizuna.adapters.twilio_messaging import (
     TWILIO_ERROR_CLASSES,
     ErrorClass,
@@ -64,22 +63,31 @@ def test_delivery_failure_is_visible_on_fetch(sandbox: SandboxTwilio, twilio: Tw
     assert state.error_message
 
 
-@pytest.mark.parametrize(("to", "code"), [
-    ("+15005550001", "21211"), ("+15005550002", "21612"), ("+15005550003", "21408"),
-    ("+15005550004", "21610"), ("+15005550009", "21614"),
-])
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        ("+15005550001", "21211"),
+        ("+15005550002", "21612"),
+        ("+15005550003", "21408"),
+        ("+15005550004", "21610"),
+        ("+15005550009", "21614"),
+    ],
+)
 def test_magic_recipients_are_permanent(twilio: TwilioMessaging, to: str, code: str) -> None:
     with pytest.raises(PermanentProviderError) as info:
         twilio.send_sms(to, "x", FROM, None)
     assert info.value.code == code
 
 
-@pytest.mark.parametrize(("sender", "error", "code"), [
-    (Sender.number("+15005550001"), ProviderConfigurationError, "21212"),
-    (Sender.number("+15005550007"), ProviderConfigurationError, "21606"),
-    (Sender.number("+14155550123"), ProviderConfigurationError, "21606"),
-    (Sender.number("+15005550008"), RetryableProviderError, "21611"),
-])
+@pytest.mark.parametrize(
+    ("sender", "error", "code"),
+    [
+        (Sender.number("+15005550001"), ProviderConfigurationError, "21212"),
+        (Sender.number("+15005550007"), ProviderConfigurationError, "21606"),
+        (Sender.number("+14155550123"), ProviderConfigurationError, "21606"),
+        (Sender.number("+15005550008"), RetryableProviderError, "21611"),
+    ],
+)
 def test_sender_errors(twilio: TwilioMessaging, sender: Sender, error: type, code: str) -> None:
     with pytest.raises(error) as info:
         twilio.send_sms(JP, "x", sender, None)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
+from kizuna.catalog import FUNCTIONS, QUEUES, STREAMS, TABLES, visibility_timeout_s
+from kizuna.settings import SETTINGS_BY_FUNCTION
 
 from infra.event_stream import firehose_prefix
 from infra.functions import lambda_handler
-from kizuna.catalog import FUNCTIONS, QUEUES, STREAMS, TABLES, visibility_timeout_s
-from kizuna.settings import SETTINGS_BY_FUNCTION
 
 pytestmark = pytest.mark.infra
 
@@ -32,7 +32,9 @@ def _functions_by_key(synthesized) -> dict[str, dict]:
 
 
 def _queue_with_redrive(synthesized) -> dict:
-    (queue,) = [q["Properties"] for q in synthesized.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    (queue,) = [
+        q["Properties"] for q in synthesized.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]
+    ]
     return queue
 
 
@@ -65,7 +67,9 @@ def test_sender_event_source_uses_catalog_batching_concurrency_and_partial_failu
 def test_queues_deny_insecure_transport(synthesized):
     for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
 
 
 # --- storage -------------------------------------------------------------------------------------------------------

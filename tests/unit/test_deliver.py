@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from kizuna.domain.messages import OutboundMessage
 from kizuna.errors import PermanentProviderError, RetryableProviderError
 from kizuna.services.deliver import Deliverer, Outcome, backoff_s
@@ -13,7 +12,12 @@ from kizuna.services.deliver import Deliverer, Outcome, backoff_s
 
 def message(to: str = "+15005550010", message_id: str = "m1") -> OutboundMessage:
     return OutboundMessage(
-        message_id=message_id, app_id="app", to=to, body="こんにちは", request_id="r", accepted_at="2026-11-01T00:00:00Z"
+        message_id=message_id,
+        app_id="app",
+        to=to,
+        body="こんにちは",
+        request_id="r",
+        accepted_at="2026-11-01T00:00:00Z",
     )
 
 
@@ -38,7 +42,9 @@ def test_a_second_delivery_of_the_same_message_sends_nothing(deliverer, provider
     assert len(provider.sent) == 1
 
 
-def test_a_delivery_while_another_sender_holds_the_lease_is_deferred_not_sent(deliverer, provider, messages, queue, clock):
+def test_a_delivery_while_another_sender_holds_the_lease_is_deferred_not_sent(
+    deliverer, provider, messages, queue, clock
+):
     messages.claim(message(), clock.now(), lease_s=30)  # another sender claimed it and is mid-call
 
     assert deliverer.deliver(message()) is Outcome.DEFERRED
@@ -84,7 +90,7 @@ def test_throttling_defers_with_a_delay_and_releases_the_claim(deliverer, provid
 
     assert deliverer.deliver(message()) is Outcome.DEFERRED
     assert messages.get("m1").status == "accepted"
-    (requeued, delay), = queue.messages
+    ((requeued, delay),) = queue.messages
     assert requeued.message_id == "m1" and delay >= 2
 
     assert deliverer.deliver(requeued) is Outcome.SENT  # no lookup needed: the provider said no

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kizuna.errors import BadRequest, NotFound
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import get_endpoint, update_endpoint
@@ -25,9 +24,17 @@ def test_phone_address_is_stored_in_e164_with_an_estimated_timezone(data, clock,
 
 def test_partial_update_merges_attribute_keys_and_keeps_the_rest(data, clock, app_id):
     update_endpoint(
-        data, data, clock, app_id, "ep-1",
-        {"ChannelType": "SMS", "Address": "+15005550006", "Attributes": {"plan": ["gold"], "lang": ["ja"]},
-         "User": {"UserId": "u1", "UserAttributes": {"name": ["Aiko"]}}},
+        data,
+        data,
+        clock,
+        app_id,
+        "ep-1",
+        {
+            "ChannelType": "SMS",
+            "Address": "+15005550006",
+            "Attributes": {"plan": ["gold"], "lang": ["ja"]},
+            "User": {"UserId": "u1", "UserAttributes": {"name": ["Aiko"]}},
+        },
     )
     update_endpoint(data, data, clock, app_id, "ep-1", {"Attributes": {"plan": ["silver"]}, "OptOut": "ALL"})
 

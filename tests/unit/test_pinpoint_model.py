@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kizuna.errors import BadRequest
 from kizuna.pinpoint.model import bind_input, operation
 
@@ -16,11 +15,16 @@ def test_routes_methods_and_codes_come_from_the_model():
 
 def test_path_query_and_payload_are_bound_to_the_input_shape():
     params = bind_input(
-        operation("UpdateEndpoint"), {"application_id": "a", "endpoint_id": "e"}, {},
+        operation("UpdateEndpoint"),
+        {"application_id": "a", "endpoint_id": "e"},
+        {},
         {"ChannelType": "WHATSAPP", "Address": "+819012345678"},
     )
-    assert params == {"ApplicationId": "a", "EndpointId": "e",
-                      "EndpointRequest": {"ChannelType": "WHATSAPP", "Address": "+819012345678"}}
+    assert params == {
+        "ApplicationId": "a",
+        "EndpointId": "e",
+        "EndpointRequest": {"ChannelType": "WHATSAPP", "Address": "+819012345678"},
+    }
 
 
 @pytest.mark.parametrize(

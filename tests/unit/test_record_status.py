@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
 from kizuna.domain.messages import OutboundMessage, ProviderReceipt
 from kizuna.services.record_status import record_status
 
 
 @pytest.fixture
 def sent(messages, clock) -> str:
-    m = OutboundMessage(message_id="m1", app_id="app", to="+15005550010", body="hi", request_id="r",
-                        accepted_at="2026-11-01T00:00:00Z")
+    m = OutboundMessage(
+        message_id="m1", app_id="app", to="+15005550010", body="hi", request_id="r", accepted_at="2026-11-01T00:00:00Z"
+    )
     messages.claim(m, clock.now(), 30)
     messages.record_sent("m1", ProviderReceipt("SM1", "queued"), clock.now())
     return "m1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kizuna.errors import BadRequest, NotFound
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import update_endpoint
@@ -16,15 +15,20 @@ SMS = {"SMSMessage": {"Body": "ご予約ありがとうございます", "Messag
 def app_id(data, clock) -> str:
     app = create_app(data, clock, "arn:aws:mobiletargeting:us-east-1:123456789012", {"Name": "demo"})
     update_endpoint(data, data, clock, app.id, "ok", {"ChannelType": "SMS", "Address": "+819012345678"})
-    update_endpoint(data, data, clock, app.id, "out", {"ChannelType": "SMS", "Address": "+819012345679", "OptOut": "ALL"})
+    update_endpoint(
+        data, data, clock, app.id, "out", {"ChannelType": "SMS", "Address": "+819012345679", "OptOut": "ALL"}
+    )
     return app.id
 
 
 def test_addresses_and_endpoints_are_queued_with_message_ids(data, queue, clock, app_id):
     response = send_messages(
-        data, data, queue, clock, app_id,
-        {"Addresses": {"+15005550010": {"ChannelType": "SMS"}}, "Endpoints": {"ok": {}},
-         "MessageConfiguration": SMS},
+        data,
+        data,
+        queue,
+        clock,
+        app_id,
+        {"Addresses": {"+15005550010": {"ChannelType": "SMS"}}, "Endpoints": {"ok": {}}, "MessageConfiguration": SMS},
     )
 
     assert response["Result"]["+15005550010"]["DeliveryStatus"] == "SUCCESSFUL"
@@ -35,9 +39,16 @@ def test_addresses_and_endpoints_are_queued_with_message_ids(data, queue, clock,
 
 def test_opted_out_missing_and_invalid_recipients_are_answered_and_never_queued(data, queue, clock, app_id):
     response = send_messages(
-        data, data, queue, clock, app_id,
-        {"Addresses": {"12": {"ChannelType": "SMS"}}, "Endpoints": {"out": {}, "ghost": {}},
-         "MessageConfiguration": SMS},
+        data,
+        data,
+        queue,
+        clock,
+        app_id,
+        {
+            "Addresses": {"12": {"ChannelType": "SMS"}},
+            "Endpoints": {"out": {}, "ghost": {}},
+            "MessageConfiguration": SMS,
+        },
     )
 
     assert response["Result"]["12"]["DeliveryStatus"] == "PERMANENT_FAILURE"
@@ -54,8 +65,14 @@ def test_a_message_the_queue_refused_is_a_temporary_failure(data, clock, app_id)
         def enqueue(self, messages, delay_s=0):
             return [m.message_id for m in messages]
 
-    response = send_messages(data, data, Refusing(), clock, app_id,
-                             {"Addresses": {"+15005550010": {"ChannelType": "SMS"}}, "MessageConfiguration": SMS})
+    response = send_messages(
+        data,
+        data,
+        Refusing(),
+        clock,
+        app_id,
+        {"Addresses": {"+15005550010": {"ChannelType": "SMS"}}, "MessageConfiguration": SMS},
+    )
     assert response["Result"]["+15005550010"]["DeliveryStatus"] == "TEMPORARY_FAILURE"
 
 

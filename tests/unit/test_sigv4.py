@@ -17,7 +17,6 @@ from botocore.credentials import Credentials
 from botocore.utils import percent_encode, percent_encode_sequence
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from kizuna.auth.access_keys import CachedSecretLookup, InMemoryAccessKeyStore, create_access_key
 from kizuna.auth.sigv4 import (
     MSG_INVALID_KEY,
@@ -38,7 +37,11 @@ SECRETS = {AKID: SECRET}
 T0 = datetime(2026, 11, 23, 10, 30, 0, tzinfo=UTC)
 BASE = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
 JP_BODY = json.dumps(
-    {"Address": "+819012345678", "ChannelType": "SMS", "Attributes": {"名前": ["山田 太郎"], "メモ": ["こんにちは、世界"]}},
+    {
+        "Address": "+819012345678",
+        "ChannelType": "SMS",
+        "Attributes": {"名前": ["山田 太郎"], "メモ": ["こんにちは、世界"]},
+    },
     ensure_ascii=False,
 ).encode("utf-8")
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -67,7 +70,11 @@ def sign(
         method=method,
         url=url,
         data=body,
-        headers={"Content-Type": "application/json", "User-Agent": "Boto3/1.44.5 md/Botocore#1.44.5", **(headers or {})},
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Boto3/1.44.5 md/Botocore#1.44.5",
+            **(headers or {}),
+        },
     )
     with mock.patch("botocore.auth.get_current_datetime", return_value=when.astimezone(UTC).replace(tzinfo=None)):
         SigV4Auth(Credentials(akid, secret), service, region).add_auth(request)
@@ -157,7 +164,9 @@ def test_date_header_instead_of_x_amz_date() -> None:
 def test_matching_content_sha256_header_is_accepted() -> None:
     import hashlib
 
-    request = sign("PUT", endpoint_url(), body=JP_BODY, headers={"X-Amz-Content-SHA256": hashlib.sha256(JP_BODY).hexdigest()})
+    request = sign(
+        "PUT", endpoint_url(), body=JP_BODY, headers={"X-Amz-Content-SHA256": hashlib.sha256(JP_BODY).hexdigest()}
+    )
     assert verify(received(request))
 
 
@@ -356,8 +365,9 @@ def _canon_value(v: str) -> str:
 @st.composite
 def mutated(draw: st.DrawFn) -> SignedRequest:
     req = VALID
-    kind = draw(st.sampled_from(["method", "path", "query_add", "query_change", "header", "body", "signature",
-                                 "credential"]))
+    kind = draw(
+        st.sampled_from(["method", "path", "query_add", "query_change", "header", "body", "signature", "credential"])
+    )
     if kind == "method":
         return replace(req, method=draw(st.sampled_from(["GET", "POST", "DELETE", "PATCH", "HEAD"])))
     if kind == "path":
@@ -410,16 +420,39 @@ def test_random_authorization_header_only_forbidden(header: str) -> None:
         verify(with_header(VALID, "Authorization", header))
 
 
-AUTH_PIECES = st.sampled_from([
-    "AWS4-HMAC-SHA256 ", "Credential=", "KZABCDEFGHIJKLMNOPQR", "/20261123", "/us-east-1", "/mobiletargeting",
-    "/aws4_request", ", ", "SignedHeaders=", "host", ";", "x-amz-date", "content-type", "Signature=", "=", ",",
-    "0" * 64, "/", " ", "\u65e5", "\x00", "date",
-])
+AUTH_PIECES = st.sampled_from(
+    [
+        "AWS4-HMAC-SHA256 ",
+        "Credential=",
+        "KZABCDEFGHIJKLMNOPQR",
+        "/20261123",
+        "/us-east-1",
+        "/mobiletargeting",
+        "/aws4_request",
+        ", ",
+        "SignedHeaders=",
+        "host",
+        ";",
+        "x-amz-date",
+        "content-type",
+        "Signature=",
+        "=",
+        ",",
+        "0" * 64,
+        "/",
+        " ",
+        "\u65e5",
+        "\x00",
+        "date",
+    ]
+)
 
 
 @FUZZ
-@given(st.lists(AUTH_PIECES, max_size=20).map("".join), st.sampled_from(["", "20261123T103000Z", "garbage",
-                                                                         "Mon, 23 Nov 2026 10:30:00 GMT"]))
+@given(
+    st.lists(AUTH_PIECES, max_size=20).map("".join),
+    st.sampled_from(["", "20261123T103000Z", "garbage", "Mon, 23 Nov 2026 10:30:00 GMT"]),
+)
 def test_structured_authorization_fuzz_only_forbidden(header: str, amz_date: str) -> None:
     req = with_header(VALID, "Authorization", header)
     req = with_header(req, "X-Amz-Date", amz_date or None)
@@ -433,13 +466,16 @@ def test_structured_authorization_fuzz_only_forbidden(header: str, amz_date: str
     method=st.text(max_size=8),
     path=st.text(max_size=40),
     query=st.dictionaries(st.text(max_size=5), st.one_of(st.text(max_size=5), st.lists(st.text(max_size=5)))),
-    headers=st.dictionaries(st.sampled_from(["host", "x-amz-date", "date", "content-type", "x-amz-content-sha256",
-                                             "X-AMZ-DATE", "Host"]), st.text(max_size=40)),
+    headers=st.dictionaries(
+        st.sampled_from(["host", "x-amz-date", "date", "content-type", "x-amz-content-sha256", "X-AMZ-DATE", "Host"]),
+        st.text(max_size=40),
+    ),
     body=st.binary(max_size=32),
     path_encoded=st.booleans(),
 )
-def test_random_requests_with_a_valid_authorization_only_forbidden(method, path, query, headers, body,
-                                                                   path_encoded) -> None:
+def test_random_requests_with_a_valid_authorization_only_forbidden(
+    method, path, query, headers, body, path_encoded
+) -> None:
     headers = {**headers, "Authorization": VALID.headers["Authorization"]}
     req = SignedRequest(method=method, path=path, query=query, headers=headers, body=body, path_encoded=path_encoded)
     with pytest.raises(Forbidden):
@@ -481,12 +517,19 @@ def test_stock_boto3_pinpoint_client_is_accepted() -> None:
         aws_access_key_id=key.access_key_id,
         aws_secret_access_key=secret,
     )
-    update = capture(client, lambda: client.update_endpoint(
-        ApplicationId="app 1",
-        EndpointId="端末 1/a+b",
-        EndpointRequest={"Address": "+819012345678", "ChannelType": "SMS",
-                         "Attributes": {"名前": ["山田 太郎"]}, "User": {"UserId": "ユーザー+1"}},
-    ))
+    update = capture(
+        client,
+        lambda: client.update_endpoint(
+            ApplicationId="app 1",
+            EndpointId="端末 1/a+b",
+            EndpointRequest={
+                "Address": "+819012345678",
+                "ChannelType": "SMS",
+                "Attributes": {"名前": ["山田 太郎"]},
+                "User": {"UserId": "ユーザー+1"},
+            },
+        ),
+    )
     req = received(update)
     assert req.path == "/prod/v1/apps/app%201/endpoints/%E7%AB%AF%E6%9C%AB%201%2Fa%2Bb"
     assert b"\\u5c71\\u7530" in req.body  # botocore's rest-json body is ASCII-escaped JSON

@@ -73,12 +73,22 @@ class InMemoryMessageStore:
                 return ClaimResult(decision, existing)
             if existing is None:
                 claimed = DeliveryRecord(
-                    message.message_id, message.app_id, "sending", message.to, attempts=1, outcome_pending=True,
-                    endpoint_id=message.endpoint_id, first_attempt_at=iso(now), updated_at=iso(now),
+                    message.message_id,
+                    message.app_id,
+                    "sending",
+                    message.to,
+                    attempts=1,
+                    outcome_pending=True,
+                    endpoint_id=message.endpoint_id,
+                    first_attempt_at=iso(now),
+                    updated_at=iso(now),
                 )
             else:
                 claimed = replace(
-                    existing, status="sending", attempts=existing.attempts + 1, outcome_pending=True,
+                    existing,
+                    status="sending",
+                    attempts=existing.attempts + 1,
+                    outcome_pending=True,
                     updated_at=iso(now),
                 )
             self.records[message.message_id] = claimed
@@ -88,8 +98,11 @@ class InMemoryMessageStore:
     def record_sent(self, message_id: str, receipt: ProviderReceipt, now: datetime) -> None:
         with self._lock:
             record = replace(
-                self.records[message_id], provider_id=receipt.provider_id, segments=receipt.segments,
-                outcome_pending=False, updated_at=iso(now),
+                self.records[message_id],
+                provider_id=receipt.provider_id,
+                segments=receipt.segments,
+                outcome_pending=False,
+                updated_at=iso(now),
             )
             if rank(record.status) < rank("queued"):
                 record = replace(record, status="queued")

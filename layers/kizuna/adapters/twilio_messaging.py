@@ -47,8 +47,12 @@ TWILIO_ERROR_CLASSES: dict[int, tuple[ErrorClass, float, str]] = {
     # The recipient: nothing we (or an operator) can change makes this message deliverable.
     21211: (ErrorClass.PERMANENT, 0.0, "invalid 'To' number"),
     21612: (ErrorClass.PERMANENT, 0.0, "Twilio cannot route to this destination from this sender"),
-    21408: (ErrorClass.PERMANENT, 0.0, "destination region not enabled (geo permissions); Kizuna decides allowed "
-                                       "countries itself, so this fails the one message rather than the sender"),
+    21408: (
+        ErrorClass.PERMANENT,
+        0.0,
+        "destination region not enabled (geo permissions); Kizuna decides allowed "
+        "countries itself, so this fails the one message rather than the sender",
+    ),
     21610: (ErrorClass.PERMANENT, 0.0, "recipient replied STOP (unsubscribed); the domain should record opt-out"),
     21614: (ErrorClass.PERMANENT, 0.0, "'To' is not a mobile number"),
     30003: (ErrorClass.PERMANENT, 0.0, "unreachable handset (delivery receipt)"),
@@ -126,8 +130,9 @@ class MessageState:
         return self.status in TERMINAL_STATUSES
 
 
-def make_twilio_client(account_sid: str, auth_token: str, api_base_url: str | None = None,
-                       timeout_s: float = 10.0) -> Client:
+def make_twilio_client(
+    account_sid: str, auth_token: str, api_base_url: str | None = None, timeout_s: float = 10.0
+) -> Client:
     """A twilio Client with a request timeout; `api_base_url` (e.g. the sandbox) replaces https://api.twilio.com.
 
     The SDK builds every Messages URL from `client.api.base_url` (twilio.base.domain.Domain.absolute_url), and
@@ -144,8 +149,9 @@ class TwilioMessaging:
         self._client = client
         self._scan_limit = find_sent_scan_limit
 
-    def send_sms(self, to: str, body: str, sender: Sender, status_callback: str | None,
-                 validity_period_s: int | None = None) -> SendReceipt:
+    def send_sms(
+        self, to: str, body: str, sender: Sender, status_callback: str | None, validity_period_s: int | None = None
+    ) -> SendReceipt:
         """Create the message. Raises Permanent/Retryable/ProviderConfigurationError; see module docstring for
         `RetryableProviderError(code="timeout")`, which means "maybe sent": resolve with `find_sent` first."""
         if validity_period_s is not None and not 1 <= validity_period_s <= MAX_VALIDITY_PERIOD_S:
@@ -173,8 +179,15 @@ class TwilioMessaging:
             raise _translate(e, sending=False) from e
         return _state(msg)
 
-    def find_sent(self, to: str, body: str, sent_after: datetime, *, sender: Sender | None = None,
-                  skew: timedelta = timedelta(minutes=5)) -> MessageState | None:
+    def find_sent(
+        self,
+        to: str,
+        body: str,
+        sent_after: datetime,
+        *,
+        sender: Sender | None = None,
+        skew: timedelta = timedelta(minutes=5),
+    ) -> MessageState | None:
         """The newest outbound message to `to` with exactly `body`, created at or after `sent_after - skew`.
 
         Lists by `To` only and filters on `date_created` here: a message still queued has no DateSent yet, and
@@ -193,8 +206,11 @@ class TwilioMessaging:
                     continue
                 if sender is not None and sender.from_ and msg.from_ != sender.from_:
                     continue
-                if sender is not None and sender.messaging_service_sid and \
-                        msg.messaging_service_sid != sender.messaging_service_sid:
+                if (
+                    sender is not None
+                    and sender.messaging_service_sid
+                    and msg.messaging_service_sid != sender.messaging_service_sid
+                ):
                     continue
                 return _state(msg)
         except Exception as e:  # noqa: BLE001
@@ -203,8 +219,13 @@ class TwilioMessaging:
 
 
 def _state(msg: Any) -> MessageState:
-    return MessageState(sid=msg.sid, status=str(msg.status), error_code=_int(msg.error_code),
-                        error_message=msg.error_message, date_created=msg.date_created)
+    return MessageState(
+        sid=msg.sid,
+        status=str(msg.status),
+        error_code=_int(msg.error_code),
+        error_message=msg.error_message,
+        date_created=msg.date_created,
+    )
 
 
 def classify(code: int | None, http_status: int) -> tuple[ErrorClass, float]:
@@ -254,8 +275,11 @@ def _never_connected(e: requests.exceptions.ConnectionError) -> bool:
         if isinstance(cause, u3.MaxRetryError):
             cause = cause.reason
         else:
-            cause = (e.args[0] if cause is e and e.args and isinstance(e.args[0], BaseException)
-                     else cause.__cause__ or cause.__context__)
+            cause = (
+                e.args[0]
+                if cause is e and e.args and isinstance(e.args[0], BaseException)
+                else cause.__cause__ or cause.__context__
+            )
         seen += 1
     return False
 
@@ -295,8 +319,14 @@ class TwilioSmsProvider:
             return Sender.number(sender_id.from_number)
         return self.default_sender
 
-    def send_sms(self, to: str, body: str, sender: SenderId | None, status_callback: str | None,
-                 validity_period_s: int | None = None) -> ProviderReceipt:
+    def send_sms(
+        self,
+        to: str,
+        body: str,
+        sender: SenderId | None,
+        status_callback: str | None,
+        validity_period_s: int | None = None,
+    ) -> ProviderReceipt:
         receipt = self.messaging.send_sms(to, body, self._sender(sender), status_callback, validity_period_s)
         return ProviderReceipt(receipt.sid, receipt.status, receipt.num_segments)
 

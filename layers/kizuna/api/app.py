@@ -115,8 +115,9 @@ def build_resolver(deps: ApiDeps) -> APIGatewayRestResolver:
     @app.not_found
     def on_not_found(_exc: Exception) -> Response:
         path = app.current_event.path
-        return error_response(404, "NotFoundException", f"No operation at {app.current_event.http_method} {path}",
-                              _request_id(app))
+        return error_response(
+            404, "NotFoundException", f"No operation at {app.current_event.http_method} {path}", _request_id(app)
+        )
 
     return app
 

@@ -11,7 +11,9 @@ from kizuna.services import apps
 def create_app(call: Call) -> dict:
     if call.caller.app_ids is not None:
         raise Forbidden("This access key is scoped to specific apps and cannot create apps")
-    app = apps.create_app(call.deps.apps, call.deps.clock, call.deps.arn_prefix, call.params["CreateApplicationRequest"])
+    app = apps.create_app(
+        call.deps.apps, call.deps.clock, call.deps.arn_prefix, call.params["CreateApplicationRequest"]
+    )
     return app.to_pinpoint()
 
 

@@ -136,8 +136,9 @@ class CachedSecretLookup:
     bad id does not reach the store each time. A deactivated key stays usable for at most `ttl_s` per container.
     """
 
-    def __init__(self, store: AccessKeyStore, clock: Clock, ttl_s: float = 300, miss_ttl_s: float = 30,
-                 max_entries: int = 1024) -> None:
+    def __init__(
+        self, store: AccessKeyStore, clock: Clock, ttl_s: float = 300, miss_ttl_s: float = 30, max_entries: int = 1024
+    ) -> None:
         self._store = store
         self._clock = clock
         self._ttl_s = ttl_s

@@ -246,7 +246,8 @@ def _request_timestamp(headers: Mapping[str, str], auth: _Authorization, now: da
     if moment > now + max_skew:
         raise Forbidden(
             f"Signature not yet current: {stamp} is still later than "
-            f"{(now + max_skew).strftime(SIGV4_TIMESTAMP)} ({now.strftime(SIGV4_TIMESTAMP)} + {_minutes(max_skew)} min.)"
+            f"{(now + max_skew).strftime(SIGV4_TIMESTAMP)} "
+            f"({now.strftime(SIGV4_TIMESTAMP)} + {_minutes(max_skew)} min.)"
         )
     return stamp
 
@@ -269,8 +270,9 @@ def _check_content_sha256(headers: Mapping[str, str], body: bytes) -> None:
 class _VerifyingSigV4Auth(SigV4Auth):
     """botocore's signer, told which headers the client signed and what their values were."""
 
-    def __init__(self, credentials: Credentials, service: str, region: str, signed: tuple[str, ...],
-                 headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, credentials: Credentials, service: str, region: str, signed: tuple[str, ...], headers: Mapping[str, str]
+    ) -> None:
         super().__init__(credentials, service, region)
         self._signed = signed
         self._received = headers
@@ -311,8 +313,9 @@ def _query_pairs(query: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _expected_signature(req: SignedRequest, headers: Mapping[str, str], body: bytes, auth: _Authorization,
-                        timestamp: str, secret: str) -> str:
+def _expected_signature(
+    req: SignedRequest, headers: Mapping[str, str], body: bytes, auth: _Authorization, timestamp: str, secret: str
+) -> str:
     method = req.method if isinstance(req.method, str) else ""
     if not method or not method.isascii() or not method.isalpha():
         raise Forbidden(MSG_MISMATCH)
@@ -321,6 +324,7 @@ def _expected_signature(req: SignedRequest, headers: Mapping[str, str], body: by
     # botocore re-encodes (key, value) pairs with quote(safe='-_.~') and sorts them: exactly what the client did
     # to the decoded values API Gateway hands us. An empty list means "no query string".
     request.params = _query_pairs(req.query)
-    signer = _VerifyingSigV4Auth(Credentials(auth.access_key_id, secret), auth.service, auth.region,
-                                 auth.signed_headers, headers)
+    signer = _VerifyingSigV4Auth(
+        Credentials(auth.access_key_id, secret), auth.service, auth.region, auth.signed_headers, headers
+    )
     return signer.signature_for(request, timestamp)

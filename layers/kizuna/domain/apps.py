@@ -12,4 +12,10 @@ class App:
     tags: dict[str, str] = field(default_factory=dict)
 
     def to_pinpoint(self) -> dict:
-        return {"Id": self.id, "Name": self.name, "Arn": self.arn, "CreationDate": self.creation_date, "tags": self.tags}
+        return {
+            "Id": self.id,
+            "Name": self.name,
+            "Arn": self.arn,
+            "CreationDate": self.creation_date,
+            "tags": self.tags,
+        }

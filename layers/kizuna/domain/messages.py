@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -114,8 +114,6 @@ class Claim(enum.Enum):
 class ClaimResult:
     claim: Claim
     record: DeliveryRecord | None = None
-
-
 
 
 OPEN_SHARDS = 16

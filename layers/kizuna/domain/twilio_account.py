@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 
-
 class TwilioAccount(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 

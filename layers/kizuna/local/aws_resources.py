@@ -227,7 +227,7 @@ def _bucket(s3: Any, name: str) -> None:
 
 
 def static_prefix(template: str) -> str:
-    """"events/app={app}/year={year}/" -> "events/": the part of a catalog prefix before its first placeholder,
+    """ "events/app={app}/year={year}/" -> "events/": the part of a catalog prefix before its first placeholder,
     cut back to a whole path segment."""
     head = template.split("{", 1)[0]
     return head[: head.rfind("/") + 1] if "{" in template else head

@@ -94,8 +94,11 @@ def _scan(table: str) -> list[dict]:
 def _print_summary(records: dict[str, dict], endpoints: int, accepted: int, seconds: float, out: Any) -> None:
     statuses = Counter(r["status"] for r in records.values())
     failures = Counter(f"{r['status']} {r['error_code']}" for r in records.values() if r["error_code"])
-    print(f"endpoints: {endpoints}  accepted: {accepted}  delivered: {statuses['delivered']}  "
-          f"failed: {statuses['failed']}  undelivered: {statuses['undelivered']}", file=out)
+    print(
+        f"endpoints: {endpoints}  accepted: {accepted}  delivered: {statuses['delivered']}  "
+        f"failed: {statuses['failed']}  undelivered: {statuses['undelivered']}",
+        file=out,
+    )
     for label, count in sorted(failures.items()):
         print(f"  {label}: {count}", file=out)
     print(f"demo wall time: {seconds:.1f} s", file=out)

@@ -17,9 +17,9 @@ import logging
 import threading
 import time
 import uuid
-from http import HTTPStatus
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -267,9 +267,7 @@ def _status_line(status: int) -> str:
         return f"{status} Unknown"
 
 
-def _json(
-    start_response: Callable[..., Any], status: int, body: dict[str, Any], *, close: bool = False
-) -> list[bytes]:
+def _json(start_response: Callable[..., Any], status: int, body: dict[str, Any], *, close: bool = False) -> list[bytes]:
     payload = json.dumps(body).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
     if close:  # the unread request body must not be taken for the next request on this connection

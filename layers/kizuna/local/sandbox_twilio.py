@@ -16,6 +16,7 @@ Behaviour:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -110,8 +111,9 @@ class SandboxTwilio:
         self._rng = random.Random(seed)
         self._seed = seed
         self._sent_at: dict[str, deque[float]] = defaultdict(deque)
-        self._engine = DeliveryEngine(self.auth_token, attempts=callback_attempts,
-                                      retry_backoff_s=callback_retry_backoff_s)
+        self._engine = DeliveryEngine(
+            self.auth_token, attempts=callback_attempts, retry_backoff_s=callback_retry_backoff_s
+        )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._released = threading.Event()
@@ -121,12 +123,12 @@ class SandboxTwilio:
         if self._server is not None:
             return self.base_url
         self._released.clear()
-        self._server = make_server(self.host, self.port, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
         self._engine.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sandbox-twilio-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-twilio-http", daemon=True
+        )
         self._thread.start()
         return self.base_url
 
@@ -177,20 +179,39 @@ class SandboxTwilio:
         """True once every scheduled status change and every callback (with retries) is done."""
         return self._engine.wait_for_idle(timeout)
 
-    def simulate_inbound(self, to: str, from_: str, body: str, url: str, *, num_media: int = 0,
-                         messaging_service_sid: str | None = None) -> http.Response:
+    def simulate_inbound(
+        self, to: str, from_: str, body: str, url: str, *, num_media: int = 0, messaging_service_sid: str | None = None
+    ) -> http.Response:
         """POST a signed inbound-message webhook to `url` (as Twilio does for a reply or STOP)."""
         now = self.clock.now()
-        msg = SandboxMessage(sid=new_sid("SM"), account_sid=self.account_sid, to=to, from_=from_, body=body,
-                             status="received", num_segments=count_segments(body).segments, direction="inbound",
-                             date_created=now, date_updated=now, date_sent=now,
-                             messaging_service_sid=messaging_service_sid)
+        msg = SandboxMessage(
+            sid=new_sid("SM"),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            body=body,
+            status="received",
+            num_segments=count_segments(body).segments,
+            direction="inbound",
+            date_created=now,
+            date_updated=now,
+            date_sent=now,
+            messaging_service_sid=messaging_service_sid,
+        )
         with self._lock:
             self.messages[msg.sid] = msg
         params = {
-            "MessageSid": msg.sid, "SmsSid": msg.sid, "SmsMessageSid": msg.sid, "AccountSid": self.account_sid,
-            "From": from_, "To": to, "Body": body, "NumMedia": str(num_media), "NumSegments": str(msg.num_segments),
-            "SmsStatus": "received", "ApiVersion": API_VERSION,
+            "MessageSid": msg.sid,
+            "SmsSid": msg.sid,
+            "SmsMessageSid": msg.sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": to,
+            "Body": body,
+            "NumMedia": str(num_media),
+            "NumSegments": str(msg.num_segments),
+            "SmsStatus": "received",
+            "ApiVersion": API_VERSION,
         }
         if messaging_service_sid:
             params["MessagingServiceSid"] = messaging_service_sid
@@ -240,11 +261,19 @@ class SandboxTwilio:
         self._check_rate(service or from_ or "")
         now = self.clock.now()
         msg = SandboxMessage(
-            sid=new_sid("SM"), account_sid=self.account_sid, to=to, from_=from_ or "", body=body,
+            sid=new_sid("SM"),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_ or "",
+            body=body,
             status="accepted" if service else "queued",
             num_segments=0 if service else count_segments(body).segments,  # Twilio: 0 until a sender is picked
-            direction="outbound-api", date_created=now, date_updated=now, messaging_service_sid=service,
-            status_callback=callback, validity_period=validity,
+            direction="outbound-api",
+            date_created=now,
+            date_updated=now,
+            messaging_service_sid=service,
+            status_callback=callback,
+            validity_period=validity,
         )
         with self._lock:
             self.messages[msg.sid] = msg
@@ -256,8 +285,9 @@ class SandboxTwilio:
             self._drop_connection(environ)
         return _json(response_body, 201)
 
-    def _validate(self, to: str | None, from_: str | None, service: str | None, body: str,
-                  validity: str | None) -> int | None:
+    def _validate(
+        self, to: str | None, from_: str | None, service: str | None, body: str, validity: str | None
+    ) -> int | None:
         if not to:
             raise TwilioApiError(400, 21604, "A 'To' phone number is required.")
         if not from_ and not service:
@@ -269,8 +299,12 @@ class SandboxTwilio:
                 code, message = MAGIC_FROM[from_]
                 raise TwilioApiError(400, code, message)
             if from_ not in self.numbers and not ALPHANUMERIC_ID.match(from_):
-                raise TwilioApiError(400, 21606, f"The From phone number {from_} is not a valid, SMS-capable "
-                                                 "inbound phone number or short code for your account.")
+                raise TwilioApiError(
+                    400,
+                    21606,
+                    f"The From phone number {from_} is not a valid, SMS-capable "
+                    "inbound phone number or short code for your account.",
+                )
         if to in MAGIC_TO:
             code, message = MAGIC_TO[to]
             raise TwilioApiError(400, code, message)
@@ -305,10 +339,8 @@ class SandboxTwilio:
             self._released.wait(self.timeout_hang_s)
         sock = environ.get("werkzeug.socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # the client may already have gone
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     # status progression ----------------------------------------------------------------------------------------
     def _start_progression(self, msg: SandboxMessage) -> None:
@@ -349,8 +381,14 @@ class SandboxTwilio:
             if not msg.status_callback or not self.callbacks_enabled:
                 return
             params = {
-                "MessageSid": msg.sid, "SmsSid": msg.sid, "SmsStatus": status, "MessageStatus": status,
-                "AccountSid": msg.account_sid, "From": msg.from_, "To": msg.to, "ApiVersion": API_VERSION,
+                "MessageSid": msg.sid,
+                "SmsSid": msg.sid,
+                "SmsStatus": status,
+                "MessageStatus": status,
+                "AccountSid": msg.account_sid,
+                "From": msg.from_,
+                "To": msg.to,
+                "ApiVersion": API_VERSION,
             }
             if msg.messaging_service_sid:
                 params["MessagingServiceSid"] = msg.messaging_service_sid

@@ -49,8 +49,14 @@ class _Step:
 class DeliveryEngine:
     """Timers + callback workers with an idle counter (`wait_for_idle`)."""
 
-    def __init__(self, auth_token: str, workers: int = 4, attempts: int = 3, retry_backoff_s: float = 0.05,
-                 timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        auth_token: str,
+        workers: int = 4,
+        attempts: int = 3,
+        retry_backoff_s: float = 0.05,
+        timeout_s: float = 2.0,
+    ) -> None:
         self._validator = RequestValidator(auth_token)
         self.attempts = attempts
         self.retry_backoff_s = retry_backoff_s
@@ -69,8 +75,11 @@ class DeliveryEngine:
         self._stopping.clear()
         self._threads = [threading.Thread(target=self._timer_loop, name="sandbox-twilio-timer", daemon=True)]
         for i, q in enumerate(self._queues):
-            self._threads.append(threading.Thread(target=self._callback_loop, args=(q,), daemon=True,
-                                                  name=f"sandbox-twilio-callbacks-{i}"))
+            self._threads.append(
+                threading.Thread(
+                    target=self._callback_loop, args=(q,), daemon=True, name=f"sandbox-twilio-callbacks-{i}"
+                )
+            )
         for t in self._threads:
             t.start()
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -22,19 +22,28 @@ VALID_FROM = "+15005550006"
 # To magic numbers -> (code, message)
 MAGIC_TO: dict[str, tuple[int, str]] = {
     "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
-    "+15005550002": (21612, "The 'To' phone number: +15005550002, is not currently reachable using the 'From' "
-                            "phone number via SMS."),
-    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by the "
-                            "'To' number: +15005550003."),
+    "+15005550002": (
+        21612,
+        "The 'To' phone number: +15005550002, is not currently reachable using the 'From' phone number via SMS.",
+    ),
+    "+15005550003": (
+        21408,
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: +15005550003.",
+    ),
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
     "+15005550009": (21614, "'To' number is not a valid mobile number"),
 }
 # From magic numbers -> (code, message)
 MAGIC_FROM: dict[str, tuple[int, str]] = {
-    "+15005550001": (21212, "The 'From' number +15005550001 is not a valid phone number, shortcode, or "
-                            "alphanumeric sender ID."),
-    "+15005550007": (21606, "The From phone number +15005550007 is not a valid, SMS-capable inbound phone "
-                            "number or short code for your account."),
+    "+15005550001": (
+        21212,
+        "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID.",
+    ),
+    "+15005550007": (
+        21606,
+        "The From phone number +15005550007 is not a valid, SMS-capable inbound phone "
+        "number or short code for your account.",
+    ),
     "+15005550008": (21611, "This 'From' number has exceeded the maximum number of queued messages"),
 }
 
@@ -163,14 +172,15 @@ def list_page(messages: Iterable[SandboxMessage], args: Any, account_sid: str) -
         raise TwilioApiError(400, 20001, "Invalid paging parameter") from e
     filters = {k: args[k] for k in ("DateSent", "DateSent<", "DateSent>") if k in args}
     found = [
-        m for m in messages
+        m
+        for m in messages
         if m.account_sid == account_sid
         and ("To" not in args or m.to == args["To"])
         and ("From" not in args or m.from_ == args["From"])
         and all(_date_matches(m.date_sent, op, value) for op, value in filters.items())
     ]
     found.sort(key=lambda m: m.date_created, reverse=True)  # stable sort: newest first
-    chunk = [m.to_json() for m in found[page * page_size:(page + 1) * page_size]]
+    chunk = [m.to_json() for m in found[page * page_size : (page + 1) * page_size]]
     base = f"{API_PREFIX}/{account_sid}/Messages.json"
     items = args.items(multi=True) if hasattr(args, "getlist") else args.items()
     keep = [(k, v) for k, v in items if k not in ("Page", "PageSize", "PageToken")]

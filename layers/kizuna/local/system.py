@@ -79,8 +79,12 @@ class LocalKizuna:
         self._gateway = LocalGateway(
             [
                 Route("/v1/", self._invoke("api"), "api", FUNCTIONS["api"].timeout_s),
-                Route("/webhooks/twilio/", self._invoke("twilio_webhook"), "twilio_webhook",
-                      FUNCTIONS["twilio_webhook"].timeout_s),
+                Route(
+                    "/webhooks/twilio/",
+                    self._invoke("twilio_webhook"),
+                    "twilio_webhook",
+                    FUNCTIONS["twilio_webhook"].timeout_s,
+                ),
             ],
             port=self.port,
         )
@@ -91,8 +95,13 @@ class LocalKizuna:
         sqs = wiring.aws("sqs")
         for key, queue in QUEUES.items():
             poller = QueuePoller(
-                sqs, self.resources.queue_urls[key], self.resources.queue_arns[key], queue,
-                self.handlers[queue.consumer], FUNCTIONS[queue.consumer].timeout_s, self.clock,
+                sqs,
+                self.resources.queue_urls[key],
+                self.resources.queue_arns[key],
+                queue,
+                self.handlers[queue.consumer],
+                FUNCTIONS[queue.consumer].timeout_s,
+                self.clock,
             )
             poller.start()
             self.pollers[key] = poller

@@ -88,9 +88,8 @@ def bind_input(op: Operation, path_params: dict[str, str], query: dict[str, str]
             value = path_params.get(wire.replace("-", "_"))
             if value is not None:
                 params[member_name] = value
-        elif location == "querystring":
-            if wire in query:
-                params[member_name] = query[wire]
+        elif location == "querystring" and wire in query:
+            params[member_name] = query[wire]
     payload = op.payload_member
     if payload is not None:
         if body is None:

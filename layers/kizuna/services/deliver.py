@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger
 from kizuna.clock import Clock
 from kizuna.domain.messages import Claim, OutboundMessage, ProviderReceipt
 from kizuna.errors import PermanentProviderError, ProviderConfigurationError, RetryableProviderError
-from kizuna.ports import EventSink, MessageStore, SendQueue, SmsProvider
+from kizuna.ports import MessageStore, SendQueue, SmsProvider
 from kizuna.services.event_stream import record_for, sms_status_event
 
 logger = Logger(child=True)
@@ -98,7 +98,8 @@ class Deliverer:
         return Outcome.DEFERRED
 
     def _callback_url(self, message: OutboundMessage) -> str:
-        return f"{self.status_callback_base.rstrip('/')}/webhooks/twilio/status?app={message.app_id}&m={message.message_id}"
+        base = self.status_callback_base.rstrip("/")
+        return f"{base}/webhooks/twilio/status?app={message.app_id}&m={message.message_id}"
 
 
 def backoff_s(attempt: int, hint_s: float, rng: random.Random) -> int:

@@ -117,9 +117,7 @@ def send_messages(
     if address_results:
         response["Result"] = {a: shape(r) for a, r in address_results.items()}
     if endpoint_results:
-        response["EndpointResult"] = {
-            e: shape(r, found.get(e, {}).get("Address")) for e, r in endpoint_results.items()
-        }
+        response["EndpointResult"] = {e: shape(r, found.get(e, {}).get("Address")) for e, r in endpoint_results.items()}
     return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
 
@@ -14,7 +15,8 @@ from infra.management_api import ManagementApi
 from infra.observability import Observability
 from infra.reconciliation import Reconciliation
 from infra.secrets import Secrets
-from infra.sending import Sending, SendQueue
+from infra.nag import acknowledge
+from infra.queues import QueueConsumer, WorkQueue
 from infra.storage import Storage
 from infra.webhooks_api import WebhooksApi
 
@@ -26,20 +28,36 @@ class KizunaStack(Stack):
         storage = Storage(self, "Storage")
         secrets = Secrets(self, "Secrets", key=storage.key)
         events = EventStream(self, "EventStream", spec=STREAMS["events"], key=storage.key)
-        send_queue = SendQueue(self, "SendQueue", spec=QUEUES["send"], key=storage.key)
+        queues = {
+            key: WorkQueue(self, f"{key.capitalize()}Queue", spec=spec, key=storage.key) for key, spec in QUEUES.items()
+        }
 
         factory = FunctionFactory(self, "Functions")
         for key, table in storage.tables.items():
             factory.bind_table(TABLES[key].env_var, table, has_indexes=bool(TABLES[key].indexes))
         factory.bind_key(KEYS_KMS_ENV_VAR, storage.key)
-        factory.bind_queue(QUEUES["send"].env_var, send_queue.queue)
+        for key, queue in queues.items():
+            factory.bind_queue(QUEUES[key].env_var, queue.queue)
         factory.bind(STREAMS["events"].env_var, events.stream_name, events.grant_put_records)
         for key, secret in secrets.secrets.items():
             factory.bind_secret(SECRETS[key].env_var, secret)
 
         webhooks = WebhooksApi(self, "WebhooksApi", twilio_function=factory.build(self, "twilio_webhook"))
         factory.bind("WEBHOOK_BASE_URL", webhooks.url)
-        Sending(self, "Sending", queue=send_queue, factory=factory)
+        consumers = {
+            key: QueueConsumer(self, f"{key.capitalize()}Consumer", queue=queue, factory=factory)
+            for key, queue in queues.items()
+        }
+        # Import and export jobs act in the caller's buckets through the RoleArn of the job (as Pinpoint did).
+        jobs_function = consumers["jobs"].function
+        jobs_function.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=["*"]))
+        acknowledge(
+            jobs_function.role,
+            {
+                "AwsSolutions-IAM5[Resource::*]": "Import/export jobs assume the RoleArn each job names (Pinpoint's "
+                "contract); the roles are the customer's and unknown at deploy time. Their trust policies decide."
+            },
+        )
         management = ManagementApi(self, "ManagementApi", function=factory.build(self, "api"))
         # The webhook stage logs through the account-level role the management API sets up.
         webhooks.api.deployment_stage.node.add_dependency(management.cloudwatch_account)
@@ -58,7 +76,7 @@ class KizunaStack(Stack):
             "Observability",
             key=storage.key,
             dead_letter_queues={
-                "send": send_queue.dead_letter_queue,
+                **{key: queue.dead_letter_queue for key, queue in queues.items()},
                 **{r.spec.key: r.dead_letter_queue for r in reconciliations},
             },
             functions=factory.functions,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from kizuna.api.app import build_resolver
-from kizuna.observability import logger, metrics
+from kizuna.observability import logger
 from kizuna.settings import ApiSettings
 from kizuna.wiring import api_deps
 
@@ -13,7 +14,6 @@ _resolvers: dict[str, object] = {}
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     # The app ARN needs the account and region, which only the invocation's context knows.
     arn_prefix = "arn:aws:mobiletargeting:" + ":".join(context.invoked_function_arn.split(":")[3:5])

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from kizuna.clock import SystemClock
-from kizuna.observability import logger, metrics
+from kizuna.observability import logger
 from kizuna.services.reconcile import reconcile_messages
 from kizuna.settings import ReconcilerSettings
 from kizuna.wiring import event_sink, message_store, sms_provider
@@ -15,7 +16,6 @@ events = event_sink(settings.events_stream)
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     report = reconcile_messages(store, sms_provider(settings.twilio_secret_id), events, SystemClock())
     logger.info("reconciled", **report)

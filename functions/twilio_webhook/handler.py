@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from kizuna.clock import SystemClock
 from kizuna.errors import Forbidden
-from kizuna.observability import logger, metrics
+from kizuna.observability import logger
 from kizuna.services.record_status import record_status
 from kizuna.settings import TwilioWebhookSettings
 from kizuna.webhooks.twilio_requests import from_api_gateway, verify
@@ -36,6 +37,5 @@ def forbidden(exc: Forbidden) -> Response:
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

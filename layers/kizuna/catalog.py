@@ -87,13 +87,16 @@ FUNCTIONS: dict[str, Function] = {
         Function("sender", "functions/sender/handler.handler", timeout_s=30),
         Function("twilio_webhook", "functions/twilio_webhook/handler.handler", timeout_s=10, memory_mb=256),
         Function("reconciler", "functions/reconciler/handler.handler", timeout_s=120, memory_mb=256),
+        # Import/export pieces: one S3 byte range or one endpoint shard per invocation.
+        Function("jobs", "functions/jobs/handler.handler", timeout_s=300, memory_mb=1024),
     )
 }
 
 TABLES: dict[str, Table] = {
     t.key: t
     for t in (
-        # Apps, endpoints and their settings. pk = "APP#<app>", sk = "APP" | "EP#<endpoint>".
+        # Apps and everything scoped to one (layout in kizuna.adapters.dynamo_data): endpoints are spread over
+        # ENDPOINT_SHARDS partitions per app so segments resolve in parallel and no app is one hot partition.
         Table(
             "data",
             "DATA_TABLE",
@@ -127,6 +130,16 @@ QUEUES: dict[str, Queue] = {
             max_concurrency=5,
             max_receive_count=5,
         ),
+        # Import and export pieces. A piece is idempotent (upserts, a done-marker per piece), so a retry after a
+        # crash resumes the job without counting anything twice.
+        Queue(
+            "jobs",
+            "JOBS_QUEUE_URL",
+            consumer="jobs",
+            batch_size=1,
+            max_concurrency=4,
+            max_receive_count=3,
+        ),
     )
 }
 
@@ -146,6 +159,9 @@ SECRETS: dict[str, Secret] = {
         ),
     )
 }
+
+# Endpoints of one app are spread over this many partitions; segment resolution and exports run one worker per shard.
+ENDPOINT_SHARDS = 16
 
 # KMS key that encrypts access-key secrets (and the tables).
 KEYS_KMS_ENV_VAR = "KEYS_KMS_KEY_ID"

@@ -3,11 +3,12 @@ in-memory fake (adapters/memory.py) so unit tests run without sockets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from kizuna.domain.apps import App
+from kizuna.domain.jobs import JobMessage, PieceOutcome
 from kizuna.domain.messages import ClaimResult, DeliveryRecord, OutboundMessage, ProviderReceipt, SenderId
 
 
@@ -16,15 +17,51 @@ class AppStore(Protocol):
     def get_app(self, app_id: str) -> App | None: ...
     def list_apps(self, limit: int, token: str | None) -> tuple[list[App], str | None]: ...
     def delete_app(self, app_id: str) -> None:
-        """Removes the app and every item scoped to it."""
+        """Removes the app and every item scoped to it (settings, attribute registry and erasure records too)."""
         ...
+
+    # Application settings (Pinpoint ApplicationSettingsResource, stored as given after validation).
+    def get_settings(self, app_id: str) -> dict[str, Any] | None: ...
+    def put_settings(self, app_id: str, settings: dict[str, Any]) -> None: ...
+
+    # The app's attribute registry: attribute names seen on endpoint writes, by kind ("custom", "metric", "user").
+    def get_attribute_registry(self, app_id: str) -> dict[str, set[str]]: ...
+    def register_attributes(self, app_id: str, names: dict[str, set[str]]) -> None:
+        """Add names to the registry (idempotent; concurrent writers never lose each other's names)."""
+        ...
+
+    def unregister_attributes(self, app_id: str, kind: str, names: set[str]) -> None: ...
+
+    # Erasure (DeleteUserEndpoints) evidence.
+    def erasure_salt(self, app_id: str, candidate: str) -> str:
+        """The app's salt for hashing user ids; `candidate` becomes it if the app has none yet (first writer wins)."""
+        ...
+
+    def put_erasure_record(self, app_id: str, record: dict[str, Any]) -> None:
+        """Store a record holding no personal data: `record` has at least "at" (ISO time) and "user_hash"."""
+        ...
+
+    def erasure_records(self, app_id: str) -> list[dict[str, Any]]: ...
 
 
 class EndpointStore(Protocol):
     def get_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any] | None: ...
     def get_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
     def put_endpoint(self, app_id: str, endpoint: dict[str, Any]) -> None: ...
+    def put_endpoints(self, app_id: str, endpoints: Sequence[dict[str, Any]]) -> None:
+        """Upsert many (batched by the adapter)."""
+        ...
+
     def delete_endpoint(self, app_id: str, endpoint_id: str) -> None: ...
+    def delete_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> None:
+        """Delete many (batched by the adapter)."""
+        ...
+
+    def scan_shard(self, app_id: str, shard: int) -> Iterator[dict[str, Any]]:
+        """Every endpoint in one of catalog.ENDPOINT_SHARDS shards."""
+        ...
+
+    def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]: ...
 
 
 class SendQueue(Protocol):
@@ -61,3 +98,67 @@ class SmsProvider(Protocol):
     ) -> ProviderReceipt: ...
     def fetch_status(self, provider_id: str) -> ProviderReceipt: ...
     def find_sent(self, to: str, body: str, sent_after: datetime) -> ProviderReceipt | None: ...
+
+
+class SegmentStore(Protocol):
+    """Segments (Pinpoint SegmentResponse documents, every version kept) and imported segments' members."""
+
+    def put_segment(self, app_id: str, segment: dict[str, Any]) -> None:
+        """Store `segment` (with its Id and Version) as the latest version and as that version."""
+        ...
+
+    def get_segment(self, app_id: str, segment_id: str, version: int | None = None) -> dict[str, Any] | None: ...
+    def list_segments(self, app_id: str, limit: int, token: str | None) -> tuple[list[dict[str, Any]], str | None]: ...
+    def list_versions(self, app_id: str, segment_id: str) -> list[dict[str, Any]]: ...
+    def delete_segment(self, app_id: str, segment_id: str) -> None:
+        """The segment, its versions and its members."""
+        ...
+
+    def add_members(self, app_id: str, segment_id: str, endpoint_ids: Sequence[str]) -> None: ...
+    def remove_member_everywhere(self, app_id: str, endpoint_ids: Sequence[str]) -> None:
+        """Drop endpoints from every imported segment of the app (erasure)."""
+        ...
+
+    def members(self, app_id: str, segment_id: str, shard: int) -> Iterator[str]:
+        """Member endpoint ids of an imported segment in one endpoint shard."""
+        ...
+
+    def purge_app(self, app_id: str) -> None: ...
+
+
+class JobStore(Protocol):
+    """Import and export jobs (Pinpoint ImportJobResponse / ExportJobResponse documents) and their progress.
+
+    `job_type` is "IMPORT" or "EXPORT". Documents come back with the counters (TotalPieces, CompletedPieces,
+    FailedPieces, TotalProcessed, TotalFailures) and Failures filled in.
+    """
+
+    def create_job(self, app_id: str, job_type: str, job: dict[str, Any]) -> None: ...
+    def get_job(self, app_id: str, job_type: str, job_id: str) -> dict[str, Any] | None: ...
+    def list_jobs(
+        self, app_id: str, job_type: str, limit: int, token: str | None, segment_id: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; `segment_id` keeps only jobs whose Definition names that segment."""
+        ...
+
+    def start_job(self, app_id: str, job_type: str, job_id: str, total_pieces: int) -> bool:
+        """CREATED (or preparing) → PROCESSING with TotalPieces; False when the job had already started."""
+        ...
+
+    def record_piece(self, app_id: str, job_type: str, job_id: str, piece: int, outcome: PieceOutcome) -> bool:
+        """Count one piece's outcome into the job, atomically with a done-marker for the piece: a piece
+        recorded before is not counted again (returns False)."""
+        ...
+
+    def finish_job(self, app_id: str, job_type: str, job_id: str, status: str, now: datetime, reason: str = "") -> bool:
+        """Move the job to COMPLETED or FAILED with CompletionDate, exactly once: when every piece is counted,
+        or, with a `reason`, when the job fails before it has pieces. False if another caller already did."""
+        ...
+
+
+class JobQueue(Protocol):
+    """Where import/export work is queued (the jobs queue in the catalog)."""
+
+    def enqueue(self, messages: Sequence[JobMessage]) -> None:
+        """Enqueue every message (SendMessageBatch by 10, failed entries retried) or raise."""
+        ...

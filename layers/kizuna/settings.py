@@ -28,6 +28,7 @@ class ApiSettings(FunctionSettings):
     access_keys_table: str = Field(alias=TABLES["access_keys"].env_var)
     keys_kms_key_id: str = Field(alias=KEYS_KMS_ENV_VAR)
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+    jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
     events_stream: str = Field(alias=STREAMS["events"].env_var)
 
 
@@ -53,10 +54,16 @@ class ReconcilerSettings(FunctionSettings):
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
 
 
+class JobsSettings(FunctionSettings):
+    data_table: str = Field(alias=TABLES["data"].env_var)
+    jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
+
+
 # Function key (catalog.FUNCTIONS) -> the settings model its handler reads.
 SETTINGS_BY_FUNCTION: dict[str, type[FunctionSettings]] = {
     "api": ApiSettings,
     "sender": SenderSettings,
     "twilio_webhook": TwilioWebhookSettings,
     "reconciler": ReconcilerSettings,
+    "jobs": JobsSettings,
 }

@@ -1,33 +1,48 @@
-"""Composition root: builds real adapters from a function's settings. Handlers call one of these at cold start."""
+"""Composition root: builds real adapters from a function's settings. Handlers call one of these at cold start.
+
+Cold starts matter for the sender and the webhooks, so this module imports only what every function needs:
+clients come from botocore directly (boto3 would add its S3 transfer machinery, ~100 ms), and what only the API or
+the Twilio path needs is imported where it is built.
+"""
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
+import botocore.session
 from botocore.config import Config
 
-from kizuna.adapters.access_key_store import DynamoAccessKeyStore
 from kizuna.adapters.dynamo_data import DynamoDataStore
 from kizuna.adapters.dynamo_messages import DynamoMessageStore
 from kizuna.adapters.firehose_events import FirehoseEventSink
 from kizuna.adapters.sqs_queue import SqsSendQueue
-from kizuna.adapters.twilio_messaging import Sender, TwilioMessaging, TwilioSmsProvider, make_twilio_client
-from kizuna.api.app import ApiDeps
-from kizuna.auth.access_keys import CachedSecretLookup
 from kizuna.clock import Clock, SystemClock
 from kizuna.domain.twilio_account import TwilioAccount
-from kizuna.settings import ApiSettings
 
-# Short timeouts and adaptive retries: a Lambda should fail fast and let SQS/the caller retry, not hang.
-AWS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 4, "mode": "adaptive"})
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from kizuna.adapters.access_key_store import DynamoAccessKeyStore
+    from kizuna.adapters.twilio_messaging import TwilioSmsProvider
+    from kizuna.api.app import ApiDeps
+    from kizuna.ports import SegmentStore
+    from kizuna.services.import_jobs import JobDeps
+    from kizuna.settings import ApiSettings, JobsSettings
+
+# Short timeouts and standard retries: a Lambda should fail fast and let SQS or the caller retry, not hang.
+AWS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 4, "mode": "standard"})
+
+
+@cache
+def _session() -> botocore.session.Session:
+    return botocore.session.get_session()
 
 
 @cache
 def aws(service: str) -> Any:
-    return boto3.client(service, config=AWS_CONFIG)
+    """One client per service per process; region, credentials and AWS_ENDPOINT_URL come from the environment."""
+    return _session().create_client(service, config=AWS_CONFIG)
 
 
 def data_store(table: str) -> DynamoDataStore:
@@ -52,6 +67,8 @@ SECRET_MAX_AGE_S = 300
 
 @cache
 def _secrets() -> SecretsProvider:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     return SecretsProvider(boto3_client=aws("secretsmanager"))
 
 
@@ -68,6 +85,8 @@ def sms_provider(secret_id: str) -> TwilioSmsProvider:
     cache_key = (account.account_sid, account.auth_token.get_secret_value())
     provider = _providers.get(cache_key)
     if provider is None:
+        from kizuna.adapters.twilio_messaging import Sender, TwilioMessaging, TwilioSmsProvider, make_twilio_client
+
         client = make_twilio_client(
             account.account_sid, account.auth_token.get_secret_value(), account.api_base_url, timeout_s=10.0
         )
@@ -80,10 +99,15 @@ def sms_provider(secret_id: str) -> TwilioSmsProvider:
 
 
 def access_key_store(table: str, kms_key_id: str) -> DynamoAccessKeyStore:
+    from kizuna.adapters.access_key_store import DynamoAccessKeyStore
+
     return DynamoAccessKeyStore(table, kms_key_id, aws("dynamodb"), aws("kms"))
 
 
 def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None) -> ApiDeps:
+    from kizuna.api.app import ApiDeps
+    from kizuna.auth.access_keys import CachedSecretLookup
+
     clock = clock or SystemClock()
     data = data_store(settings.data_table)
     return ApiDeps(
@@ -93,11 +117,53 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         clock=clock,
         keys=CachedSecretLookup(access_key_store(settings.access_keys_table, settings.keys_kms_key_id), clock),
         arn_prefix=arn_prefix,
+        jobs=job_store(settings.data_table),
+        jobs_queue=job_queue(settings.jobs_queue_url),
+    )
+
+
+def job_store(table: str) -> Any:
+    from kizuna.adapters.dynamo_jobs import DynamoJobStore
+
+    return DynamoJobStore(table, aws("dynamodb"))
+
+
+def job_queue(url: str) -> Any:
+    from kizuna.adapters.sqs_jobs import SqsJobQueue
+
+    return SqsJobQueue(url, aws("sqs"))
+
+
+def _segment_store(table: str) -> SegmentStore | None:
+    # The segments adapter lands separately; until it does, imports run without segment membership.
+    try:
+        from kizuna.adapters.dynamo_segments import DynamoSegmentStore  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return DynamoSegmentStore(table, aws("dynamodb"))
+
+
+def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
+    from kizuna.adapters.s3_objects import RoleObjects
+    from kizuna.services.import_jobs import JobDeps
+
+    data = data_store(settings.data_table)
+    return JobDeps(
+        apps=data,
+        endpoints=data,
+        jobs=job_store(settings.data_table),
+        queue=job_queue(settings.jobs_queue_url),
+        objects=RoleObjects(
+            aws("sts"), aws("s3"), lambda **credentials: _session().create_client("s3", config=AWS_CONFIG, **credentials)
+        ),
+        clock=clock or SystemClock(),
+        segments=_segment_store(settings.data_table),
     )
 
 
 def reset() -> None:
     """Forget every cached client and credential (local mode re-points the process at a new moto server)."""
     aws.cache_clear()
+    _session.cache_clear()
     _secrets.cache_clear()
     _providers.clear()

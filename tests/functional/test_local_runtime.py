@@ -133,6 +133,7 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
         TABLES["access_keys"].env_var: first.tables["access_keys"],
         "KEYS_KMS_KEY_ID": first.kms_key_id,
         QUEUES["send"].env_var: first.queue_urls["send"],
+        QUEUES["jobs"].env_var: first.queue_urls["jobs"],
         STREAMS["events"].env_var: first.stream_name,
     }
     ApiSettings(**api_env)  # the model accepts it

@@ -19,8 +19,6 @@ from infra.functions import lambda_handler
 
 pytestmark = pytest.mark.infra
 
-SEND = QUEUES["send"]
-
 
 def _functions_by_key(synthesized) -> dict[str, dict]:
     by_handler = {lambda_handler(key): key for key in FUNCTIONS}
@@ -31,34 +29,35 @@ def _functions_by_key(synthesized) -> dict[str, dict]:
     }
 
 
-def _queue_with_redrive(synthesized) -> dict:
-    (queue,) = [
+def _queues_with_redrive(synthesized) -> list[dict]:
+    return [
         q["Properties"] for q in synthesized.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]
     ]
-    return queue
 
 
-# --- sending -------------------------------------------------------------------------------------------------------
+# --- queues --------------------------------------------------------------------------------------------------------
 
 
-def test_send_queue_visibility_covers_six_sender_timeouts(synthesized):
-    queue = _queue_with_redrive(synthesized)
-    assert queue["VisibilityTimeout"] == visibility_timeout_s(SEND)
-    assert queue["VisibilityTimeout"] >= 6 * FUNCTIONS[SEND.consumer].timeout_s
+@pytest.mark.parametrize("spec", QUEUES.values(), ids=list(QUEUES))
+def test_queue_visibility_covers_six_consumer_timeouts_and_redrives_after_catalog_count(synthesized, spec):
+    matching = [
+        q
+        for q in _queues_with_redrive(synthesized)
+        if q["VisibilityTimeout"] == visibility_timeout_s(spec)
+        and q["RedrivePolicy"]["maxReceiveCount"] == spec.max_receive_count
+    ]
+    assert len(matching) == 1
+    assert matching[0]["VisibilityTimeout"] >= 6 * FUNCTIONS[spec.consumer].timeout_s
+    assert "KmsMasterKeyId" in matching[0]
 
 
-def test_send_queue_redrives_to_its_dlq_after_catalog_receive_count(synthesized):
-    queue = _queue_with_redrive(synthesized)
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == SEND.max_receive_count
-    assert "KmsMasterKeyId" in queue
-
-
-def test_sender_event_source_uses_catalog_batching_concurrency_and_partial_failures(synthesized):
+@pytest.mark.parametrize("spec", QUEUES.values(), ids=list(QUEUES))
+def test_consumer_event_source_uses_catalog_batching_concurrency_and_partial_failures(synthesized, spec):
     synthesized.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
-            "BatchSize": SEND.batch_size,
-            "ScalingConfig": {"MaximumConcurrency": SEND.max_concurrency},
+            "BatchSize": spec.batch_size,
+            "ScalingConfig": {"MaximumConcurrency": spec.max_concurrency},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
         },
     )
@@ -205,7 +204,7 @@ def test_function_environment_is_exactly_what_its_settings_model_reads(synthesiz
 
 
 def test_sender_calls_back_to_the_webhooks_api(synthesized):
-    webhook_url = _functions_by_key(synthesized)[SEND.consumer]["Environment"]["Variables"]["WEBHOOK_BASE_URL"]
+    webhook_url = _functions_by_key(synthesized)[QUEUES["send"].consumer]["Environment"]["Variables"]["WEBHOOK_BASE_URL"]
     (webhooks_api,) = [k for k, v in synthesized.of_type("AWS::ApiGateway::RestApi").items()
                        if v["Properties"]["Name"] == "kizuna-webhooks"]  # fmt: skip
     assert {"Ref": webhooks_api} in webhook_url["Fn::Join"][1]

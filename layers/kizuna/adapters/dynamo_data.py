@@ -1,24 +1,64 @@
-"""Apps and endpoints in the data table. pk "APPS"/sk "APP#<id>" lists apps; pk "APP#<id>" holds the app's items."""
+"""Apps and endpoints in the data table.
+
+Layout (pk / sk):
+- "APPS" / "APP#<app>"                       the app (one small partition lists every app)
+- "APP#<app>" / "<kind>#..."                 app-scoped singletons and small collections (settings, segments, jobs):
+    "SETTINGS"                                 ApplicationSettingsResource (doc)
+    "ATTRIBUTES"                               attribute registry: string sets custom / metric / user (names only)
+    "ERASURE_SALT"                             random salt for hashing user ids in erasure records
+    "ERASURE#<time>#<hash prefix>#<random>"    one DeleteUserEndpoints: hash, counts, what was scrubbed; no PII
+- "EP#<app>#<shard>" / "<endpoint id>"       endpoints, spread over catalog.ENDPOINT_SHARDS partitions by crc32(id);
+                                             user_pk = "<app>#<user id>" feeds the by_user index
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+import secrets
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kizuna.adapters.dynamo import batch_get, batch_write, query_all
+from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.domain.apps import App
+from kizuna.domain.sharding import endpoint_shard
+
+# Kinds of the attribute registry (RemoveAttributes' attribute-type maps onto these in services.endpoints).
+ATTRIBUTE_KINDS = ("custom", "metric", "user")
 
 APPS_PK = "APPS"
+SETTINGS_SK = "SETTINGS"
+ATTRIBUTES_SK = "ATTRIBUTES"
+ERASURE_SALT_SK = "ERASURE_SALT"
+ERASURE_PREFIX = "ERASURE#"
 
 
-def _app_pk(app_id: str) -> str:
+def app_pk(app_id: str) -> str:
     return f"APP#{app_id}"
 
 
-def _ep_sk(endpoint_id: str) -> str:
-    return f"EP#{endpoint_id}"
+def endpoint_pk(app_id: str, shard: int) -> str:
+    return f"EP#{app_id}#{shard}"
+
+
+def endpoint_key(app_id: str, endpoint_id: str) -> dict[str, Any]:
+    return {"pk": {"S": endpoint_pk(app_id, endpoint_shard(endpoint_id))}, "sk": {"S": endpoint_id}}
+
+
+def user_pk(app_id: str, user_id: str) -> str:
+    return f"{app_id}#{user_id}"
+
+
+def endpoint_item(app_id: str, endpoint: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **endpoint_key(app_id, endpoint["Id"]),
+        "doc": {"S": json.dumps(endpoint, ensure_ascii=False)},
+    }
+    user_id = endpoint.get("User", {}).get("UserId")
+    if user_id:
+        item["user_pk"] = {"S": user_pk(app_id, user_id)}
+    return item
 
 
 class DynamoDataStore:
@@ -58,42 +98,147 @@ class DynamoDataStore:
         return [_app(i) for i in page.get("Items", [])], next_token
 
     def delete_app(self, app_id: str) -> None:
-        keys = [
-            {"pk": i["pk"], "sk": i["sk"]}
-            for i in query_all(self._ddb, self._table, "pk", _app_pk(app_id), projection="pk, sk")
-        ]
-        batch_write(self._ddb, self._table, deletes=keys)
+        # The app partition holds settings, the attribute registry, the erasure salt and erasure records: the
+        # tenant is gone, so its erasure evidence goes with it (there is no one left to show it to).
+        partitions = [app_pk(app_id)] + [endpoint_pk(app_id, shard) for shard in range(ENDPOINT_SHARDS)]
+        for partition in partitions:
+            keys = [
+                {"pk": i["pk"], "sk": i["sk"]}
+                for i in query_all(self._ddb, self._table, "pk", partition, projection="pk, sk")
+            ]
+            batch_write(self._ddb, self._table, deletes=keys)
         self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": APPS_PK}, "sk": {"S": f"APP#{app_id}"}})
+
+    # app singletons
+    def _get_app_item(self, app_id: str, sk: str) -> dict[str, Any] | None:
+        return self._ddb.get_item(
+            TableName=self._table, Key={"pk": {"S": app_pk(app_id)}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+
+    def get_settings(self, app_id: str) -> dict[str, Any] | None:
+        item = self._get_app_item(app_id, SETTINGS_SK)
+        return json.loads(item["doc"]["S"]) if item else None
+
+    def put_settings(self, app_id: str, settings: dict[str, Any]) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": app_pk(app_id)},
+                "sk": {"S": SETTINGS_SK},
+                "doc": {"S": json.dumps(settings, ensure_ascii=False)},
+            },
+        )
+
+    def get_attribute_registry(self, app_id: str) -> dict[str, set[str]]:
+        item = self._get_app_item(app_id, ATTRIBUTES_SK) or {}
+        return {kind: set(item[kind]["SS"]) for kind in ATTRIBUTE_KINDS if kind in item}
+
+    def register_attributes(self, app_id: str, names: dict[str, set[str]]) -> None:
+        # ADD on string sets is atomic: concurrent endpoint writes never drop each other's names.
+        present = {kind: sorted(n) for kind, n in names.items() if n}
+        if not present:
+            return
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": app_pk(app_id)}, "sk": {"S": ATTRIBUTES_SK}},
+            UpdateExpression="ADD " + ", ".join(f"#{kind} :{kind}" for kind in present),
+            ExpressionAttributeNames={f"#{kind}": kind for kind in present},
+            ExpressionAttributeValues={f":{kind}": {"SS": values} for kind, values in present.items()},
+        )
+
+    def unregister_attributes(self, app_id: str, kind: str, names: set[str]) -> None:
+        if not names:
+            return
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": app_pk(app_id)}, "sk": {"S": ATTRIBUTES_SK}},
+            UpdateExpression="DELETE #kind :names",
+            ExpressionAttributeNames={"#kind": kind},
+            ExpressionAttributeValues={":names": {"SS": sorted(names)}},
+        )
+
+    def erasure_salt(self, app_id: str, candidate: str) -> str:
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": app_pk(app_id)}, "sk": {"S": ERASURE_SALT_SK}, "salt": {"S": candidate}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return candidate
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            item = self._get_app_item(app_id, ERASURE_SALT_SK)
+            assert item is not None
+            return item["salt"]["S"]
+
+    def put_erasure_record(self, app_id: str, record: dict[str, Any]) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": app_pk(app_id)},
+                # A random tail: two erasures of one user in the same millisecond are two records, not one.
+                "sk": {"S": f"{ERASURE_PREFIX}{record['at']}#{record['user_hash'][:16]}#{secrets.token_hex(4)}"},
+                "doc": {"S": json.dumps(record)},
+            },
+        )
+
+    def erasure_records(self, app_id: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": app_pk(app_id)}, ":prefix": {"S": ERASURE_PREFIX}},
+        }
+        records: list[dict[str, Any]] = []
+        while True:
+            page = self._ddb.query(**kwargs)
+            records += [json.loads(item["doc"]["S"]) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return records
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # endpoints
     def get_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": _app_pk(app_id)}, "sk": {"S": _ep_sk(endpoint_id)}},
-            ConsistentRead=True,
+            TableName=self._table, Key=endpoint_key(app_id, endpoint_id), ConsistentRead=True
         ).get("Item")
         return json.loads(item["doc"]["S"]) if item else None
 
     def get_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        keys = [{"pk": {"S": _app_pk(app_id)}, "sk": {"S": _ep_sk(e)}} for e in dict.fromkeys(endpoint_ids)]
+        keys = [endpoint_key(app_id, e) for e in dict.fromkeys(endpoint_ids)]
         docs = (json.loads(item["doc"]["S"]) for item in batch_get(self._ddb, self._table, keys))
         return {doc["Id"]: doc for doc in docs}
 
     def put_endpoint(self, app_id: str, endpoint: dict[str, Any]) -> None:
-        item: dict[str, Any] = {
-            "pk": {"S": _app_pk(app_id)},
-            "sk": {"S": _ep_sk(endpoint["Id"])},
-            "doc": {"S": json.dumps(endpoint, ensure_ascii=False)},
-        }
-        user_id = endpoint.get("User", {}).get("UserId")
-        if user_id:
-            item["user_pk"] = {"S": f"{_app_pk(app_id)}#USER#{user_id}"}
-        self._ddb.put_item(TableName=self._table, Item=item)
+        self._ddb.put_item(TableName=self._table, Item=endpoint_item(app_id, endpoint))
+
+    def put_endpoints(self, app_id: str, endpoints: Sequence[dict[str, Any]]) -> None:
+        batch_write(self._ddb, self._table, puts=[endpoint_item(app_id, e) for e in endpoints])
 
     def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
-        self._ddb.delete_item(
-            TableName=self._table, Key={"pk": {"S": _app_pk(app_id)}, "sk": {"S": _ep_sk(endpoint_id)}}
-        )
+        self._ddb.delete_item(TableName=self._table, Key=endpoint_key(app_id, endpoint_id))
+
+    def delete_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> None:
+        batch_write(self._ddb, self._table, deletes=[endpoint_key(app_id, e) for e in dict.fromkeys(endpoint_ids)])
+
+    def scan_shard(self, app_id: str, shard: int) -> Iterator[dict[str, Any]]:
+        """Every endpoint of one shard, paged; segment resolution and exports run one of these per shard."""
+        for item in query_all(self._ddb, self._table, "pk", endpoint_pk(app_id, shard), projection="doc"):
+            yield json.loads(item["doc"]["S"])
+
+    def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_user",
+            "KeyConditionExpression": "user_pk = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_pk(app_id, user_id)}},
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._ddb.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [json.loads(i["doc"]["S"]) for i in items]
 
 
 def _app(item: dict[str, Any]) -> App:

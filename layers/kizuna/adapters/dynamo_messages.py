@@ -47,7 +47,6 @@ class DynamoMessageStore:
         item = {
             "message_id": {"S": message.message_id},
             "app_id": {"S": message.app_id},
-            "to": {"S": message.to},
             "status": {"S": "sending"},
             "status_rank": {"N": str(rank("sending"))},
             "attempts": {"N": "1"},
@@ -256,7 +255,6 @@ def _record(item: dict[str, Any]) -> DeliveryRecord:
         message_id=item["message_id"]["S"],
         app_id=item["app_id"]["S"],
         status=item["status"]["S"],
-        to=item["to"]["S"],
         provider_id=s("provider_id"),
         attempts=int(item.get("attempts", {"N": "0"})["N"]),
         outcome_pending=item.get("outcome_pending", {"BOOL": False})["BOOL"],

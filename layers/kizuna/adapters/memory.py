@@ -4,7 +4,7 @@ for unit tests and benchmarks that must not touch sockets."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,12 +21,17 @@ from kizuna.domain.messages import (
     decide_claim,
     rank,
 )
+from kizuna.domain.sharding import endpoint_shard
 
 
 class InMemoryDataStore:
     def __init__(self) -> None:
         self.apps: dict[str, App] = {}
         self.endpoints: dict[tuple[str, str], dict[str, Any]] = {}
+        self.settings: dict[str, dict[str, Any]] = {}
+        self.attribute_registry: dict[str, dict[str, set[str]]] = {}
+        self.erasure_salts: dict[str, str] = {}
+        self.erasures: dict[str, list[dict[str, Any]]] = {}
 
     def put_app(self, app: App) -> None:
         self.apps[app.id] = app
@@ -45,6 +50,34 @@ class InMemoryDataStore:
         self.apps.pop(app_id, None)
         for key in [k for k in self.endpoints if k[0] == app_id]:
             del self.endpoints[key]
+        for app_scoped in (self.settings, self.attribute_registry, self.erasure_salts, self.erasures):
+            app_scoped.pop(app_id, None)
+
+    def get_settings(self, app_id: str) -> dict[str, Any] | None:
+        return self.settings.get(app_id)
+
+    def put_settings(self, app_id: str, settings: dict[str, Any]) -> None:
+        self.settings[app_id] = settings
+
+    def get_attribute_registry(self, app_id: str) -> dict[str, set[str]]:
+        return {kind: set(names) for kind, names in self.attribute_registry.get(app_id, {}).items()}
+
+    def register_attributes(self, app_id: str, names: dict[str, set[str]]) -> None:
+        registry = self.attribute_registry.setdefault(app_id, {})
+        for kind, new in names.items():
+            registry.setdefault(kind, set()).update(new)
+
+    def unregister_attributes(self, app_id: str, kind: str, names: set[str]) -> None:
+        self.attribute_registry.get(app_id, {}).get(kind, set()).difference_update(names)
+
+    def erasure_salt(self, app_id: str, candidate: str) -> str:
+        return self.erasure_salts.setdefault(app_id, candidate)
+
+    def put_erasure_record(self, app_id: str, record: dict[str, Any]) -> None:
+        self.erasures.setdefault(app_id, []).append(record)
+
+    def erasure_records(self, app_id: str) -> list[dict[str, Any]]:
+        return list(self.erasures.get(app_id, []))
 
     def get_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any] | None:
         return self.endpoints.get((app_id, endpoint_id))
@@ -55,8 +88,26 @@ class InMemoryDataStore:
     def put_endpoint(self, app_id: str, endpoint: dict[str, Any]) -> None:
         self.endpoints[(app_id, endpoint["Id"])] = endpoint
 
+    def put_endpoints(self, app_id: str, endpoints: Sequence[dict[str, Any]]) -> None:
+        for endpoint in endpoints:
+            self.put_endpoint(app_id, endpoint)
+
     def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         self.endpoints.pop((app_id, endpoint_id), None)
+
+    def delete_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> None:
+        for endpoint_id in endpoint_ids:
+            self.delete_endpoint(app_id, endpoint_id)
+
+    def scan_shard(self, app_id: str, shard: int) -> Iterator[dict[str, Any]]:
+        for (app, endpoint_id), endpoint in list(self.endpoints.items()):
+            if app == app_id and endpoint_shard(endpoint_id) == shard:
+                yield endpoint
+
+    def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:
+        return [
+            e for (app, _), e in self.endpoints.items() if app == app_id and e.get("User", {}).get("UserId") == user_id
+        ]
 
 
 class InMemoryMessageStore:
@@ -76,7 +127,6 @@ class InMemoryMessageStore:
                     message.message_id,
                     message.app_id,
                     "sending",
-                    message.to,
                     attempts=1,
                     outcome_pending=True,
                     endpoint_id=message.endpoint_id,

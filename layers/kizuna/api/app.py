@@ -8,7 +8,9 @@ success codes come from the model and never from hand-typed strings.
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,7 @@ from kizuna.clock import Clock
 from kizuna.errors import BadRequest, Forbidden, KizunaError, PayloadTooLarge
 from kizuna.pinpoint.model import Operation, bind_input
 from kizuna.pinpoint.model import operation as model_operation
-from kizuna.ports import AppStore, EndpointStore, SendQueue
+from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore, SendQueue
 
 logger = Logger(child=True)
 
@@ -47,6 +49,9 @@ class ApiDeps:
     clock: Clock
     keys: KeyRing
     arn_prefix: str
+    segments: SegmentStore | None = None
+    jobs: JobStore | None = None
+    jobs_queue: JobQueue | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class Call:
 OperationFn = Callable[[Call], dict[str, Any] | None]
 OPERATIONS: dict[str, OperationFn] = {}
 # Operations that are not scoped to one app (their scope check happens inside the operation).
-UNSCOPED = frozenset({"CreateApp", "GetApps"})
+UNSCOPED = frozenset({"CreateApp", "GetApps", "PhoneNumberValidate"})
 
 
 def operation(name: str) -> Callable[[OperationFn], OperationFn]:
@@ -78,8 +83,7 @@ def operation(name: str) -> Callable[[OperationFn], OperationFn]:
 
 
 def build_resolver(deps: ApiDeps) -> APIGatewayRestResolver:
-    # Importing the operation modules registers them.
-    from kizuna.api import operations_apps, operations_endpoints, operations_messages  # noqa: F401
+    _register_operations()
 
     app = APIGatewayRestResolver()
 
@@ -125,11 +129,12 @@ def build_resolver(deps: ApiDeps) -> APIGatewayRestResolver:
 def _view(app: APIGatewayRestResolver, deps: ApiDeps, op: Operation, fn: OperationFn) -> Callable[..., Response]:
     def view(**path_params: str) -> Response:
         caller: AccessKey = app.context["caller"]
+        # Scope first: a key for another app learns nothing, not even whether its body would have been valid.
+        if op.name not in UNSCOPED:
+            authorize(caller, path_params["application_id"])
         body = _json_body(app.context["raw_body"])
         query = app.current_event.query_string_parameters or {}
         params = bind_input(op, path_params, query, body)
-        if op.name not in UNSCOPED:
-            authorize(caller, params["ApplicationId"])
         request_id = _request_id(app)
         # rest-json: the body is the output shape's payload member, which is what operations return.
         result = fn(Call(deps, caller, params, request_id))
@@ -142,6 +147,15 @@ def _view(app: APIGatewayRestResolver, deps: ApiDeps, op: Operation, fn: Operati
 
     view.__name__ = op.name
     return view
+
+
+def _register_operations() -> None:
+    """Importing each kizuna.api.operations_* module registers its operations."""
+    import kizuna.api
+
+    for module in pkgutil.iter_modules(kizuna.api.__path__):
+        if module.name.startswith("operations_"):
+            importlib.import_module(f"kizuna.api.{module.name}")
 
 
 def _raw_body(event) -> bytes:  # noqa: ANN001

@@ -1,9 +1,9 @@
-"""Pinpoint endpoint operations."""
+"""Pinpoint endpoint operations, the app's attribute registry, and phone number validation."""
 
 from __future__ import annotations
 
 from kizuna.api.app import Call, operation
-from kizuna.services import endpoints
+from kizuna.services import endpoints, phone_numbers
 
 
 @operation("UpdateEndpoint")
@@ -11,6 +11,15 @@ def update_endpoint(call: Call) -> dict:
     deps = call.deps
     endpoints.update_endpoint(
         deps.apps, deps.endpoints, deps.clock, call.app_id, call.params["EndpointId"], call.params["EndpointRequest"]
+    )
+    return {"Message": "Accepted", "RequestID": call.request_id}
+
+
+@operation("UpdateEndpointsBatch")
+def update_endpoints_batch(call: Call) -> dict:
+    deps = call.deps
+    endpoints.update_endpoints_batch(
+        deps.apps, deps.endpoints, deps.clock, call.app_id, call.params["EndpointBatchRequest"]
     )
     return {"Message": "Accepted", "RequestID": call.request_id}
 
@@ -23,3 +32,16 @@ def get_endpoint(call: Call) -> dict:
 @operation("DeleteEndpoint")
 def delete_endpoint(call: Call) -> dict:
     return endpoints.delete_endpoint(call.deps.apps, call.deps.endpoints, call.app_id, call.params["EndpointId"])
+
+
+@operation("RemoveAttributes")
+def remove_attributes(call: Call) -> dict:
+    return endpoints.remove_attributes(
+        call.deps.apps, call.app_id, call.params["AttributeType"], call.params.get("UpdateAttributesRequest")
+    )
+
+
+# Not app-scoped (no ApplicationId): listed in api.app.UNSCOPED.
+@operation("PhoneNumberValidate")
+def phone_number_validate(call: Call) -> dict:
+    return phone_numbers.validate_phone_number(call.params.get("NumberValidateRequest"))

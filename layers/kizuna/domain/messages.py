@@ -83,10 +83,13 @@ class ProviderReceipt:
 
 @dataclass(frozen=True)
 class DeliveryRecord:
+    """The stored delivery state. It holds no phone number or body: personal data stays in the endpoint (erasable
+    in one place) and in the event stream; the destination travels with the queue message and the callback."""
+
     message_id: str
     app_id: str
     status: str
-    to: str
+    to: str | None = None
     provider_id: str | None = None
     attempts: int = 0
     outcome_pending: bool = False

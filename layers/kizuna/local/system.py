@@ -52,6 +52,8 @@ class LocalKizuna:
     handlers: dict[str, Handler] = field(init=False, default_factory=dict)
 
     def start(self) -> LocalKizuna:
+        # Local mode points this process's AWS clients at moto; stop() puts the environment back as it was.
+        self._saved_environ = dict(os.environ)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
@@ -119,6 +121,10 @@ class LocalKizuna:
         ):
             if stop is not None:
                 stop()
+        if hasattr(self, "_saved_environ"):
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            wiring.reset()
 
     def __enter__(self) -> LocalKizuna:
         return self.start()

@@ -75,11 +75,12 @@ def sms_status_event(record: DeliveryRecord, status: str, error_code: str | None
         event_type, record_status = "_SMS.BUFFERED", "PENDING"
     attributes = {
         "message_id": record.message_id,
-        "destination_phone_number": record.to,
         "record_status": record_status,
         "message_type": "Transactional",
         "number_of_message_parts": str(record.segments or 1),
     }
+    if record.to:
+        attributes["destination_phone_number"] = record.to
     if record.provider_id:
         attributes["provider_message_id"] = record.provider_id
     if error_code:

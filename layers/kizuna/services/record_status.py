@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from aws_lambda_powertools import Logger
 
@@ -29,9 +29,8 @@ def record_status(
     record = store.advance_status(message_id, status, error_code, now)
     if record is None:
         return False
-    events.emit([sms_status_event(record, status, error_code, now, now)])
+    destination = params.get("To")
+    events.emit(
+        [sms_status_event(replace(record, to=destination) if destination else record, status, error_code, now, now)]
+    )
     return True
-
-
-def callback_params(form: dict[str, Any]) -> dict[str, str]:
-    return {k: v if isinstance(v, str) else v[0] for k, v in form.items()}

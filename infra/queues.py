@@ -14,13 +14,13 @@ from infra.dead_letters import dead_letter_queue
 from infra.functions import FunctionFactory
 
 
-class SendQueue(Construct):
-    """The queue alone, so producers (the API) can be wired before the consumer exists."""
+class WorkQueue(Construct):
+    """A catalog queue and its DLQ alone, so producers (the API) can be wired before the consumer exists."""
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: Queue, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
-        self.dead_letter_queue = dead_letter_queue(self, key, "the send queue")
+        self.dead_letter_queue = dead_letter_queue(self, key, f"the {spec.key} queue")
         self.queue = sqs.Queue(
             self,
             "Queue",
@@ -36,10 +36,10 @@ class SendQueue(Construct):
         )
 
 
-class Sending(Construct):
-    """The sender function fed by the send queue: bounded concurrency, partial batch responses."""
+class QueueConsumer(Construct):
+    """The catalog consumer function fed by a queue: bounded concurrency, partial batch responses."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, queue: SendQueue, factory: FunctionFactory) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, queue: WorkQueue, factory: FunctionFactory) -> None:
         super().__init__(scope, construct_id)
         spec = queue.spec
         self.function: lambda_.Function = factory.build(self, spec.consumer)

@@ -1,0 +1,67 @@
+"""Kizuna's benchmark runner: runs the benchmark modules in bench/ and rewrites docs/benchmarks.md.
+
+.venv/bin/python bench/run.py                    # every benchmark
+.venv/bin/python bench/run.py --only send_path   # one benchmark; the other sections of the doc are kept
+.venv/bin/python bench/run.py --with-test-time   # also time `make test`
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from report import PYTHON, REPO_ROOT, Section, write  # noqa: E402
+
+BENCHMARKS = ["cold_import", "package_size", "send_path", "demo_time"]
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+
+
+def make_test_time() -> Section:
+    started = time.monotonic()
+    result = subprocess.run(["make", "test"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    summary = next((ln for ln in reversed(result.stdout.splitlines()) if ln.strip()), "(no output)")
+    section = Section("make_test", "`make test` wall time", f"{PYTHON} bench/run.py --only none --with-test-time")
+    section.body = [
+        f"One run of `make test` (includes setup steps that are already done on this machine): "
+        f"{seconds:.1f} s, exit code {result.returncode}.",
+        "",
+        f"pytest summary: `{summary.strip()}`",
+    ]
+    outcome = "passed" if result.returncode == 0 else f"FAILED (exit code {result.returncode})"
+    section.verdict = f"{seconds:.0f} s for one full run, {outcome}; no target is set, recorded to track the trend."
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=[*BENCHMARKS, "none"], help="run just this benchmark ('none': no benchmark)")
+    parser.add_argument("--with-test-time", action="store_true", help="also run and time `make test`")
+    args = parser.parse_args(argv)
+
+    names = [args.only] if args.only in BENCHMARKS else [] if args.only == "none" else BENCHMARKS
+    sections = []
+    for name in names:
+        started = time.monotonic()
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        sections.append(importlib.import_module(name).run())
+        print(f"[bench] {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    if args.with_test_time:
+        print("[bench] make test ...", file=sys.stderr, flush=True)
+        sections.append(make_test_time())
+    write(DOC, sections, [*BENCHMARKS, "make_test"])
+    for section in sections:
+        print(f"{section.title}: {section.verdict}")
+    print(f"wrote {DOC.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

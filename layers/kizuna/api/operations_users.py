@@ -1,0 +1,19 @@
+"""Pinpoint user operations: a user's endpoints, and DeleteUserEndpoints as the erasure request."""
+
+from __future__ import annotations
+
+from kizuna.api.app import Call, operation
+from kizuna.services import users
+
+
+@operation("GetUserEndpoints")
+def get_user_endpoints(call: Call) -> dict:
+    return users.get_user_endpoints(call.deps.apps, call.deps.endpoints, call.app_id, call.params["UserId"])
+
+
+@operation("DeleteUserEndpoints")
+def delete_user_endpoints(call: Call) -> dict:
+    deps = call.deps
+    return users.delete_user_endpoints(
+        deps.apps, deps.endpoints, deps.segments, deps.clock, call.app_id, call.params["UserId"]
+    )

@@ -1,0 +1,129 @@
+"""Import and export jobs: the Pinpoint job documents, the queue messages that drive them, and piece outcomes.
+
+A job is split into pieces (an import: one line-aligned byte range of one S3 object; an export: one endpoint shard).
+Every piece is one SQS message handled by the jobs function; its outcome is counted into the job exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IMPORT = "IMPORT"
+EXPORT = "EXPORT"
+JOB_TYPES = (IMPORT, EXPORT)
+
+# Pinpoint JobStatus values (botocore model, shape JobStatus).
+CREATED = "CREATED"
+PROCESSING = "PROCESSING"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+# Statuses in which planning may (re)start: a redelivered plan message after PROCESSING only re-enqueues pieces.
+PLANNABLE = (CREATED, "PREPARING_FOR_INITIALIZATION", "INITIALIZING")
+
+FORMATS = ("CSV", "JSON")
+# Failures listed on a job; TotalFailures still counts every one.
+MAX_FAILURE_MESSAGES = 100
+# A piece is cut at a line boundary once it holds this many bytes or rows, whichever comes first.
+PIECE_BYTES = 1024 * 1024
+PIECE_ROWS = 5000
+
+_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str  # an object key or a prefix ("" for the whole bucket)
+
+    @classmethod
+    def parse(cls, url: str) -> S3Location | None:
+        match = _S3_URL.match(url or "")
+        return cls(match["bucket"], match["key"] or "") if match else None
+
+    def join(self, name: str) -> str:
+        return f"{self.key.rstrip('/')}/{name}" if self.key.strip("/") else name
+
+
+def new_job_id(now: datetime) -> str:
+    """32 hex digits like Pinpoint's, led by the creation time in milliseconds so ids sort by age."""
+    return f"{int(now.timestamp() * 1000):012x}{uuid.uuid4().hex[:20]}"
+
+
+class PieceRefused(Exception):
+    """A piece (or a plan) cannot be done for a reason that retrying cannot fix: no such bucket or key, access
+    denied, the object changed since planning, the segment is gone. Adapters raise it; the job records it."""
+
+
+# -- queue messages ------------------------------------------------------------------------------------------------
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    app_id: str
+    job_id: str
+
+
+class PlanImport(_Message):
+    kind: Literal["plan_import"] = "plan_import"
+
+
+class ImportPiece(_Message):
+    """One line-aligned byte range of one object; `header` is the CSV header line (the piece may not start at 0)."""
+
+    kind: Literal["import_piece"] = "import_piece"
+    piece: int
+    bucket: str
+    key: str
+    etag: str | None = None  # the object as planned: a changed object fails the piece instead of misaligning it
+    start: int  # first byte
+    end: int  # last byte, inclusive (an HTTP Range)
+    first_row: int  # 1-based number of the piece's first data row within its object (CSV header not counted)
+    header: str | None = None
+    label: str = ""  # the object key when the job reads several objects, so failures say which one
+
+
+class ExportPiece(_Message):
+    kind: Literal["export_piece"] = "export_piece"
+    piece: int  # the endpoint shard
+
+
+JobMessage = Annotated[PlanImport | ImportPiece | ExportPiece, Field(discriminator="kind")]
+
+
+class JobEnvelope(BaseModel):
+    """The SQS body: one job message (a wrapper so one model parses every kind)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: JobMessage
+
+
+# -- outcomes ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PieceOutcome:
+    """What one piece did: rows written, rows refused (with reasons), or the whole piece failed."""
+
+    processed: int = 0
+    failures: int = 0
+    messages: list[str] = field(default_factory=list)
+    failed: bool = False  # the piece as a whole could not be processed (counted in FailedPieces)
+
+    def reject(self, message: str) -> None:
+        self.failures += 1
+        if len(self.messages) < MAX_FAILURE_MESSAGES:
+            self.messages.append(message)
+
+
+def final_status(job: dict[str, Any]) -> str:
+    """The status a job ends in once every piece is counted: FAILED only when no piece succeeded."""
+    total = job.get("TotalPieces", 0)
+    return FAILED if total and job.get("FailedPieces", 0) >= total else COMPLETED

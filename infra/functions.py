@@ -19,11 +19,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from kizuna.catalog import FUNCTIONS
-from kizuna.settings import SETTINGS_BY_FUNCTION
 
 from infra import build
 from infra.nag import acknowledge, arn_of
+from kizuna.catalog import FUNCTIONS
+from kizuna.settings import SETTINGS_BY_FUNCTION
 
 # The newest GA Python runtime in aws-cdk-lib 2.275 with arm64 support; the dependency layer's wheels follow it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14

@@ -8,10 +8,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from kizuna.catalog import Queue, visibility_timeout_s
 
 from infra.dead_letters import dead_letter_queue
 from infra.functions import FunctionFactory
+from kizuna.catalog import Queue, visibility_timeout_s
 
 
 class WorkQueue(Construct):

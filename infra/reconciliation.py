@@ -10,10 +10,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
-from kizuna.catalog import Schedule
 
 from infra.dead_letters import dead_letter_queue
 from infra.nag import acknowledge
+from kizuna.catalog import Schedule
 
 
 class Reconciliation(Construct):

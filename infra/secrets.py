@@ -6,9 +6,9 @@ from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from kizuna.catalog import SECRETS
 
 from infra.nag import acknowledge
+from kizuna.catalog import SECRETS
 
 
 class Secrets(Construct):

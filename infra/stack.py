@@ -7,18 +7,18 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
 
 from infra.event_stream import EventStream
 from infra.functions import FunctionFactory
 from infra.management_api import ManagementApi
+from infra.nag import acknowledge
 from infra.observability import Observability
+from infra.queues import QueueConsumer, WorkQueue
 from infra.reconciliation import Reconciliation
 from infra.secrets import Secrets
-from infra.nag import acknowledge
-from infra.queues import QueueConsumer, WorkQueue
 from infra.storage import Storage
 from infra.webhooks_api import WebhooksApi
+from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
 
 
 class KizunaStack(Stack):

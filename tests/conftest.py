@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kizuna.adapters.memory import (
     InMemoryDataStore,
     InMemoryEventSink,

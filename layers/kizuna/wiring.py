@@ -117,6 +117,7 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         clock=clock,
         keys=CachedSecretLookup(access_key_store(settings.access_keys_table, settings.keys_kms_key_id), clock),
         arn_prefix=arn_prefix,
+        segments=segment_store(settings.data_table),
         jobs=job_store(settings.data_table),
         jobs_queue=job_queue(settings.jobs_queue_url),
     )
@@ -134,12 +135,9 @@ def job_queue(url: str) -> Any:
     return SqsJobQueue(url, aws("sqs"))
 
 
-def _segment_store(table: str) -> SegmentStore | None:
-    # The segments adapter lands separately; until it does, imports run without segment membership.
-    try:
-        from kizuna.adapters.dynamo_segments import DynamoSegmentStore  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+def segment_store(table: str) -> SegmentStore:
+    from kizuna.adapters.dynamo_segments import DynamoSegmentStore
+
     return DynamoSegmentStore(table, aws("dynamodb"))
 
 
@@ -157,7 +155,7 @@ def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
             aws("sts"), aws("s3"), lambda **credentials: _session().create_client("s3", config=AWS_CONFIG, **credentials)
         ),
         clock=clock or SystemClock(),
-        segments=_segment_store(settings.data_table),
+        segments=segment_store(settings.data_table),
     )
 
 

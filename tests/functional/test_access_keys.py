@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from kizuna.adapters.access_key_store import DynamoAccessKeyStore
 from kizuna.auth.access_keys import (
     AccessKey,
@@ -24,7 +26,6 @@ from kizuna.auth.sigv4 import SignedRequest, verify_request
 from kizuna.catalog import TABLES
 from kizuna.clock import VirtualClock
 from kizuna.errors import BadRequest, Forbidden
-from moto import mock_aws
 
 REGION = "us-east-1"
 TABLE = "kizuna-access-keys"

@@ -16,6 +16,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
 from kizuna.catalog import FUNCTIONS, QUEUES, SCHEDULES, STREAMS, TABLES, Naming, Queue, visibility_timeout_s
 from kizuna.clock import SystemClock, VirtualClock
 from kizuna.local.aws_resources import create_local_resources, create_queue_pair
@@ -24,7 +26,6 @@ from kizuna.local.runtime_gateway import LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
 from kizuna.settings import ApiSettings, ReconcilerSettings, SenderSettings
-from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 KIND = {"DataType": "String", "StringValue": "t"}

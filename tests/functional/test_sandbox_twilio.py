@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 import requests
-from kizuna.clock import VirtualClock
-from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from kizuna.clock import VirtualClock
+from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
 
 JP = "+819012345678"
 MG = "MG" + "1" * 32

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from kizuna.adapters.twilio_messaging import (
     TWILIO_ERROR_CLASSES,
     ErrorClass,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
-from kizuna.catalog import FUNCTIONS, QUEUES, STREAMS, TABLES, visibility_timeout_s
-from kizuna.settings import SETTINGS_BY_FUNCTION
 
 from infra.event_stream import firehose_prefix
 from infra.functions import lambda_handler
+from kizuna.catalog import FUNCTIONS, QUEUES, STREAMS, TABLES, visibility_timeout_s
+from kizuna.settings import SETTINGS_BY_FUNCTION
 
 pytestmark = pytest.mark.infra
 
@@ -204,7 +204,8 @@ def test_function_environment_is_exactly_what_its_settings_model_reads(synthesiz
 
 
 def test_sender_calls_back_to_the_webhooks_api(synthesized):
-    webhook_url = _functions_by_key(synthesized)[QUEUES["send"].consumer]["Environment"]["Variables"]["WEBHOOK_BASE_URL"]
+    sender = _functions_by_key(synthesized)[QUEUES["send"].consumer]
+    webhook_url = sender["Environment"]["Variables"]["WEBHOOK_BASE_URL"]
     (webhooks_api,) = [k for k, v in synthesized.of_type("AWS::ApiGateway::RestApi").items()
                        if v["Properties"]["Name"] == "kizuna-webhooks"]  # fmt: skip
     assert {"Ref": webhooks_api} in webhook_url["Fn::Join"][1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from kizuna.domain.messages import OutboundMessage
 from kizuna.errors import PermanentProviderError, RetryableProviderError
 from kizuna.services.deliver import Deliverer, Outcome, backoff_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kizuna.errors import BadRequest
 from kizuna.pinpoint.model import bind_input, operation
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kizuna.domain.messages import OutboundMessage, ProviderReceipt
 from kizuna.services.record_status import record_status
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kizuna.errors import BadRequest, NotFound
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import update_endpoint

@@ -17,6 +17,7 @@ from botocore.credentials import Credentials
 from botocore.utils import percent_encode, percent_encode_sequence
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from kizuna.auth.access_keys import CachedSecretLookup, InMemoryAccessKeyStore, create_access_key
 from kizuna.auth.sigv4 import (
     MSG_INVALID_KEY,

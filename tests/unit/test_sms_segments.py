@@ -2,6 +2,7 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kizuna.sms_segments import GSM7_BASIC, GSM7_EXTENSION, count_segments
 
 GSM_BASIC_TEXT = st.text(alphabet=sorted(GSM7_BASIC - {"\x1b"}), max_size=800)

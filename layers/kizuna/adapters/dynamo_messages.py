@@ -141,34 +141,8 @@ class DynamoMessageStore:
             )
 
     def record_failed(self, message_id: str, code: str, reason: str, now: datetime) -> None:
-        self._final(message_id, "failed", code, reason, now)
-
-    def _final(self, message_id: str, status: str, code: str | None, reason: str | None, now: datetime) -> None:
-        sets = "SET #s = :st, status_rank = :r, outcome_pending = :false, updated_at = :now"
-        values: dict[str, Any] = {
-            ":st": {"S": status},
-            ":r": {"N": str(rank(status))},
-            ":false": {"BOOL": False},
-            ":now": {"S": iso(now)},
-        }
-        if code:
-            sets += ", error_code = :code"
-            values[":code"] = {"S": code}
-        if reason:
-            sets += ", reason = :reason"
-            values[":reason"] = {"S": reason[:500]}
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"message_id": {"S": message_id}},
-                UpdateExpression=sets + " REMOVE open_shard, lease_until",
-                ConditionExpression="status_rank < :r",
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
+        # The provider refused it: the outcome is known, so a later delivery of the message must not look it up.
+        self._advance(message_id, "failed", code, now, reason=reason, settled=True)
 
     def release(self, message_id: str, reason: str, now: datetime) -> None:
         try:
@@ -197,11 +171,29 @@ class DynamoMessageStore:
     def advance_status(
         self, message_id: str, status: str, error_code: str | None, now: datetime
     ) -> DeliveryRecord | None:
+        return self._advance(message_id, status, error_code, now)
+
+    def _advance(
+        self,
+        message_id: str,
+        status: str,
+        error_code: str | None,
+        now: datetime,
+        reason: str | None = None,
+        settled: bool = False,
+    ) -> DeliveryRecord | None:
+        """Move the status up the ladder (never down); None when the record is already there or beyond."""
         sets = "SET #s = :st, status_rank = :r, updated_at = :now"
         values: dict[str, Any] = {":st": {"S": status}, ":r": {"N": str(rank(status))}, ":now": {"S": iso(now)}}
         if error_code:
             sets += ", error_code = :code"
             values[":code"] = {"S": error_code}
+        if reason:
+            sets += ", reason = :reason"
+            values[":reason"] = {"S": reason[:500]}
+        if settled:
+            sets += ", outcome_pending = :false"
+            values[":false"] = {"BOOL": False}
         update = sets + (" REMOVE open_shard, lease_until" if status in TERMINAL else "")
         try:
             response = self._ddb.update_item(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -18,28 +17,10 @@ from kizuna.adapters.dynamo_data import DynamoDataStore
 from kizuna.api import app as api_app
 from kizuna.auth.access_keys import create_access_key
 from kizuna.clock import SystemClock
-from kizuna.local.system import REGION, LocalKizuna
+from kizuna.local.system import REGION
 from kizuna.pinpoint.model import service_model
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def kizuna() -> Iterator[LocalKizuna]:
-    with LocalKizuna() as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def pinpoint(kizuna: LocalKizuna) -> Any:
-    return kizuna.pinpoint()
-
-
-@pytest.fixture
-def app_id(pinpoint: Any) -> str:
-    return pinpoint.create_app(CreateApplicationRequest={"Name": f"e2e-{uuid.uuid4().hex[:8]}"})["ApplicationResponse"][
-        "Id"
-    ]
 
 
 def error_of(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:

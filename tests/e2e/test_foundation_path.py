@@ -25,24 +25,6 @@ pytestmark = pytest.mark.e2e
 BODY = "ご予約ありがとうございます"
 
 
-@pytest.fixture(scope="module")
-def kizuna() -> Iterator[LocalKizuna]:
-    with LocalKizuna() as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def pinpoint(kizuna: LocalKizuna) -> Any:
-    return kizuna.pinpoint()
-
-
-@pytest.fixture
-def app_id(pinpoint: Any) -> str:
-    return pinpoint.create_app(CreateApplicationRequest={"Name": f"e2e-{uuid.uuid4().hex[:6]}"})[
-        "ApplicationResponse"
-    ]["Id"]
-
-
 def record(kizuna: LocalKizuna, message_id: str) -> dict | None:
     return wiring.aws("dynamodb").get_item(
         TableName=kizuna.resources.tables["messages"], Key={"message_id": {"S": message_id}}, ConsistentRead=True

@@ -7,7 +7,6 @@ go as raw SigV4-signed requests, as a hand-rolled client could send them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.validate
@@ -27,17 +26,6 @@ pytestmark = pytest.mark.e2e
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CHANNELS = ["SMS", "EMAIL", "VOICE", "CUSTOM", "WHATSAPP", "PUSH", "GCM", "sms", "TELEGRAM", ""]
-
-
-@pytest.fixture(scope="module")
-def kizuna() -> Iterator[LocalKizuna]:
-    with LocalKizuna() as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def pinpoint(kizuna: LocalKizuna) -> Any:
-    return kizuna.pinpoint()
 
 
 @pytest.fixture(scope="module")

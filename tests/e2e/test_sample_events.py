@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kizuna.local.lambda_context import LocalLambdaContext
-from kizuna.local.system import LocalKizuna
 
 pytestmark = pytest.mark.e2e
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-@pytest.fixture(scope="module")
-def kizuna() -> Iterator[LocalKizuna]:
-    with LocalKizuna() as k:
-        yield k
 
 
 def load(name: str) -> tuple[dict, dict]:

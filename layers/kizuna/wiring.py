@@ -7,6 +7,7 @@ the Twilio path needs is imported where it is built.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
     from kizuna.settings import ApiSettings, JobsSettings
 
 # Short timeouts and standard retries: a Lambda should fail fast and let SQS or the caller retry, not hang.
-AWS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 4, "mode": "standard"})
+# KIZUNA_AWS_READ_TIMEOUT_S exists for local mode, where moto shares one interpreter (and its GIL) with every
+# function and answers slowly under load.
+READ_TIMEOUT_S = 5.0
 
 
 @cache
@@ -42,7 +45,12 @@ def _session() -> botocore.session.Session:
 @cache
 def aws(service: str) -> Any:
     """One client per service per process; region, credentials and AWS_ENDPOINT_URL come from the environment."""
-    return _session().create_client(service, config=AWS_CONFIG)
+    return _session().create_client(service, config=_config())
+
+
+def _config() -> Config:
+    read_timeout = float(os.environ.get("KIZUNA_AWS_READ_TIMEOUT_S", READ_TIMEOUT_S))
+    return Config(connect_timeout=2, read_timeout=read_timeout, retries={"max_attempts": 4, "mode": "standard"})
 
 
 def data_store(table: str) -> DynamoDataStore:
@@ -152,7 +160,9 @@ def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
         jobs=job_store(settings.data_table),
         queue=job_queue(settings.jobs_queue_url),
         objects=RoleObjects(
-            aws("sts"), aws("s3"), lambda **credentials: _session().create_client("s3", config=AWS_CONFIG, **credentials)
+            aws("sts"),
+            aws("s3"),
+            lambda **credentials: _session().create_client("s3", config=_config(), **credentials),
         ),
         clock=clock or SystemClock(),
         segments=segment_store(settings.data_table),

@@ -23,11 +23,12 @@ from kizuna.auth.access_keys import AccessKey, KeyStatus, create_access_key
 from kizuna.catalog import FUNCTIONS, QUEUES
 from kizuna.clock import Clock, SystemClock
 from kizuna.local.aws_resources import LocalResources, create_local_resources
-from kizuna.local.functions import Handler, load_handler
+from kizuna.local.functions import FunctionEnvironments, Handler
 from kizuna.local.runtime_gateway import LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
 from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
+from kizuna.pinpoint.client import extended_client
 
 REGION = "us-east-1"
 log = logging.getLogger("kizuna.local")
@@ -66,6 +67,7 @@ class LocalKizuna:
             AWS_SECRET_ACCESS_KEY="local",
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
+            KIZUNA_AWS_READ_TIMEOUT_S="30",
         )
         # No CloudWatch locally: keep metrics off and logs to warnings unless the caller asked for more.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -92,7 +94,7 @@ class LocalKizuna:
         )
         self.base_url = self._gateway.start()
         os.environ.update(self.resources.env_values() | {"WEBHOOK_BASE_URL": self.base_url})
-        self.handlers = {key: load_handler(key) for key in FUNCTIONS}
+        self.handlers = {key: FunctionEnvironments(key) for key in FUNCTIONS}
 
         sqs = wiring.aws("sqs")
         for key, queue in QUEUES.items():
@@ -142,6 +144,16 @@ class LocalKizuna:
         assert self.credentials is not None
         return boto3.client(
             "pinpoint",
+            endpoint_url=self.base_url,
+            region_name=REGION,
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+        )
+
+    def kizuna_client(self) -> Any:
+        """The pinpoint client with Kizuna's extension operations too (kizuna.pinpoint.client)."""
+        assert self.credentials is not None
+        return extended_client(
             endpoint_url=self.base_url,
             region_name=REGION,
             aws_access_key_id=self.credentials.access_key_id,

@@ -34,8 +34,18 @@ def new_job(store: DynamoJobStore, job_id: str = "0001", segment_id: str | None 
     definition: dict[str, Any] = {"Format": "CSV", "S3Url": "s3://b/k", "RoleArn": ""}
     if segment_id:
         definition["SegmentId"] = segment_id
-    store.create_job("app", IMPORT, {"Id": job_id, "ApplicationId": "app", "Type": IMPORT, "CreationDate": "t",
-                                     "Definition": definition, "JobStatus": "CREATED"})
+    store.create_job(
+        "app",
+        IMPORT,
+        {
+            "Id": job_id,
+            "ApplicationId": "app",
+            "Type": IMPORT,
+            "CreationDate": "t",
+            "Definition": definition,
+            "JobStatus": "CREATED",
+        },
+    )
     assert store.start_job("app", IMPORT, job_id, pieces)
 
 
@@ -78,8 +88,13 @@ def test_a_started_job_does_not_start_again(store):
 def test_failures_stop_at_one_hundred(store):
     new_job(store, pieces=3)
     for piece in range(3):
-        store.record_piece("app", IMPORT, "0001", piece, PieceOutcome(processed=60, failures=60,
-                                                                       messages=[f"row {i}" for i in range(60)]))
+        store.record_piece(
+            "app",
+            IMPORT,
+            "0001",
+            piece,
+            PieceOutcome(processed=60, failures=60, messages=[f"row {i}" for i in range(60)]),
+        )
 
     job = store.get_job("app", IMPORT, "0001")
     assert job["TotalFailures"] == 180 and len(job["Failures"]) == 100

@@ -3,10 +3,12 @@
 Layout (pk / sk):
 - "APP#<app>" / "IMPORT#<job id>" | "EXPORT#<job id>"   the job: `doc` (Id, Type, CreationDate, Definition) as JSON;
       JobStatus, CompletionDate, the counters (numbers, updated with ADD), PiecesDone, Failures (list, capped),
-      segment_id (for GetSegment*Jobs). Job ids start with their creation time, so the sort key orders by age.
-- "JOBP#<job id>" / "<piece, 6 digits>"                   done-marker of one piece
-A piece's marker and its counters are written in one TransactWriteItems: the marker's condition
-(attribute_not_exists) makes a retried or duplicated piece a no-op, so nothing is ever counted twice.
+      segment_id (for GetSegment*Jobs), CountedPieces (number set). Job ids start with their creation time, so the
+      sort key orders by age.
+A piece is counted by ONE conditional UpdateItem that adds its number to CountedPieces and its figures to the
+counters, on condition the set does not hold it yet: a retried or duplicated piece is a no-op, nothing is counted
+twice, and no transaction is needed (half the write cost, and nothing outside the job item to clean up). The set
+stays small: a 10M-row import is 2,000 pieces, about 10 KB of the item's 400 KB.
 """
 
 from __future__ import annotations
@@ -25,10 +27,6 @@ COUNTERS = ("TotalPieces", "CompletedPieces", "FailedPieces", "TotalProcessed", 
 
 def job_key(app_id: str, job_type: str, job_id: str) -> dict[str, Any]:
     return {"pk": {"S": app_pk(app_id)}, "sk": {"S": f"{job_type}#{job_id}"}}
-
-
-def piece_key(job_id: str, piece: int) -> dict[str, Any]:
-    return {"pk": {"S": f"JOBP#{job_id}"}, "sk": {"S": f"{piece:06d}"}}
 
 
 class DynamoJobStore:
@@ -101,9 +99,11 @@ class DynamoJobStore:
             ":failed": {"N": "1" if outcome.failed else "0"},
             ":processed": {"N": str(outcome.processed)},
             ":failures": {"N": str(outcome.failures)},
+            ":pieces": {"NS": [str(piece)]},
+            ":piece": {"N": str(piece)},
         }
         update = (
-            "ADD PiecesDone :done, CompletedPieces :completed, FailedPieces :failed, "
+            "ADD CountedPieces :pieces, PiecesDone :done, CompletedPieces :completed, FailedPieces :failed, "
             "TotalProcessed :processed, TotalFailures :failures"
         )
         messages = outcome.messages[: self._failure_room(key)] if outcome.messages else []
@@ -112,42 +112,23 @@ class DynamoJobStore:
             update += " SET Failures = list_append(if_not_exists(Failures, :empty), :messages)"
             values |= {":empty": {"L": []}, ":messages": {"L": [{"S": m} for m in messages]}}
         try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {**piece_key(job_id, piece), "outcome": {"S": "failed" if outcome.failed else "ok"}},
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": key,
-                            "UpdateExpression": update,
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": values,
-                        }
-                    },
-                ]
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression=update,
+                # attribute_exists: a job deleted with its app is not resurrected by a late piece.
+                ConditionExpression="attribute_exists(pk) AND NOT contains(CountedPieces, :piece)",
+                ExpressionAttributeValues=values,
             )
             return True
-        except self._ddb.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False  # this piece was counted before
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                return False  # the job is gone (its app was deleted)
-            raise
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return False  # counted before, or the job is gone
 
     def _failure_room(self, key: dict[str, Any]) -> int:
         item = self._ddb.get_item(TableName=self._table, Key=key, ProjectionExpression="Failures").get("Item", {})
         return max(0, MAX_FAILURE_MESSAGES - len(item.get("Failures", {}).get("L", [])))
 
-    def finish_job(
-        self, app_id: str, job_type: str, job_id: str, status: str, now: datetime, reason: str = ""
-    ) -> bool:
+    def finish_job(self, app_id: str, job_type: str, job_id: str, status: str, now: datetime, reason: str = "") -> bool:
         values: dict[str, Any] = {":status": {"S": status}, ":date": {"S": iso(now)}}
         update = "SET JobStatus = :status, CompletionDate = :date"
         if reason:

@@ -60,9 +60,7 @@ class InMemoryJobStore:
         job["Failures"] = (job["Failures"] + outcome.messages)[:MAX_FAILURE_MESSAGES]
         return True
 
-    def finish_job(
-        self, app_id: str, job_type: str, job_id: str, status: str, now: datetime, reason: str = ""
-    ) -> bool:
+    def finish_job(self, app_id: str, job_type: str, job_id: str, status: str, now: datetime, reason: str = "") -> bool:
         job = self.jobs.get((app_id, job_type, job_id))
         if job is None:
             return False
@@ -110,7 +108,9 @@ class InMemoryObjects:
     def list_objects(self, bucket: str, prefix: str) -> list[tuple[str, int, str]]:
         if not any(b == bucket for b, _ in self.objects):
             raise PieceRefused(f"bucket {bucket} does not exist")
-        return sorted((k, len(v), self.etag(b, k)) for (b, k), v in self.objects.items() if b == bucket and k.startswith(prefix))
+        return sorted(
+            (k, len(v), self.etag(b, k)) for (b, k), v in self.objects.items() if b == bucket and k.startswith(prefix)
+        )
 
     def _get(self, bucket: str, key: str, etag: str | None) -> bytes:
         data = self.objects.get((bucket, key))

@@ -29,4 +29,4 @@ def get_apps(call: Call) -> dict:
 
 @operation("DeleteApp")
 def delete_app(call: Call) -> dict:
-    return apps.delete_app(call.deps.apps, call.app_id).to_pinpoint()
+    return apps.delete_app(call.deps.apps, call.app_id, call.deps.segments).to_pinpoint()

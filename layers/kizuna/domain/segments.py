@@ -32,11 +32,20 @@ Semantics (botocore's Pinpoint model documentation of each shape, and the AWS CL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kizuna.domain.segment_documents import (
+    choice,
+    day_of,
+    epoch_of,
+    list_field,
+    object_field,
+    parse_instant,
+    require_object,
+    string_values,
+)
 from kizuna.errors import BadRequest
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -46,19 +55,24 @@ SourceLookup = Callable[[dict[str, Any], str], Predicate]
 ATTRIBUTE_TYPES = ("INCLUSIVE", "EXCLUSIVE", "CONTAINS", "BEFORE", "AFTER", "ON", "BETWEEN")
 DIMENSION_TYPES = ("INCLUSIVE", "EXCLUSIVE")
 COMPARISONS = ("GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL", "LESS_THAN_OR_EQUAL", "EQUAL")
-DURATIONS = {"HR_24": timedelta(hours=24), "DAY_7": timedelta(days=7), "DAY_14": timedelta(days=14),
-             "DAY_30": timedelta(days=30)}
+DURATIONS = {
+    "HR_24": timedelta(hours=24),
+    "DAY_7": timedelta(days=7),
+    "DAY_14": timedelta(days=14),
+    "DAY_30": timedelta(days=30),
+}
 RECENCY_TYPES = ("ACTIVE", "INACTIVE")
 COMBINE = ("ALL", "ANY", "NONE")
 # Demographic dimension → the EndpointDemographic member it reads (Channel reads the endpoint's ChannelType).
 DEMOGRAPHIC_FIELDS = ("AppVersion", "Make", "Model", "Platform")
 UNSUPPORTED = {"Demographic.DeviceType": "endpoints carry no device type", "Location.GPSPoint": "no geo index"}
-MAX_VALUES = 100
 MAX_GROUPS = 10
 MAX_GROUP_DIMENSIONS = 50
 MAX_SOURCE_SEGMENTS = 10
 
 _ODD_DATA = (AttributeError, TypeError, ValueError, KeyError)
+# Validation compiles a document without evaluating it, so any instant serves as "now" (Behavior.Recency's anchor).
+_VALIDATION_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def match_all(_endpoint: dict[str, Any]) -> bool:
@@ -75,7 +89,7 @@ def validate_write_request(request: dict[str, Any] | None, field: str = "WriteSe
         raise BadRequest(f"{field} must be an object")
     if request.get("Dimensions") is not None and request.get("SegmentGroups") is not None:
         raise BadRequest(f"{field} can include Dimensions or SegmentGroups, but not both")
-    now = datetime.now(UTC)
+    now = _VALIDATION_NOW
     if request.get("Dimensions") is not None:
         compile_dimensions(request["Dimensions"], now, f"{field}.Dimensions")
     if request.get("SegmentGroups") is not None:
@@ -102,18 +116,20 @@ def compile_segment(doc: dict[str, Any], now: datetime, sources: SourceLookup) -
 
 def compile_dimensions(dims: Any, now: datetime, field: str = "Dimensions") -> Predicate:
     """One SegmentDimensions document → predicate (all criteria AND-ed; unguarded: wrap with `_guarded`)."""
-    _require_object(dims, field)
+    require_object(dims, field)
     checks: list[Predicate] = []
-    for name, spec in _object(dims.get("Attributes"), f"{field}.Attributes").items():
+    for name, spec in object_field(dims.get("Attributes"), f"{field}.Attributes").items():
         checks.append(_attribute_check(_endpoint_attributes, name, spec, f"{field}.Attributes.{name}"))
-    for name, spec in _object(dims.get("UserAttributes"), f"{field}.UserAttributes").items():
+    for name, spec in object_field(dims.get("UserAttributes"), f"{field}.UserAttributes").items():
         checks.append(_attribute_check(_user_attributes, name, spec, f"{field}.UserAttributes.{name}"))
-    for name, spec in _object(dims.get("Metrics"), f"{field}.Metrics").items():
+    for name, spec in object_field(dims.get("Metrics"), f"{field}.Metrics").items():
         checks.append(_metric_check(name, spec, f"{field}.Metrics.{name}"))
-    demographic = _object(dims.get("Demographic"), f"{field}.Demographic")
-    location = _object(dims.get("Location"), f"{field}.Location")
-    for path, spec in (("Demographic.DeviceType", demographic.get("DeviceType")),
-                       ("Location.GPSPoint", location.get("GPSPoint"))):
+    demographic = object_field(dims.get("Demographic"), f"{field}.Demographic")
+    location = object_field(dims.get("Location"), f"{field}.Location")
+    for path, spec in (
+        ("Demographic.DeviceType", demographic.get("DeviceType")),
+        ("Location.GPSPoint", location.get("GPSPoint")),
+    ):
         if spec is not None:
             raise BadRequest(f"{field}.{path} is not supported by Kizuna ({UNSUPPORTED[path]})")
     if demographic.get("Channel") is not None:
@@ -126,7 +142,7 @@ def compile_dimensions(dims: Any, now: datetime, field: str = "Dimensions") -> P
     if location.get("Country") is not None:
         values, inclusive = _set_dimension(location["Country"], f"{field}.Location.Country", str.upper)
         checks.append(_set_check(_country, values, inclusive))
-    behavior = _object(dims.get("Behavior"), f"{field}.Behavior")
+    behavior = object_field(dims.get("Behavior"), f"{field}.Behavior")
     if behavior.get("Recency") is not None:
         checks.append(_recency_check(behavior["Recency"], now, f"{field}.Behavior.Recency"))
     return _all(checks)
@@ -134,9 +150,9 @@ def compile_dimensions(dims: Any, now: datetime, field: str = "Dimensions") -> P
 
 def compile_groups(groups: Any, now: datetime, sources: SourceLookup, field: str = "SegmentGroups") -> Predicate:
     """A SegmentGroupList → predicate; SourceSegments become predicates through `sources`."""
-    _require_object(groups, field)
-    include = _choice(groups.get("Include"), COMBINE, "ALL", f"{field}.Include")
-    items = _list(groups.get("Groups"), f"{field}.Groups", MAX_GROUPS)
+    require_object(groups, field)
+    include = choice(groups.get("Include"), COMBINE, "ALL", f"{field}.Include")
+    items = list_field(groups.get("Groups"), f"{field}.Groups", MAX_GROUPS)
     compiled = [_group(g, now, sources, f"{field}.Groups[{i}]") for i, g in enumerate(items)]
     return _combine(compiled, include)
 
@@ -145,16 +161,16 @@ def compile_groups(groups: Any, now: datetime, sources: SourceLookup, field: str
 
 
 def _group(group: Any, now: datetime, sources: SourceLookup, field: str) -> Predicate:
-    _require_object(group, field)
-    kind = _choice(group.get("Type"), COMBINE, "ALL", f"{field}.Type")
-    source_type = _choice(group.get("SourceType"), COMBINE, "ANY", f"{field}.SourceType")
-    dims = _list(group.get("Dimensions"), f"{field}.Dimensions", MAX_GROUP_DIMENSIONS)
-    refs = _list(group.get("SourceSegments"), f"{field}.SourceSegments", MAX_SOURCE_SEGMENTS)
+    require_object(group, field)
+    kind = choice(group.get("Type"), COMBINE, "ALL", f"{field}.Type")
+    source_type = choice(group.get("SourceType"), COMBINE, "ANY", f"{field}.SourceType")
+    dims = list_field(group.get("Dimensions"), f"{field}.Dimensions", MAX_GROUP_DIMENSIONS)
+    refs = list_field(group.get("SourceSegments"), f"{field}.SourceSegments", MAX_SOURCE_SEGMENTS)
     criteria = _combine([compile_dimensions(d, now, f"{field}.Dimensions[{i}]") for i, d in enumerate(dims)], kind)
     base_parts = []
     for i, ref in enumerate(refs):
         ref_field = f"{field}.SourceSegments[{i}]"
-        _require_object(ref, ref_field)
+        require_object(ref, ref_field)
         if not isinstance(ref.get("Id"), str) or not ref["Id"]:
             raise BadRequest(f"{ref_field}.Id is required")
         version = ref.get("Version")
@@ -226,9 +242,9 @@ def _user_attributes(endpoint: dict[str, Any]) -> Any:
 
 
 def _attribute_check(source: Callable[[dict], Any], name: str, spec: Any, field: str) -> Predicate:
-    _require_object(spec, field)
-    kind = _choice(spec.get("AttributeType"), ATTRIBUTE_TYPES, "INCLUSIVE", f"{field}.AttributeType")
-    values = _values(spec.get("Values"), f"{field}.Values")
+    require_object(spec, field)
+    kind = choice(spec.get("AttributeType"), ATTRIBUTE_TYPES, "INCLUSIVE", f"{field}.AttributeType")
+    values = string_values(spec.get("Values"), f"{field}.Values")
 
     def read(endpoint: dict[str, Any]) -> list | None:
         attrs = source(endpoint)
@@ -245,13 +261,13 @@ def _attribute_check(source: Callable[[dict], Any], name: str, spec: Any, field:
     if kind == "CONTAINS":
         needles = tuple(values)
         return lambda e: (v := read(e)) is not None and any(n in s for s in v if s.__class__ is str for n in needles)
-    instants = [_parse_instant(x, f"{field}.Values[{i}]") for i, x in enumerate(values)]
+    instants = [parse_instant(x, f"{field}.Values[{i}]") for i, x in enumerate(values)]
     expected = {"BEFORE": 1, "AFTER": 1, "ON": 1, "BETWEEN": 2}[kind]
     if len(instants) != expected:
         raise BadRequest(f"{field}.Values must hold exactly {expected} ISO-8601 instant(s) for {kind}")
     if kind == "ON":
         day = instants[0].date()
-        return lambda e: (v := read(e)) is not None and any(_day_of(s) == day for s in v)
+        return lambda e: (v := read(e)) is not None and any(day_of(s) == day for s in v)
     if kind == "BEFORE":
         low, high, strict = None, instants[0].timestamp(), True
     elif kind == "AFTER":
@@ -260,7 +276,7 @@ def _attribute_check(source: Callable[[dict], Any], name: str, spec: Any, field:
         low, high, strict = min(instants).timestamp(), max(instants).timestamp(), False
 
     def in_range(s: Any) -> bool:
-        t = _epoch_of(s)
+        t = epoch_of(s)
         if t is None:
             return False
         if strict:
@@ -271,7 +287,7 @@ def _attribute_check(source: Callable[[dict], Any], name: str, spec: Any, field:
 
 
 def _metric_check(name: str, spec: Any, field: str) -> Predicate:
-    _require_object(spec, field)
+    require_object(spec, field)
     op = spec.get("ComparisonOperator")
     if op not in COMPARISONS:
         raise BadRequest(f"{field}.ComparisonOperator must be one of {', '.join(COMPARISONS)}; got {op!r}")
@@ -299,9 +315,9 @@ def _metric_check(name: str, spec: Any, field: str) -> Predicate:
 
 
 def _set_dimension(spec: Any, field: str, normalise: Callable[[str], str]) -> tuple[frozenset[str], bool]:
-    _require_object(spec, field)
-    kind = _choice(spec.get("DimensionType"), DIMENSION_TYPES, "INCLUSIVE", f"{field}.DimensionType")
-    return frozenset(normalise(v) for v in _values(spec.get("Values"), f"{field}.Values")), kind == "INCLUSIVE"
+    require_object(spec, field)
+    kind = choice(spec.get("DimensionType"), DIMENSION_TYPES, "INCLUSIVE", f"{field}.DimensionType")
+    return frozenset(normalise(v) for v in string_values(spec.get("Values"), f"{field}.Values")), kind == "INCLUSIVE"
 
 
 def _set_check(read: Callable[[dict], Any], values: frozenset[str], inclusive: bool) -> Predicate:
@@ -325,7 +341,7 @@ def _country(e: dict[str, Any]) -> str | None:
 
 
 def _recency_check(spec: Any, now: datetime, field: str) -> Predicate:
-    _require_object(spec, field)
+    require_object(spec, field)
     duration = spec.get("Duration")
     if duration not in DURATIONS:
         raise BadRequest(f"{field}.Duration must be one of {', '.join(DURATIONS)}; got {duration!r}")
@@ -334,83 +350,5 @@ def _recency_check(spec: Any, now: datetime, field: str) -> Predicate:
         raise BadRequest(f"{field}.RecencyType must be one of {', '.join(RECENCY_TYPES)}; got {recency!r}")
     cutoff = (now - DURATIONS[duration]).timestamp()
     if recency == "ACTIVE":
-        return lambda e: (t := _epoch_of(e.get("EffectiveDate"))) is not None and t >= cutoff
-    return lambda e: (t := _epoch_of(e.get("EffectiveDate"))) is not None and t < cutoff
-
-
-# -- instants ------------------------------------------------------------------------------------------------------
-
-
-def _parse_instant(value: Any, field: str) -> datetime:
-    parsed = _instant(value) if isinstance(value, str) else None
-    if parsed is None:
-        raise BadRequest(f"{field} must be an ISO-8601 instant such as 2026-11-01T00:00:00Z; got {value!r}")
-    return parsed
-
-
-@lru_cache(maxsize=65536)
-def _instant(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _epoch_of(value: Any) -> float | None:
-    if value.__class__ is not str:
-        return None
-    parsed = _instant(value)
-    return parsed.timestamp() if parsed is not None else None
-
-
-def _day_of(value: Any) -> date | None:
-    if value.__class__ is not str:
-        return None
-    parsed = _instant(value)
-    return parsed.date() if parsed is not None else None
-
-
-# -- document checks -----------------------------------------------------------------------------------------------
-
-
-def _require_object(value: Any, field: str) -> None:
-    if not isinstance(value, dict):
-        raise BadRequest(f"{field} must be an object")
-
-
-def _object(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    _require_object(value, field)
-    return value
-
-
-def _list(value: Any, field: str, limit: int) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise BadRequest(f"{field} must be a list")
-    if len(value) > limit:
-        raise BadRequest(f"{field} holds {len(value)} items; the limit is {limit}")
-    return value
-
-
-def _choice(value: Any, allowed: Iterable[str], default: str, field: str) -> str:
-    if value is None:
-        return default
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise BadRequest(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
-def _values(value: Any, field: str) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise BadRequest(f"{field} must hold at least one value")
-    if len(value) > MAX_VALUES:
-        raise BadRequest(f"{field} holds {len(value)} values; the limit is {MAX_VALUES}")
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise BadRequest(f"{field}[{i}] must be a string")
-    return value
+        return lambda e: (t := epoch_of(e.get("EffectiveDate"))) is not None and t >= cutoff
+    return lambda e: (t := epoch_of(e.get("EffectiveDate"))) is not None and t < cutoff

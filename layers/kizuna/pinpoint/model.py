@@ -24,7 +24,8 @@ SERVICE_NAME = "pinpoint"
 
 
 @cache
-def service_model() -> botocore.model.ServiceModel:
+def model_data() -> dict[str, Any]:
+    """botocore's Pinpoint service-2 model with Kizuna's extensions (extensions.json) merged in."""
     loader = botocore.loaders.Loader()
     data = loader.load_service_model(SERVICE_NAME, "service-2")
     extensions = json.loads(resources.files(__package__).joinpath("extensions.json").read_text("utf-8"))
@@ -32,7 +33,25 @@ def service_model() -> botocore.model.ServiceModel:
         shape = data["shapes"].get(shape_name)
         if shape is not None and "enum" in shape:
             shape["enum"] = [*shape["enum"], *[v for v in values if v not in shape["enum"]]]
-    return botocore.model.ServiceModel(data, service_name=SERVICE_NAME)
+    for name, shape in extensions.get("shapes", {}).items():
+        if name in data["shapes"]:
+            raise ValueError(f"extension shape {name} would replace Pinpoint's")
+        data["shapes"][name] = shape
+    for name, op in extensions.get("operations", {}).items():
+        if name in data["operations"]:
+            raise ValueError(f"extension operation {name} would replace Pinpoint's")
+        data["operations"][name] = op
+    return data
+
+
+@cache
+def service_model() -> botocore.model.ServiceModel:
+    return botocore.model.ServiceModel(model_data(), service_name=SERVICE_NAME)
+
+
+def is_extension(operation_name: str) -> bool:
+    """True for Kizuna's own operations, which the stock boto3 pinpoint client does not have."""
+    return operation_name not in botocore.loaders.Loader().load_service_model(SERVICE_NAME, "service-2")["operations"]
 
 
 @dataclass(frozen=True)

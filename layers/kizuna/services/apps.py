@@ -7,7 +7,7 @@ import uuid
 from kizuna.clock import Clock, iso
 from kizuna.domain.apps import App
 from kizuna.errors import BadRequest, NotFound
-from kizuna.ports import AppStore
+from kizuna.ports import AppStore, SegmentStore
 
 MAX_PAGE_SIZE = 1000
 
@@ -47,7 +47,11 @@ def list_apps(store: AppStore, page_size: str | None, token: str | None, visible
     return response
 
 
-def delete_app(store: AppStore, app_id: str) -> App:
+def delete_app(store: AppStore, app_id: str, segments: SegmentStore | None = None) -> App:
+    """Remove the app and everything of it. Segments go first: their list lives in the app's partition and names
+    the imported segments' member partitions, which live outside it."""
     app = get_app(store, app_id)
+    if segments is not None:
+        segments.purge_app(app_id)
     store.delete_app(app_id)
     return app

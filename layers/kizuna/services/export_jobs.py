@@ -15,10 +15,11 @@ from aws_lambda_powertools import Logger
 
 from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import Clock, iso
-from kizuna.domain.jobs import EXPORT, PROCESSING, ExportPiece, PieceOutcome, S3Location, PieceRefused, new_job_id
+from kizuna.domain.jobs import EXPORT, PROCESSING, ExportPiece, PieceOutcome, PieceRefused, S3Location, new_job_id
 from kizuna.errors import BadRequest, NotFound
 from kizuna.ports import AppStore, JobQueue, JobStore, SegmentStore
-from kizuna.services.import_jobs import JobDeps, require_app, check_role_arn, count_piece
+from kizuna.services.import_jobs import JobDeps, check_role_arn, count_piece, require_app
+from kizuna.services.segments import resolve_shard
 
 logger = Logger(child=True)
 
@@ -101,14 +102,14 @@ def _shard_endpoints(deps: JobDeps, app_id: str, definition: dict[str, Any], sha
     segment_id = definition.get("SegmentId")
     if not segment_id:
         return deps.endpoints.scan_shard(app_id, shard)
-    from kizuna.services.segments import resolve_shard
-
     if deps.segments is None:
         raise NotFound(f"Segment {segment_id} not found")
     segment = deps.segments.get_segment(app_id, segment_id, definition.get("SegmentVersion"))
     if segment is None:
         raise PieceRefused(f"segment {segment_id} no longer exists")
-    return resolve_shard(deps.segments, deps.endpoints, app_id, segment, shard, include_inactive=True)
+    return resolve_shard(
+        deps.endpoints, deps.segments, app_id, segment, shard, now=deps.clock.now(), include_inactive=True
+    )
 
 
 def _json_lines(endpoints: Iterable[dict[str, Any]], outcome: PieceOutcome) -> Iterator[bytes]:

@@ -27,9 +27,9 @@ from kizuna.domain.jobs import (
     PROCESSING,
     ImportPiece,
     PieceOutcome,
+    PieceRefused,
     PlanImport,
     S3Location,
-    PieceRefused,
     final_status,
     new_job_id,
 )
@@ -37,12 +37,28 @@ from kizuna.errors import BadRequest, KizunaError, NotFound
 from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore
 from kizuna.services import endpoints as endpoint_rules
 from kizuna.services.import_rows import HeaderError, Row, csv_columns, parse_rows, plan_spans
+from kizuna.services.segments import create_imported_segment
 
 logger = Logger(child=True)
 
 # Pinpoint's ChannelType enum and Kizuna's WHATSAPP extension.
 CHANNEL_TYPES = frozenset(
-    "PUSH GCM APNS APNS_SANDBOX APNS_VOIP APNS_VOIP_SANDBOX ADM SMS VOICE EMAIL BAIDU CUSTOM IN_APP WHATSAPP".split()
+    [
+        "PUSH",
+        "GCM",
+        "APNS",
+        "APNS_SANDBOX",
+        "APNS_VOIP",
+        "APNS_VOIP_SANDBOX",
+        "ADM",
+        "SMS",
+        "VOICE",
+        "EMAIL",
+        "BAIDU",
+        "CUSTOM",
+        "IN_APP",
+        "WHATSAPP",
+    ]
 )
 # Objects a prefix import reads, by Format (Pinpoint imports only the files of the requested format).
 SUFFIXES = {"CSV": (".csv",), "JSON": (".json", ".jsonl", ".ndjson")}
@@ -110,8 +126,6 @@ def create_import_job(
     elif request.get("DefineSegment"):
         if segments is None:
             raise BadRequest("ImportJobRequest.DefineSegment: segments are not available")
-        from kizuna.services.segments import create_imported_segment
-
         name = request.get("SegmentName") or f"Import {job_id}"
         import_definition = {k: definition[k] for k in ("ExternalId", "Format", "RoleArn", "S3Url") if k in definition}
         segment = create_imported_segment(segments, clock, arn_prefix, app_id, name, import_definition)
@@ -264,9 +278,10 @@ def count_piece(deps: JobDeps, job_type: str, app_id: str, job_id: str, piece: i
         logger.info("piece already counted", extra={"job_id": job_id, "piece": piece})
         return
     job = deps.jobs.get_job(app_id, job_type, job_id)
-    if job and job.get("CompletedPieces", 0) + job.get("FailedPieces", 0) >= job.get("TotalPieces", 0):
-        if deps.jobs.finish_job(app_id, job_type, job_id, final_status(job), deps.clock.now()):
-            logger.info("job finished", extra={"job_id": job_id, "type": job_type})
+    if not job or job.get("CompletedPieces", 0) + job.get("FailedPieces", 0) < job.get("TotalPieces", 0):
+        return
+    if deps.jobs.finish_job(app_id, job_type, job_id, final_status(job), deps.clock.now()):
+        logger.info("job finished", extra={"job_id": job_id, "type": job_type})
 
 
 def import_rows(

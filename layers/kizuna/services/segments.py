@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kizuna.catalog import ENDPOINT_SHARDS
@@ -166,6 +166,16 @@ def delete_segment(apps: AppStore, segments: SegmentStore, app_id: str, segment_
     return segment
 
 
+def segment_estimate(
+    apps: AppStore, endpoints: EndpointStore, segments: SegmentStore, clock: Clock, app_id: str, segment_id: str
+) -> dict[str, Any]:
+    """GetSegmentEstimate (Kizuna extension): the sendable size of the segment's latest version."""
+    _require_app(apps, app_id)
+    segment = _require_segment(segments, app_id, segment_id)
+    size = estimate_size(endpoints, segments, app_id, segment, now=clock.now())
+    return {"SegmentId": segment_id, "Version": int(segment["Version"]), **size}
+
+
 # -- resolution ----------------------------------------------------------------------------------------------------
 
 
@@ -180,11 +190,11 @@ def resolve_shard(
     segment_doc: dict[str, Any],
     shard: int,
     *,
+    now: datetime,
     include_inactive: bool = False,
-    now: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The segment's endpoints in one shard: ACTIVE and not opted out unless `include_inactive`.
-    `now` anchors Behavior.Recency (default: the current time)."""
+    `now` (the caller's clock) anchors Behavior.Recency."""
     keep = (lambda _e: True) if include_inactive else sendable
     if segment_doc.get("SegmentType") == IMPORT:
         ids = list(segments.members(app_id, segment_doc["Id"], shard))
@@ -192,7 +202,7 @@ def resolve_shard(
             found = endpoints.get_endpoints(app_id, ids[start : start + GET_BATCH])
             yield from (e for e in found.values() if keep(e))
         return
-    predicate = _ShardCompiler(segments, app_id, shard, now or datetime.now(UTC)).segment(segment_doc, 0)
+    predicate = _ShardCompiler(segments, app_id, shard, now).segment(segment_doc, 0)
     if include_inactive:
         yield from filter(predicate, endpoints.scan_shard(app_id, shard))
     else:
@@ -207,14 +217,13 @@ def resolve(
     app_id: str,
     segment_doc: dict[str, Any],
     *,
+    now: datetime,
     workers: int = 8,
     include_inactive: bool = False,
-    now: datetime | None = None,
     shards: Sequence[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every endpoint of the segment: the shards are resolved in parallel (I/O-bound on DynamoDB) and each shard's
     endpoints are yielded as soon as that shard is done (order across shards is not defined)."""
-    now = now or datetime.now(UTC)
     wanted = list(range(ENDPOINT_SHARDS) if shards is None else shards)
 
     def one(shard: int) -> list[dict[str, Any]]:
@@ -233,10 +242,10 @@ def estimate_size(
     app_id: str,
     segment_doc: dict[str, Any],
     *,
+    now: datetime,
     sample_shards: int = 4,
     exact_below: int = 2_000,
     include_inactive: bool = False,
-    now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
     """How many endpoints the segment resolves to, without reading every shard of a large app.
@@ -248,7 +257,6 @@ def estimate_size(
     sqrt(3M) with k=4, i.e. about ±1.7% at M = 10,000 and ±0.2% at M = 1,000,000 (one standard error).
     Returns {"Size", "Exact", "StandardError", "ShardsRead"}.
     """
-    now = now or datetime.now(UTC)
     order = list(range(ENDPOINT_SHARDS))
     (rng or random.Random()).shuffle(order)
     k = max(1, min(sample_shards, ENDPOINT_SHARDS))
@@ -324,9 +332,7 @@ def _validate(segments: SegmentStore, app_id: str, request: dict[str, Any], segm
                 version = f" version {ref['Version']}" if ref.get("Version") is not None else ""
                 raise BadRequest(f"{field}.Id: segment {ref['Id']}{version} does not exist")
             if found.get("SegmentType") == IMPORT and len(sources) > 1:
-                raise BadRequest(
-                    f"{field}: a group can have several dimensional base segments or one imported segment"
-                )
+                raise BadRequest(f"{field}: a group can have several dimensional base segments or one imported segment")
     _check_nesting(segments, app_id, [r for r, _ in refs], segment_id, 1)
 
 

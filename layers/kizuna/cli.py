@@ -1,4 +1,4 @@
-"""The `kizuna` command: local mode, the demo, and access keys for a deployed stack."""
+"""The `kizuna` command: local mode, the demo, access keys, and endpoint import/export (local or deployed)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import signal
 import sys
 import threading
+
+from kizuna import cli_endpoints
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--kms-key", required=True, help="the stack's KMS key id")
     create.add_argument("--region", default=None)
 
+    cli_endpoints.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "endpoints":
+        return cli_endpoints.run(args)
     if args.command == "local":
         return _local(args.port)
     if args.command == "demo":
@@ -48,6 +54,7 @@ def _local(port: int) -> int:
     with LocalKizuna(port=port) as kizuna:
         credentials = kizuna.credentials
         print(f"Kizuna local API: {kizuna.base_url}", flush=True)
+        print(f"Local AWS (moto, for --s3-endpoint-url): {kizuna.aws_endpoint}", flush=True)
         print(f"KIZUNA_ACCESS_KEY_ID={credentials.access_key_id}", flush=True)
         print(f"KIZUNA_SECRET_ACCESS_KEY={credentials.secret_access_key}", flush=True)
         stop.wait()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 DONE = ("COMPLETED", "FAILED")
-BAR_WIDTH = 30
 
 
 def add_parser(subparsers: Any) -> None:
@@ -104,30 +103,27 @@ def _export(args: argparse.Namespace, pinpoint: Any) -> int:
 
 
 def _follow(args: argparse.Namespace, get: Any, poll_s: float = 0.5) -> int:
+    from tqdm import tqdm
+
     job = get()
     if args.no_wait:
         print(job["Id"])
         return 0
-    while job["JobStatus"] not in DONE:
-        sys.stderr.write("\r" + progress_line(job))
-        sys.stderr.flush()
-        time.sleep(poll_s)
-        job = get()
-    sys.stderr.write("\r" + progress_line(job) + "\n")
+    with tqdm(total=None, unit="piece", file=sys.stderr, dynamic_ncols=True) as bar:
+        while True:
+            bar.total = job.get("TotalPieces") or None
+            bar.n = (job.get("CompletedPieces") or 0) + (job.get("FailedPieces") or 0)
+            bar.set_postfix_str(
+                f"{job.get('TotalProcessed') or 0:,} rows, {job.get('TotalFailures') or 0:,} failures, "
+                f"{job['JobStatus']}"
+            )
+            if job["JobStatus"] in DONE:
+                break
+            time.sleep(poll_s)
+            job = get()
     for failure in job.get("Failures", []):
         print(f"  {failure}", file=sys.stderr)
     if job.get("TotalFailures", 0) > len(job.get("Failures", [])):
         print(f"  ... {job['TotalFailures'] - len(job['Failures'])} more", file=sys.stderr)
     print(job["Id"])
     return 0 if job["JobStatus"] == "COMPLETED" else 1
-
-
-def progress_line(job: dict[str, Any]) -> str:
-    total = job.get("TotalPieces") or 0
-    done = (job.get("CompletedPieces") or 0) + (job.get("FailedPieces") or 0)
-    filled = int(BAR_WIDTH * done / total) if total else 0
-    bar = "#" * filled + "." * (BAR_WIDTH - filled)
-    return (
-        f"[{bar}] {done}/{total} pieces  {job.get('TotalProcessed') or 0:,} rows  "
-        f"{job.get('TotalFailures') or 0:,} failures  {job['JobStatus']:<12}"
-    )

@@ -25,6 +25,6 @@ def pinpoint(kizuna: LocalKizuna) -> Any:
 
 @pytest.fixture
 def app_id(pinpoint: Any) -> str:
-    return pinpoint.create_app(CreateApplicationRequest={"Name": f"e2e-{uuid.uuid4().hex[:8]}"})[
-        "ApplicationResponse"
-    ]["Id"]
+    return pinpoint.create_app(CreateApplicationRequest={"Name": f"e2e-{uuid.uuid4().hex[:8]}"})["ApplicationResponse"][
+        "Id"
+    ]

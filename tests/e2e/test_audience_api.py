@@ -18,6 +18,7 @@ from kizuna.api import app as api_app
 from kizuna.auth.access_keys import create_access_key
 from kizuna.clock import SystemClock
 from kizuna.local.system import REGION
+from kizuna.pinpoint.client import extended_client
 from kizuna.pinpoint.model import service_model
 
 pytestmark = pytest.mark.e2e
@@ -289,8 +290,8 @@ def scoped_client(kizuna, app_a) -> Any:
         kizuna.resources.tables["access_keys"], kizuna.resources.kms_key_id, wiring.aws("dynamodb"), wiring.aws("kms")
     )
     key, secret = create_access_key(store, [app_a], "scoped", SystemClock())
-    return boto3.client(
-        "pinpoint",
+    # The extended client: the stock one plus Kizuna's extension operations, so every route is covered.
+    return extended_client(
         endpoint_url=kizuna.base_url,
         region_name=REGION,
         aws_access_key_id=key.access_key_id,

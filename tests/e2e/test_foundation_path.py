@@ -26,9 +26,13 @@ BODY = "ご予約ありがとうございます"
 
 
 def record(kizuna: LocalKizuna, message_id: str) -> dict | None:
-    return wiring.aws("dynamodb").get_item(
-        TableName=kizuna.resources.tables["messages"], Key={"message_id": {"S": message_id}}, ConsistentRead=True
-    ).get("Item")
+    return (
+        wiring.aws("dynamodb")
+        .get_item(
+            TableName=kizuna.resources.tables["messages"], Key={"message_id": {"S": message_id}}, ConsistentRead=True
+        )
+        .get("Item")
+    )
 
 
 def data_items(kizuna: LocalKizuna) -> list[dict]:
@@ -54,10 +58,12 @@ def send(pinpoint: Any, app_id: str, **recipients: Any) -> dict:
 
 def signed(kizuna: LocalKizuna, method: str, path: str, body: bytes, secret: str | None = None) -> requests.Response:
     credentials = kizuna.credentials
-    request = AWSRequest(method=method, url=kizuna.base_url + path, data=body,
-                         headers={"Content-Type": "application/json"})
-    SigV4Auth(Credentials(credentials.access_key_id, secret or credentials.secret_access_key), "mobiletargeting",
-              REGION).add_auth(request)
+    request = AWSRequest(
+        method=method, url=kizuna.base_url + path, data=body, headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(
+        Credentials(credentials.access_key_id, secret or credentials.secret_access_key), "mobiletargeting", REGION
+    ).add_auth(request)
     return requests.request(method, request.url, data=body, headers=dict(request.headers), timeout=30)
 
 
@@ -65,8 +71,9 @@ def signed(kizuna: LocalKizuna, method: str, path: str, body: bytes, secret: str
 
 
 def test_an_sms_goes_from_the_api_through_twilio_and_its_receipt_reaches_the_event_stream(kizuna, pinpoint, app_id):
-    pinpoint.update_endpoint(ApplicationId=app_id, EndpointId="ep-1",
-                             EndpointRequest={"ChannelType": "SMS", "Address": "+81 90 1111 2222"})
+    pinpoint.update_endpoint(
+        ApplicationId=app_id, EndpointId="ep-1", EndpointRequest={"ChannelType": "SMS", "Address": "+81 90 1111 2222"}
+    )
     assert pinpoint.get_endpoint(ApplicationId=app_id, EndpointId="ep-1")["EndpointResponse"]["Address"] == (
         "+819011112222"
     )
@@ -98,15 +105,17 @@ def test_twilio_magic_failures_end_failed_with_their_code_and_are_never_retried(
 def test_invalid_phone_number_is_a_bad_request_naming_the_field_and_writes_nothing(kizuna, pinpoint, app_id):
     before = data_items(kizuna)
     with pytest.raises(pinpoint.exceptions.BadRequestException, match="EndpointRequest.Address"):
-        pinpoint.update_endpoint(ApplicationId=app_id, EndpointId="bad",
-                                 EndpointRequest={"ChannelType": "SMS", "Address": "+1 555"})
+        pinpoint.update_endpoint(
+            ApplicationId=app_id, EndpointId="bad", EndpointRequest={"ChannelType": "SMS", "Address": "+1 555"}
+        )
     assert data_items(kizuna) == before
 
 
 def test_unknown_app_is_not_found(pinpoint):
     with pytest.raises(pinpoint.exceptions.NotFoundException, match="Application"):
-        pinpoint.update_endpoint(ApplicationId="0" * 32, EndpointId="e",
-                                 EndpointRequest={"ChannelType": "SMS", "Address": "+819011112222"})
+        pinpoint.update_endpoint(
+            ApplicationId="0" * 32, EndpointId="e", EndpointRequest={"ChannelType": "SMS", "Address": "+819011112222"}
+        )
 
 
 def test_missing_body_is_a_bad_request_in_pinpoints_shape(kizuna, app_id):
@@ -146,8 +155,14 @@ def queued_message(kizuna: LocalKizuna, pinpoint: Any, app_id: str, number: str)
     message_id = send(pinpoint, app_id, Addresses={number: {"ChannelType": "SMS"}})["Result"][number]["MessageId"]
     assert kizuna.drain(30)
     (sent,) = [r for r in kizuna.sandbox.requests if r.to == number]
-    params = {"MessageSid": sent.sid, "SmsSid": sent.sid, "AccountSid": kizuna.sandbox.account_sid,
-              "From": sent.from_, "To": number, "ApiVersion": "2010-04-01"}
+    params = {
+        "MessageSid": sent.sid,
+        "SmsSid": sent.sid,
+        "AccountSid": kizuna.sandbox.account_sid,
+        "From": sent.from_,
+        "To": number,
+        "ApiVersion": "2010-04-01",
+    }
     return message_id, sent.status_callback, params
 
 
@@ -156,8 +171,9 @@ def post_callback(url: str, params: dict, signature: str | None) -> requests.Res
     return requests.post(url, data=params, headers=headers, timeout=10)
 
 
-def test_forged_unsigned_and_tampered_callbacks_are_refused_and_change_nothing(kizuna, pinpoint, app_id,
-                                                                                silent_sandbox):
+def test_forged_unsigned_and_tampered_callbacks_are_refused_and_change_nothing(
+    kizuna, pinpoint, app_id, silent_sandbox
+):
     message_id, url, params = queued_message(kizuna, pinpoint, app_id, "+819022220001")
     delivered = {**params, "MessageStatus": "delivered", "SmsStatus": "delivered"}
     before = record(kizuna, message_id)
@@ -202,8 +218,12 @@ def sqs_event(kizuna: LocalKizuna, bodies: list[str]) -> dict:
                 "messageId": str(uuid.uuid4()),
                 "receiptHandle": "local",
                 "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0",
-                               "SenderId": "local", "ApproximateFirstReceiveTimestamp": "0"},
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "0",
+                    "SenderId": "local",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
@@ -225,8 +245,9 @@ def paused_sender(kizuna: LocalKizuna) -> Iterator[None]:
 def enqueued_body(kizuna: LocalKizuna, pinpoint: Any, app_id: str, number: str) -> tuple[str, str]:
     message_id = send(pinpoint, app_id, Addresses={number: {"ChannelType": "SMS"}})["Result"][number]["MessageId"]
     sqs = wiring.aws("sqs")
-    messages = sqs.receive_message(QueueUrl=kizuna.resources.queue_urls["send"], MaxNumberOfMessages=10,
-                                   WaitTimeSeconds=2)["Messages"]
+    messages = sqs.receive_message(
+        QueueUrl=kizuna.resources.queue_urls["send"], MaxNumberOfMessages=10, WaitTimeSeconds=2
+    )["Messages"]
     (body,) = [m["Body"] for m in messages if json.loads(m["Body"])["message_id"] == message_id]
     return message_id, body
 

@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 from kizuna.services.import_rows import BOM, HeaderError, parse_rows, plan_spans
 
-CSV_HEADER = "ChannelType,Address,Id,Attributes.Color,User.UserId,User.UserAttributes.Name,Demographic.Timezone,Location.Country,Metrics.Score,OptOut"
+CSV_HEADER = (
+    "ChannelType,Address,Id,Attributes.Color,User.UserId,User.UserAttributes.Name,Demographic.Timezone,"
+    "Location.Country,Metrics.Score,OptOut"
+)
 
 
 def rows_of(data: bytes, csv_format: bool = True):
@@ -62,7 +65,10 @@ def test_csv_empty_cells_are_left_out_and_quoted_line_breaks_stay_in_one_row():
 
 
 def test_bad_rows_fail_alone_with_their_number():
-    data = b"ChannelType,Address,Metrics.Score\nSMS,+15005550006,1\nSMS,+15005550007\nSMS,+15005550008,lots\n\xff\xfe,x,1\n"
+    data = (
+        b"ChannelType,Address,Metrics.Score\n"
+        b"SMS,+15005550006,1\nSMS,+15005550007\nSMS,+15005550008,lots\n\xff\xfe,x,1\n"
+    )
 
     rows = rows_of(data)
 
@@ -95,7 +101,9 @@ def test_json_lines_keep_export_fields_that_an_import_can_set():
 
     rows = rows_of(data, csv_format=False)
 
-    assert rows[0].request == {k: v for k, v in exported.items() if k not in ("ApplicationId", "CohortId", "CreationDate")}
+    assert rows[0].request == {
+        k: v for k, v in exported.items() if k not in ("ApplicationId", "CohortId", "CreationDate")
+    }
     assert [r.number for r in rows] == [1, 3, 4]  # the blank line keeps its number
     assert rows[1].error.startswith("not valid JSON")
     assert rows[2].error == "a JSON line must hold one endpoint object"

@@ -7,8 +7,14 @@ from kizuna.services.reconcile import STALE_AFTER, reconcile_messages
 
 
 def sent_message(messages, provider, clock, message_id: str) -> str:
-    message = OutboundMessage(message_id=message_id, app_id="app", to="+819011112222", body="hi", request_id="r",
-                              accepted_at="2026-11-01T00:00:00Z")
+    message = OutboundMessage(
+        message_id=message_id,
+        app_id="app",
+        to="+819011112222",
+        body="hi",
+        request_id="r",
+        accepted_at="2026-11-01T00:00:00Z",
+    )
     messages.claim(message, clock.now(), 30)
     receipt = provider.send_sms(message.to, message.body, None, None)
     messages.record_sent(message_id, receipt, clock.now())

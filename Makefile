@@ -16,6 +16,8 @@ local: $(VENV)/.local-installed
 	$(VENV)/bin/kizuna local
 
 test: $(VENV)/.test-installed node_modules/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 test-unit test-functional test-infra test-e2e: test-%: $(VENV)/.test-installed node_modules/.installed

@@ -20,6 +20,7 @@ from kizuna.clock import SystemClock
 from kizuna.local.system import REGION
 from kizuna.pinpoint.client import extended_client
 from kizuna.pinpoint.model import service_model
+from tests.e2e.support import items_of_app
 
 pytestmark = pytest.mark.e2e
 
@@ -219,9 +220,9 @@ def test_delete_app_removes_its_settings_and_registry(kizuna, pinpoint, app_id):
 
     pinpoint.delete_app(ApplicationId=app_id)
 
-    ddb = wiring.aws("dynamodb")
-    items = ddb.get_paginator("scan").paginate(TableName=kizuna.resources.tables["data"]).build_full_result()["Items"]
-    assert not [i for i in items if app_id in i["pk"]["S"] or app_id in i["sk"]["S"]]
+    with pytest.raises(pinpoint.exceptions.NotFoundException):  # at once; the data goes in the background
+        pinpoint.get_app(ApplicationId=app_id)
+    assert items_of_app(kizuna, app_id) == []
 
 
 # -- phone numbers --------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from kizuna import wiring
 from kizuna.adapters.dynamo_segments import DynamoSegmentStore
 from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.local.system import REGION, LocalKizuna
+from tests.e2e.support import items_of_app
 
 pytestmark = pytest.mark.e2e
 
@@ -152,9 +153,7 @@ def test_delete_app_removes_imported_segments_and_their_members(kizuna, pinpoint
 
     pinpoint.delete_app(ApplicationId=app_id)
 
-    ddb = wiring.aws("dynamodb")
-    items = ddb.get_paginator("scan").paginate(TableName=kizuna.resources.tables["data"]).build_full_result()["Items"]
-    assert not [i for i in items if app_id in i["pk"]["S"] or app_id in i["sk"]["S"]]
+    assert items_of_app(kizuna, app_id) == []
 
 
 @pytest.mark.timeout(900)  # ~80 s alone; several times that when the machine's two cores are shared

@@ -98,16 +98,24 @@ class DynamoDataStore:
         return [_app(i) for i in page.get("Items", [])], next_token
 
     def delete_app(self, app_id: str) -> None:
+        for shard in range(ENDPOINT_SHARDS):
+            self.purge_app_data(app_id, shard)
+        self.purge_app_data(app_id, None)
+
+    def retire_app(self, app_id: str) -> None:
+        self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": APPS_PK}, "sk": {"S": f"APP#{app_id}"}})
+
+    def purge_app_data(self, app_id: str, shard: int | None) -> None:
         # The app partition holds settings, the attribute registry, the erasure salt and erasure records: the
         # tenant is gone, so its erasure evidence goes with it (there is no one left to show it to).
-        partitions = [app_pk(app_id)] + [endpoint_pk(app_id, shard) for shard in range(ENDPOINT_SHARDS)]
-        for partition in partitions:
-            keys = [
-                {"pk": i["pk"], "sk": i["sk"]}
-                for i in query_all(self._ddb, self._table, "pk", partition, projection="pk, sk")
-            ]
-            batch_write(self._ddb, self._table, deletes=keys)
-        self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": APPS_PK}, "sk": {"S": f"APP#{app_id}"}})
+        partition = app_pk(app_id) if shard is None else endpoint_pk(app_id, shard)
+        keys = [
+            {"pk": i["pk"], "sk": i["sk"]}
+            for i in query_all(self._ddb, self._table, "pk", partition, projection="pk, sk")
+        ]
+        batch_write(self._ddb, self._table, deletes=keys)
+        if shard is None:
+            self.retire_app(app_id)
 
     # app singletons
     def _get_app_item(self, app_id: str, sk: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import epoch_seconds, iso
 from kizuna.domain.apps import App
 from kizuna.domain.messages import (
@@ -47,11 +48,21 @@ class InMemoryDataStore:
         return [self.apps[i] for i in page], (page[-1] if more and page else None)
 
     def delete_app(self, app_id: str) -> None:
+        for shard in range(ENDPOINT_SHARDS):
+            self.purge_app_data(app_id, shard)
+        self.purge_app_data(app_id, None)
+
+    def retire_app(self, app_id: str) -> None:
         self.apps.pop(app_id, None)
-        for key in [k for k in self.endpoints if k[0] == app_id]:
-            del self.endpoints[key]
+
+    def purge_app_data(self, app_id: str, shard: int | None) -> None:
+        if shard is not None:
+            for key in [k for k in self.endpoints if k[0] == app_id and endpoint_shard(k[1]) == shard]:
+                del self.endpoints[key]
+            return
         for app_scoped in (self.settings, self.attribute_registry, self.erasure_salts, self.erasures):
             app_scoped.pop(app_id, None)
+        self.retire_app(app_id)
 
     def get_settings(self, app_id: str) -> dict[str, Any] | None:
         return self.settings.get(app_id)

@@ -29,4 +29,5 @@ def get_apps(call: Call) -> dict:
 
 @operation("DeleteApp")
 def delete_app(call: Call) -> dict:
-    return apps.delete_app(call.deps.apps, call.app_id, call.deps.segments).to_pinpoint()
+    d = call.deps
+    return apps.delete_app(d.apps, call.app_id, d.segments, d.jobs_queue).to_pinpoint()

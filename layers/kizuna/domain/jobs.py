@@ -94,7 +94,15 @@ class ExportPiece(_Message):
     piece: int  # the endpoint shard
 
 
-JobMessage = Annotated[PlanImport | ImportPiece | ExportPiece, Field(discriminator="kind")]
+class PurgeApp(_Message):
+    """One step of removing a deleted app's data: "segments" first (their list lives in the app partition), which
+    queues one step per endpoint shard and "app" (the app partition and its listing) last."""
+
+    kind: Literal["purge_app"] = "purge_app"
+    part: Literal["segments", "app"] | int
+
+
+JobMessage = Annotated[PlanImport | ImportPiece | ExportPiece | PurgeApp, Field(discriminator="kind")]
 
 
 class JobEnvelope(BaseModel):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import Clock, iso
 from kizuna.domain.apps import App
+from kizuna.domain.jobs import PurgeApp
 from kizuna.errors import BadRequest, NotFound
-from kizuna.ports import AppStore, SegmentStore
+from kizuna.ports import AppStore, JobQueue, SegmentStore
 
 MAX_PAGE_SIZE = 1000
 
@@ -47,11 +49,33 @@ def list_apps(store: AppStore, page_size: str | None, token: str | None, visible
     return response
 
 
-def delete_app(store: AppStore, app_id: str, segments: SegmentStore | None = None) -> App:
-    """Remove the app and everything of it. Segments go first: their list lives in the app's partition and names
-    the imported segments' member partitions, which live outside it."""
+def delete_app(store: AppStore, app_id: str, segments: SegmentStore | None = None, jobs: JobQueue | None = None) -> App:
+    """Remove the app and everything of it. With a jobs queue the app is retired at once (GetApp answers 404) and
+    its data is purged by the jobs function, shard by shard: an app of millions of endpoints cannot be deleted
+    within one API call. Without one (tests, tools) everything goes inline."""
     app = get_app(store, app_id)
-    if segments is not None:
-        segments.purge_app(app_id)
-    store.delete_app(app_id)
+    if jobs is None:
+        if segments is not None:
+            segments.purge_app(app_id)  # first: the segment list lives in the app partition
+        store.delete_app(app_id)
+        return app
+    store.retire_app(app_id)
+    try:
+        jobs.enqueue([PurgeApp(app_id=app_id, job_id=f"purge-{app_id}", part="segments")])
+    except Exception:
+        store.put_app(app)  # nothing will purge it: the app stays, and the caller may retry
+        raise
     return app
+
+
+def purge_app_step(store: AppStore, segments: SegmentStore | None, jobs: JobQueue, step: PurgeApp) -> None:
+    """One purge step (jobs function); each is idempotent, so a redelivered step does no harm."""
+    if step.part == "segments":
+        if segments is not None:
+            segments.purge_app(step.app_id)
+        parts: list[int | str] = [*range(ENDPOINT_SHARDS), "app"]
+        jobs.enqueue([step.model_copy(update={"part": part}) for part in parts])
+    elif step.part == "app":
+        store.purge_app_data(step.app_id, None)
+    else:
+        store.purge_app_data(step.app_id, step.part)

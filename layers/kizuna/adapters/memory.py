@@ -29,6 +29,8 @@ class InMemoryDataStore:
     def __init__(self) -> None:
         self.apps: dict[str, App] = {}
         self.endpoints: dict[tuple[str, str], dict[str, Any]] = {}
+        # The same endpoints by (app, shard), as DynamoDB partitions them: a shard scan reads only its shard.
+        self._shards: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
         self.settings: dict[str, dict[str, Any]] = {}
         self.attribute_registry: dict[str, dict[str, set[str]]] = {}
         self.erasure_salts: dict[str, str] = {}
@@ -57,8 +59,8 @@ class InMemoryDataStore:
 
     def purge_app_data(self, app_id: str, shard: int | None) -> None:
         if shard is not None:
-            for key in [k for k in self.endpoints if k[0] == app_id and endpoint_shard(k[1]) == shard]:
-                del self.endpoints[key]
+            for endpoint_id in list(self._shards.get((app_id, shard), {})):
+                self.delete_endpoint(app_id, endpoint_id)
             return
         for app_scoped in (self.settings, self.attribute_registry, self.erasure_salts, self.erasures):
             app_scoped.pop(app_id, None)
@@ -98,6 +100,7 @@ class InMemoryDataStore:
 
     def put_endpoint(self, app_id: str, endpoint: dict[str, Any]) -> None:
         self.endpoints[(app_id, endpoint["Id"])] = endpoint
+        self._shards.setdefault((app_id, endpoint_shard(endpoint["Id"])), {})[endpoint["Id"]] = endpoint
 
     def put_endpoints(self, app_id: str, endpoints: Sequence[dict[str, Any]]) -> None:
         for endpoint in endpoints:
@@ -105,15 +108,14 @@ class InMemoryDataStore:
 
     def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         self.endpoints.pop((app_id, endpoint_id), None)
+        self._shards.get((app_id, endpoint_shard(endpoint_id)), {}).pop(endpoint_id, None)
 
     def delete_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> None:
         for endpoint_id in endpoint_ids:
             self.delete_endpoint(app_id, endpoint_id)
 
     def scan_shard(self, app_id: str, shard: int) -> Iterator[dict[str, Any]]:
-        for (app, endpoint_id), endpoint in list(self.endpoints.items()):
-            if app == app_id and endpoint_shard(endpoint_id) == shard:
-                yield endpoint
+        yield from list(self._shards.get((app_id, shard), {}).values())
 
     def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:
         return [

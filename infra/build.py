@@ -31,6 +31,8 @@ MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 # The runtime ships these; bundling them would only add ~25 MB and pin an SDK the runtime already updates.
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
 PLATFORM = "manylinux2014_aarch64"
+# Pure-Python runtime dependencies published as sdists only: built into py3-none-any wheels first (any platform).
+SDIST_ONLY = frozenset({"pybars4", "pymeta3"})
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache")
 
 
@@ -95,6 +97,8 @@ def _copy_domain_package(target: Path) -> None:
 
 def _pip_install(target: Path, requirements: list[str], python_version: str) -> None:
     site = target / "python"
+    wheels = target / "wheels"
+    _build_pure_wheels(wheels, [r for r in requirements if _requirement_name(r) in SDIST_ONLY])
     command = [
         sys.executable, "-m", "pip", "install",
         "--quiet", "--disable-pip-version-check", "--no-compile", "--no-input",
@@ -102,6 +106,7 @@ def _pip_install(target: Path, requirements: list[str], python_version: str) -> 
         "--implementation", "cp",
         "--python-version", python_version,
         "--only-binary=:all:",
+        "--find-links", str(wheels),
         "--target", str(site),
         *requirements,
     ]  # fmt: skip
@@ -112,10 +117,29 @@ def _pip_install(target: Path, requirements: list[str], python_version: str) -> 
     for name in PROVIDED_BY_RUNTIME:
         for path in site.glob(f"{name}*"):
             shutil.rmtree(path, ignore_errors=True)
-    # Console scripts are of no use in a layer.
+    # Console scripts are of no use in a layer, nor are the wheels it was built from.
     shutil.rmtree(site / "bin", ignore_errors=True)
+    shutil.rmtree(wheels, ignore_errors=True)
     for cache in site.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def _build_pure_wheels(wheels: Path, requirements: list[str]) -> None:
+    wheels.mkdir(parents=True, exist_ok=True)
+    if not requirements:
+        return
+    command = [
+        sys.executable, "-m", "pip", "wheel",
+        "--quiet", "--disable-pip-version-check", "--no-input", "--no-deps",
+        "--wheel-dir", str(wheels),
+        *requirements,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"building pure-Python wheels failed:\n{result.stdout}\n{result.stderr}")
+    for wheel in wheels.glob("*.whl"):
+        if not wheel.name.endswith("-py3-none-any.whl"):
+            raise RuntimeError(f"{wheel.name} is not a pure-Python wheel; it cannot go into an arm64 layer as built")
 
 
 def _package_files(root: Path):

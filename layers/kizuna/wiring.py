@@ -126,6 +126,7 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         keys=CachedSecretLookup(access_key_store(settings.access_keys_table, settings.keys_kms_key_id), clock),
         arn_prefix=arn_prefix,
         segments=segment_store(settings.data_table),
+        templates=template_store(settings.data_table),
         jobs=job_store(settings.data_table),
         jobs_queue=job_queue(settings.jobs_queue_url),
     )
@@ -141,6 +142,12 @@ def job_queue(url: str) -> Any:
     from kizuna.adapters.sqs_jobs import SqsJobQueue
 
     return SqsJobQueue(url, aws("sqs"))
+
+
+def template_store(table: str) -> Any:
+    from kizuna.adapters.dynamo_templates import DynamoTemplateStore
+
+    return DynamoTemplateStore(table, aws("dynamodb"))
 
 
 def segment_store(table: str) -> SegmentStore:

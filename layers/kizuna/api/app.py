@@ -26,7 +26,7 @@ from kizuna.clock import Clock
 from kizuna.errors import BadRequest, Forbidden, KizunaError, PayloadTooLarge
 from kizuna.pinpoint.model import Operation, bind_input
 from kizuna.pinpoint.model import operation as model_operation
-from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore, SendQueue
+from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore, SendQueue, TemplateStore
 
 logger = Logger(child=True)
 
@@ -52,6 +52,7 @@ class ApiDeps:
     segments: SegmentStore | None = None
     jobs: JobStore | None = None
     jobs_queue: JobQueue | None = None
+    templates: TemplateStore | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class Call:
 
 OperationFn = Callable[[Call], dict[str, Any] | None]
 OPERATIONS: dict[str, OperationFn] = {}
-# Operations that are not scoped to one app (their scope check happens inside the operation).
+# Operations that are not scoped to one app (their scope check happens inside the operation); every operation with
+# an application id in its path is checked against the caller's key before anything else.
 UNSCOPED = frozenset({"CreateApp", "GetApps", "PhoneNumberValidate"})
 
 
@@ -130,7 +132,7 @@ def _view(app: APIGatewayRestResolver, deps: ApiDeps, op: Operation, fn: Operati
     def view(**path_params: str) -> Response:
         caller: AccessKey = app.context["caller"]
         # Scope first: a key for another app learns nothing, not even whether its body would have been valid.
-        if op.name not in UNSCOPED:
+        if "application_id" in path_params:
             authorize(caller, path_params["application_id"])
         body = _json_body(app.context["raw_body"])
         query = app.current_event.query_string_parameters or {}

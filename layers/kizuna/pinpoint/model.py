@@ -108,7 +108,7 @@ def bind_input(op: Operation, path_params: dict[str, str], query: dict[str, str]
             if value is not None:
                 params[member_name] = value
         elif location == "querystring" and wire in query:
-            params[member_name] = query[wire]
+            params[member_name] = _from_query(query[wire], member, wire)
     payload = op.payload_member
     if payload is not None:
         if body is None:
@@ -118,6 +118,20 @@ def bind_input(op: Operation, path_params: dict[str, str], query: dict[str, str]
             params[payload] = body
     validate(shape, params)
     return params
+
+
+def _from_query(value: str, member: botocore.model.Shape, wire: str) -> Any:
+    """rest-json puts booleans and numbers in the query string as text (botocore writes true/false)."""
+    if member.type_name == "boolean":
+        if value.lower() not in ("true", "false"):
+            raise BadRequest(f"{wire} must be true or false; got {value!r}")
+        return value.lower() == "true"
+    if member.type_name in ("integer", "long"):
+        try:
+            return int(value)
+        except ValueError:
+            raise BadRequest(f"{wire} must be a whole number; got {value!r}") from None
+    return value
 
 
 class _EnumCheckingValidator(botocore.validate.ParamValidator):

@@ -127,3 +127,34 @@ def test_an_app_scoped_key_reads_templates_but_cannot_change_them(kizuna, pinpoi
     with pytest.raises(scoped.exceptions.ForbiddenException):
         scoped.delete_sms_template(TemplateName=name)
     assert sms(pinpoint, name)["Body"] == BODY
+
+
+def test_a_send_with_a_template_reaches_twilio_rendered_for_each_endpoint(kizuna, pinpoint, app_id, name):
+    pinpoint.create_sms_template(
+        TemplateName=name,
+        SMSTemplateRequest={"Body": BODY, "DefaultSubstitutions": '{"User.UserAttributes.FirstName": "お客"}'},
+    )
+    pinpoint.update_endpoints_batch(
+        ApplicationId=app_id,
+        EndpointBatchRequest={
+            "Item": [
+                {"Id": "a", "ChannelType": "SMS", "Address": "+819044440001", "Attributes": {"Date": ["12月1日"]},
+                 "User": {"UserAttributes": {"FirstName": ["花子"]}}},
+                {"Id": "b", "ChannelType": "SMS", "Address": "+819044440002", "Attributes": {"Date": ["12月2日"]}},
+            ]
+        },
+    )  # fmt: skip
+
+    response = pinpoint.send_messages(
+        ApplicationId=app_id,
+        MessageRequest={
+            "Endpoints": {"a": {}, "b": {}},
+            "MessageConfiguration": {"SMSMessage": {"MessageType": "TRANSACTIONAL"}},
+            "TemplateConfiguration": {"SMSTemplate": {"Name": name}},
+        },
+    )["MessageResponse"]
+    assert kizuna.drain(30)
+
+    assert {e["DeliveryStatus"] for e in response["EndpointResult"].values()} == {"SUCCESSFUL"}
+    assert kizuna.sandbox.count("+819044440001", "花子様、ご予約は12月1日です。") == 1
+    assert kizuna.sandbox.count("+819044440002", "お客様、ご予約は12月2日です。") == 1

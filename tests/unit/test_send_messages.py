@@ -85,3 +85,77 @@ def test_no_recipients_is_a_bad_request(data, queue, clock, app_id):
 def test_unknown_app_is_not_found(data, queue, clock):
     with pytest.raises(NotFound):
         send_messages(data, data, queue, clock, "nope", {"Addresses": {"+15005550010": {}}})
+
+
+# -- personalisation ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def templates(clock):
+    from kizuna.adapters.memory_templates import InMemoryTemplateStore
+    from kizuna.services.templates import create_template, update_template
+
+    store = InMemoryTemplateStore()
+    create_template(
+        store,
+        clock,
+        "arn:aws:mobiletargeting:us-east-1:123456789012",
+        "SMS",
+        "reminder",
+        {
+            "Body": "{{User.UserAttributes.FirstName}}様 {{Attributes.Date}}にお待ちしております",
+            "DefaultSubstitutions": '{"User.UserAttributes.FirstName": "お客"}',
+        },
+    )
+    update_template(store, clock, "SMS", "reminder", {"Body": "v2 {{Address}}"}, True, None)
+    return store
+
+
+def bodies(queue) -> dict[str, str]:
+    return {m.endpoint_id or m.to: m.body for m, _ in queue.messages}
+
+
+def test_a_template_is_rendered_per_recipient_with_substitutions_and_defaults(data, queue, clock, app_id, templates):
+    update_endpoint(
+        data, data, clock, app_id, "hanako",
+        {"ChannelType": "SMS", "Address": "+819011112222", "User": {"UserAttributes": {"FirstName": ["花子"]}},
+         "Attributes": {"Date": ["12月1日"]}},
+    )  # fmt: skip
+    request = {
+        "Endpoints": {"hanako": {}, "ok": {"Substitutions": {"Attributes.Date": ["12月2日"]}}},
+        "Addresses": {"+15005550010": {"ChannelType": "SMS", "BodyOverride": "raw {{not rendered}}"}},
+        "TemplateConfiguration": {"SMSTemplate": {"Name": "reminder"}},
+        "MessageConfiguration": {"SMSMessage": {"Substitutions": {"Attributes.Date": ["未定"]}}},
+    }
+
+    response = send_messages(data, data, queue, clock, app_id, request, templates)
+
+    assert response["EndpointResult"]["hanako"]["DeliveryStatus"] == "SUCCESSFUL"
+    assert bodies(queue) == {
+        "hanako": "花子様 未定にお待ちしております",  # message-level substitutions override endpoint data
+        "ok": "お客様 12月2日にお待ちしております",  # the recipient's own win; the template default fills the name
+        "+15005550010": "raw {{not rendered}}",  # BodyOverride is sent as given
+    }
+
+
+def test_a_template_version_and_a_missing_template(data, queue, clock, app_id, templates):
+    versioned = {
+        "Endpoints": {"ok": {}},
+        "TemplateConfiguration": {"SMSTemplate": {"Name": "reminder", "Version": "2"}},
+    }
+    send_messages(data, data, queue, clock, app_id, versioned, templates)
+
+    assert bodies(queue) == {"ok": "v2 +819012345678"}
+    with pytest.raises(NotFound, match="Template nope"):
+        send_messages(
+            data, data, queue, clock, app_id,
+            {"Endpoints": {"ok": {}}, "TemplateConfiguration": {"SMSTemplate": {"Name": "nope"}}}, templates,
+        )  # fmt: skip
+
+
+def test_a_body_that_is_not_a_valid_template_is_a_bad_request(data, queue, clock, app_id):
+    request = {"Endpoints": {"ok": {}}, "MessageConfiguration": {"SMSMessage": {"Body": "{{#if x}}open"}}}
+
+    with pytest.raises(BadRequest, match="SMSMessage.Body"):
+        send_messages(data, data, queue, clock, app_id, request)
+    assert queue.messages == []

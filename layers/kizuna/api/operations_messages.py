@@ -9,4 +9,6 @@ from kizuna.services.send_messages import send_messages
 @operation("SendMessages")
 def send(call: Call) -> dict:
     deps = call.deps
-    return send_messages(deps.apps, deps.endpoints, deps.queue, deps.clock, call.app_id, call.params["MessageRequest"])
+    return send_messages(
+        deps.apps, deps.endpoints, deps.queue, deps.clock, call.app_id, call.params["MessageRequest"], deps.templates
+    )

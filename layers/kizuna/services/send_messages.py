@@ -3,6 +3,12 @@
 Sends are answered once queued (DeliveryStatus SUCCESSFUL, StatusCode 202): the provider result arrives later
 through status callbacks and the event stream. Recipients that cannot be sent (bad address, opted out, unknown
 endpoint) are answered per recipient, as Pinpoint does, and never reach the queue.
+
+Personalisation: the body is the recipient's BodyOverride, else SMSMessage.Body, else the SMS template named by
+TemplateConfiguration.SMSTemplate (its active version unless Version is given). It is rendered per recipient as a
+Handlebars template (kizuna.domain.templates) over the endpoint's document ({"Address", "ChannelType"} for a raw
+address), with SMSMessage.Substitutions overridden by the recipient's own Substitutions (keys are variable paths
+as the template writes them, e.g. "User.UserAttributes.FirstName"), then the template's DefaultSubstitutions.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from typing import Any
 
 from kizuna.clock import Clock, iso
 from kizuna.domain.messages import OutboundMessage, SenderId
+from kizuna.domain.templates import check_template, parse_defaults, render
 from kizuna.errors import BadRequest, NotFound
-from kizuna.ports import AppStore, EndpointStore, SendQueue
+from kizuna.ports import AppStore, EndpointStore, SendQueue, TemplateStore
 from kizuna.services.endpoints import normalise_phone
+from kizuna.services.templates import get_template
 
 MAX_RECIPIENTS = 100
 SUPPORTED_CHANNELS = frozenset({"SMS"})
@@ -38,6 +46,7 @@ def send_messages(
     clock: Clock,
     app_id: str,
     request: dict[str, Any],
+    templates: TemplateStore | None = None,
 ) -> dict[str, Any]:
     if apps.get_app(app_id) is None:
         raise NotFound(f"Application {app_id} not found")
@@ -48,17 +57,30 @@ def send_messages(
     if len(addresses) + len(endpoint_configs) > MAX_RECIPIENTS:
         raise BadRequest(f"MessageRequest may name at most {MAX_RECIPIENTS} recipients")
     sms = (request.get("MessageConfiguration") or {}).get("SMSMessage")
+    template_body, defaults = _sms_template(templates, request.get("TemplateConfiguration"))
+    if sms is None and template_body is not None:
+        sms = {}  # a template alone is a complete SMS message
+    if sms and sms.get("Body"):
+        check_template(sms["Body"], "MessageRequest.MessageConfiguration.SMSMessage.Body")
     request_id = str(uuid.uuid4())
     accepted_at = iso(clock.now())
 
-    def outbound(address: str, channel: str | None, config: dict, endpoint_id: str | None) -> OutboundMessage | Refusal:
+    def outbound(
+        address: str, channel: str | None, config: dict, endpoint_id: str | None, endpoint: dict | None = None
+    ) -> OutboundMessage | Refusal:
         if channel not in SUPPORTED_CHANNELS:
             return Refusal("PERMANENT_FAILURE", 400, f"Channel {channel} is not enabled for sending")
         if sms is None:
             return Refusal("PERMANENT_FAILURE", 400, "MessageConfiguration.SMSMessage is required for SMS")
-        body = config.get("BodyOverride") or sms.get("Body")
+        body = config.get("BodyOverride") or sms.get("Body") or template_body
         if not body:
             return Refusal("PERMANENT_FAILURE", 400, "MessageConfiguration.SMSMessage.Body is empty")
+        if not config.get("BodyOverride") and "{{" in body:  # plain text needs no rendering
+            substitutions = {**(sms.get("Substitutions") or {}), **(config.get("Substitutions") or {})}
+            document = endpoint or {"Address": address, "ChannelType": channel}
+            body = render(body, document, defaults, substitutions)
+            if not body.strip():
+                return Refusal("PERMANENT_FAILURE", 400, "The message body rendered empty for this recipient")
         try:
             to = normalise_phone(address, "Address")
         except BadRequest as exc:
@@ -91,7 +113,7 @@ def send_messages(
             endpoint_results[endpoint_id] = Refusal("PERMANENT_FAILURE", 400, "Endpoint is INACTIVE")
         else:
             endpoint_results[endpoint_id] = outbound(
-                endpoint.get("Address", ""), endpoint.get("ChannelType"), config, endpoint_id
+                endpoint.get("Address", ""), endpoint.get("ChannelType"), config, endpoint_id, endpoint
             )
 
     to_queue = [m for m in (*address_results.values(), *endpoint_results.values()) if isinstance(m, OutboundMessage)]
@@ -119,6 +141,19 @@ def send_messages(
     if endpoint_results:
         response["EndpointResult"] = {e: shape(r, found.get(e, {}).get("Address")) for e, r in endpoint_results.items()}
     return response
+
+
+def _sms_template(
+    templates: TemplateStore | None, configuration: dict[str, Any] | None
+) -> tuple[str | None, dict[str, str]]:
+    """(Body, DefaultSubstitutions) of TemplateConfiguration.SMSTemplate, or (None, {}) when none is named."""
+    reference = (configuration or {}).get("SMSTemplate")
+    if not reference or not reference.get("Name"):
+        return None, {}
+    if templates is None:
+        raise BadRequest("MessageRequest.TemplateConfiguration: message templates are not configured")
+    template = get_template(templates, "SMS", reference["Name"], reference.get("Version"))
+    return template.get("Body"), parse_defaults(template.get("DefaultSubstitutions"), "DefaultSubstitutions")
 
 
 def _sender(sms: dict[str, Any]) -> SenderId:

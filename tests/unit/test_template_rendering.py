@@ -96,3 +96,70 @@ def test_a_valid_template_renders_any_endpoint_data_without_raising(endpoint):
     )
 
     assert isinstance(render(source, endpoint, {"Attributes.City": "既定"}), str)
+
+
+# -- safety: pybars compiles templates into Python source ------------------------------------------------------------
+
+PAYLOAD = "str(__import__('builtins').__dict__.update(KIZUNA_PWNED=1))"  # no brackets: it must fit in a segment
+
+
+@pytest.fixture
+def pwned():
+    import builtins
+
+    builtins.__dict__.pop("KIZUNA_PWNED", None)
+    yield lambda: builtins.__dict__.get("KIZUNA_PWNED")
+    builtins.__dict__.pop("KIZUNA_PWNED", None)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{[x'+" + PAYLOAD + "+'y]}}",  # pybars copies bracketed segments into its source unescaped
+        "{{a.[x'+" + PAYLOAD + "+'y]}}",
+        '{{helper "x\\" + ' + PAYLOAD + ' + \\""}}',
+        "{{> partial}}",
+    ],
+)
+def test_code_injection_through_tags_is_refused_before_pybars_sees_it(source, pwned):
+    with pytest.raises(BadRequest):
+        check_template(source, "SMSMessage.Body")
+    with pytest.raises(BadRequest):
+        render(source, {})
+    assert pwned() is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x'+" + PAYLOAD + "+'y",  # plain text
+        'x"+' + PAYLOAD + '+"y\\n\\\\',
+        "{{! '+" + PAYLOAD + "+' }}",  # a comment
+        "{{helper '" + PAYLOAD.replace("'", '"') + "'}}",  # a quoted argument
+        "'''\n" + PAYLOAD + "\n'''",
+    ],
+)
+def test_text_comments_and_quoted_arguments_stay_text(source, pwned):
+    check_template(source, "SMSMessage.Body")
+
+    render(source, {})
+
+    assert pwned() is None
+
+
+PIECES = ["{{", "}}", "{{{", "}}}", "[", "]", "'", '"', "\\", "+", "a", ".", "#if ", "/if", "#each ", "/each",
+          " ", "\n", "!", "@index", "=", "~", "^", "&", ">", PAYLOAD]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map("".join))
+def test_whatever_passes_the_check_renders_without_running_code(source):
+    import builtins
+
+    builtins.__dict__.pop("KIZUNA_PWNED", None)
+    try:
+        check_template(source, "Body")
+    except BadRequest:
+        return
+    render(source, {"a": "1"})
+    assert builtins.__dict__.get("KIZUNA_PWNED") is None

@@ -13,6 +13,12 @@ Where pybars differs from Handlebars.js, the context is shaped so the output mat
 
 Values are filled in this order: the endpoint's data, then per-send substitutions (they win), then the template's
 DefaultSubstitutions for whatever is still empty.
+
+Safety: pybars compiles a template into Python source and runs it, and it copies bracketed path segments into that
+source unescaped: `{{[x'+__import__('os').system('...')+'y]}}` runs code. Templates come from API callers, so
+every tag must pass a whitelist first (`_check_tags`): paths of word characters, dots, slashes and @, quoted strings
+without quotes or backslashes inside, numbers, key=value arguments; no brackets, no partials. `compiled()` checks
+too, so nothing reaches pybars unchecked.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ Renderer = Callable[..., str]
 
 MAX_TEMPLATE_CHARS = 100_000  # far above any SMS or voice body; an email HtmlPart stays well within a DynamoDB item
 _BLOCK = re.compile(r"{{~?\s*([#/^])\s*([\w.@-]+)")
+_TAG = re.compile(r"{{(.*?)}}", re.DOTALL)
+_ARG = r"""(?:[\w-]+=)?(?:@?[\w./-]+|"[^"\\\r\n]*"|'[^'\\\r\n]*'|-?\d+(?:\.\d+)?)"""
+_SAFE_TAG = re.compile(rf"^\{{?~?\s*(?:!.*|(?:[#^/&]\s*)?(?:{_ARG}(?:\s+{_ARG})*)?)\s*~?\}}?$", re.DOTALL)
 _compile_lock = threading.Lock()  # pybars' grammar builder is shared class state
 
 
@@ -134,6 +143,9 @@ def check_template(source: Any, field: str) -> None:
         raise BadRequest(f"{field} is {len(source)} characters; the limit is {MAX_TEMPLATE_CHARS}")
     if source.count("{{") != source.count("}}"):
         raise BadRequest(f"{field}: unbalanced {{{{ and }}}}")
+    unsafe = _unsafe_tag(source)
+    if unsafe is not None:
+        raise BadRequest(f"{field}: {{{{{unsafe[:40]}}}}} is not a variable, block or helper Kizuna accepts")
     open_blocks: list[str] = []
     for kind, name in _BLOCK.findall(source):
         if kind in "#^":
@@ -166,8 +178,20 @@ def parse_defaults(text: Any, field: str) -> dict[str, str]:
 @lru_cache(maxsize=1024)
 def compiled(source: str) -> Renderer:
     """Compile once per distinct template text (about 2 ms); rendering then takes tens of microseconds."""
+    unsafe = _unsafe_tag(source)
+    if unsafe is not None or source.count("{{") != source.count("}}"):
+        raise BadRequest(f"template tag {{{{{(unsafe or '')[:40]}}}}} is not accepted")
     with _compile_lock:
         return Compiler().compile(source)
+
+
+def _unsafe_tag(source: str) -> str | None:
+    """The first tag outside the whitelist (see the module docstring), or None."""
+    for match in _TAG.finditer(source):
+        inner = match.group(1)
+        if not _SAFE_TAG.match(inner):
+            return inner
+    return None
 
 
 def _missing_helper(_this: Any, *_args: Any) -> str:

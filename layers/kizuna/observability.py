@@ -9,9 +9,12 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 
 class _EmfProvider(AmazonCloudWatchEMFProvider):
     """With POWERTOOLS_METRICS_DISABLED set, Powertools 3.37 skips the flush but keeps the metrics, and once 100
-    values accumulate `add_metric` prints them anyway. Disabled here means discarded (local mode sets it)."""
+    values accumulate `add_metric` prints them anyway. Disabled here means discarded (local mode sets it). An
+    invocation that recorded nothing (a webhook retry, an empty batch) flushes nothing instead of warning."""
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        if not self.metric_set and not raise_on_empty_metrics:
+            return
         super().flush_metrics(raise_on_empty_metrics)
         if is_metrics_disabled():
             self.clear_metrics()

@@ -30,9 +30,10 @@ def parse_instant(value: Any, field: str) -> datetime:
 def instant(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        # An offset can push a date at the edge of the calendar past year 1 or 9999: OverflowError.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def epoch_of(value: Any) -> float | None:

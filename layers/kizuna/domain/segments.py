@@ -70,7 +70,7 @@ MAX_GROUPS = 10
 MAX_GROUP_DIMENSIONS = 50
 MAX_SOURCE_SEGMENTS = 10
 
-_ODD_DATA = (AttributeError, TypeError, ValueError, KeyError)
+_ODD_DATA = (AttributeError, TypeError, ValueError, KeyError, OverflowError)
 # Validation compiles a document without evaluating it, so any instant serves as "now" (Behavior.Recency's anchor).
 _VALIDATION_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -115,7 +115,8 @@ def compile_segment(doc: dict[str, Any], now: datetime, sources: SourceLookup) -
 
 
 def compile_dimensions(dims: Any, now: datetime, field: str = "Dimensions") -> Predicate:
-    """One SegmentDimensions document → predicate (all criteria AND-ed; unguarded: wrap with `_guarded`)."""
+    """One SegmentDimensions document → predicate (all criteria AND-ed). Each criterion is guarded on its own, so
+    odd data makes that criterion not match rather than the whole document (which matters under NONE and ANY)."""
     require_object(dims, field)
     checks: list[Predicate] = []
     for name, spec in object_field(dims.get("Attributes"), f"{field}.Attributes").items():
@@ -145,7 +146,7 @@ def compile_dimensions(dims: Any, now: datetime, field: str = "Dimensions") -> P
     behavior = object_field(dims.get("Behavior"), f"{field}.Behavior")
     if behavior.get("Recency") is not None:
         checks.append(_recency_check(behavior["Recency"], now, f"{field}.Behavior.Recency"))
-    return _all(checks)
+    return _all([_guarded(check) for check in checks])
 
 
 def compile_groups(groups: Any, now: datetime, sources: SourceLookup, field: str = "SegmentGroups") -> Predicate:
@@ -294,7 +295,10 @@ def _metric_check(name: str, spec: Any, field: str) -> Predicate:
     target = spec.get("Value")
     if isinstance(target, bool) or not isinstance(target, (int, float)):
         raise BadRequest(f"{field}.Value must be a number")
-    target = float(target)
+    try:
+        target = float(target)
+    except OverflowError:
+        raise BadRequest(f"{field}.Value is too large") from None
 
     def read(e: dict[str, Any]) -> float | None:
         metrics = e.get("Metrics")

@@ -152,9 +152,11 @@ def get_segment_versions(
     try:
         start = int(token) if token else 0
     except ValueError:
-        raise BadRequest(f"token is not valid: {token!r}") from None
+        start = -1
+    if start < 0:
+        raise BadRequest(f"token is not valid: {token!r}")
     versions = sorted(segments.list_versions(app_id, segment_id), key=lambda s: int(s["Version"]))
-    page = versions[max(start, 0) : max(start, 0) + limit]
+    page = versions[start : start + limit]
     more = start + limit < len(versions)
     return {"Item": page, **({"NextToken": str(start + limit)} if more else {})}
 
@@ -334,6 +336,53 @@ def _validate(segments: SegmentStore, app_id: str, request: dict[str, Any], segm
             if found.get("SegmentType") == IMPORT and len(sources) > 1:
                 raise BadRequest(f"{field}: a group can have several dimensional base segments or one imported segment")
     _check_nesting(segments, app_id, [r for r, _ in refs], segment_id, 1)
+    if refs:
+        _check_nesting_above(segments, app_id, [r for r, _ in refs], segment_id)
+
+
+def _check_nesting_above(segments: SegmentStore, app_id: str, refs: list[dict[str, Any]], segment_id: str) -> None:
+    """Giving this segment bases deepens every segment built on it too: the deepest of those must stay within
+    MAX_NESTING, or a segment written legitimately would fail when resolved."""
+    height = 1 + max(_height(segments, app_id, ref, {}) for ref in refs)
+    above = _levels_above(segments, app_id, segment_id)
+    if height + above > MAX_NESTING:
+        raise BadRequest(
+            f"{FIELD}.SegmentGroups: segments built on this one would nest base segments deeper than "
+            f"{MAX_NESTING} levels ({above} above it, {height} below)"
+        )
+
+
+def _height(segments: SegmentStore, app_id: str, ref: dict[str, Any], memo: dict[tuple, int]) -> int:
+    """Levels of bases beneath a referenced segment (0 for one without bases)."""
+    key = (ref["Id"], ref.get("Version"))
+    if key not in memo:
+        memo[key] = 0  # guards against a cycle written before cycles were refused
+        doc = segments.get_segment(app_id, ref["Id"], ref.get("Version"))
+        inner = [r for r, _ in criteria.source_references((doc or {}).get("SegmentGroups"))]
+        memo[key] = 1 + max(_height(segments, app_id, r, memo) for r in inner) if inner else 0
+    return memo[key]
+
+
+def _levels_above(segments: SegmentStore, app_id: str, segment_id: str) -> int:
+    """The longest chain of segments (latest versions) that reach this one through their base segments."""
+    built_on: dict[str, set[str]] = {}
+    token = None
+    while True:
+        page, token = segments.list_segments(app_id, MAX_PAGE_SIZE, token)
+        for doc in page:
+            for ref, _ in criteria.source_references(doc.get("SegmentGroups")):
+                built_on.setdefault(ref["Id"], set()).add(doc["Id"])
+        if not token:
+            break
+    memo: dict[str, int] = {}
+
+    def above(current: str, seen: frozenset[str]) -> int:
+        if current not in memo:
+            parents = built_on.get(current, set()) - seen
+            memo[current] = max((1 + above(p, seen | {p}) for p in parents), default=0)
+        return memo[current]
+
+    return above(segment_id, frozenset({segment_id}))
 
 
 def _check_nesting(

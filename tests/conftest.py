@@ -7,8 +7,8 @@ from kizuna.adapters.memory import (
     InMemoryEventSink,
     InMemoryMessageStore,
     InMemorySendQueue,
-    InMemorySmsProvider,
 )
+from kizuna.adapters.memory_sending import InMemoryProvider
 from kizuna.clock import VirtualClock
 
 
@@ -38,5 +38,5 @@ def sink() -> InMemoryEventSink:
 
 
 @pytest.fixture
-def provider() -> InMemorySmsProvider:
-    return InMemorySmsProvider()
+def provider(clock: VirtualClock) -> InMemoryProvider:
+    return InMemoryProvider(clock)

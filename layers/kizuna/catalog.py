@@ -116,6 +116,9 @@ TABLES: dict[str, Table] = {
         ),
         # Kizuna's own access keys for SigV4; the secret half is stored KMS-encrypted.
         Table("access_keys", "ACCESS_KEYS_TABLE", partition_key="access_key_id"),
+        # Counters every sender shares: rate buckets per sender identity, daily spend per app (adapters.dynamo_limits).
+        # Nothing in it outlives a few days, so it is not retained when the stack goes.
+        Table("limits", "LIMITS_TABLE", partition_key="pk", ttl_attribute="expires_at", retain=False),
     )
 }
 

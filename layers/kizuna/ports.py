@@ -9,7 +9,8 @@ from typing import Any, Protocol
 
 from kizuna.domain.apps import App
 from kizuna.domain.jobs import JobMessage, PieceOutcome
-from kizuna.domain.messages import ClaimResult, DeliveryRecord, OutboundMessage, ProviderReceipt, SenderId
+from kizuna.domain.messages import ClaimResult, DeliveryRecord, OutboundMessage, ProviderReceipt
+from kizuna.domain.throttle import Throttle
 
 
 class AppStore(Protocol):
@@ -81,7 +82,11 @@ class SendQueue(Protocol):
 class MessageStore(Protocol):
     def claim(self, message: OutboundMessage, now: datetime, lease_s: int) -> ClaimResult: ...
     def record_sent(self, message_id: str, receipt: ProviderReceipt, now: datetime) -> None: ...
-    def record_failed(self, message_id: str, code: str, reason: str, now: datetime) -> None: ...
+    def record_failed(self, message_id: str, code: str, reason: str, now: datetime, status: str = "failed") -> None:
+        """A final outcome decided without (or refused by) the provider: "failed", or "expired" when it could not go
+        out in time. The outcome is known, so a later delivery of the message does nothing."""
+        ...
+
     def release(self, message_id: str, reason: str, now: datetime) -> None:
         """The provider definitely did not take the message (throttled): allow a later claim without lookup."""
         ...
@@ -100,12 +105,39 @@ class EventSink(Protocol):
     def emit(self, events: Sequence[dict[str, Any]]) -> None: ...
 
 
-class SmsProvider(Protocol):
-    def send_sms(
-        self, to: str, body: str, sender: SenderId, status_callback: str | None, validity_period_s: int | None = None
-    ) -> ProviderReceipt: ...
+class MessageProvider(Protocol):
+    """One channel's provider (Twilio Messages for SMS and WhatsApp, Twilio Calls for voice, SES for e-mail).
+
+    `send` raises the domain's provider errors (kizuna.errors): Permanent (never retried), Retryable (with a hint;
+    code "timeout" means the provider may have accepted it, so the caller asks `find_sent` before sending again) and
+    ProviderConfiguration."""
+
+    def throttle(self, message: OutboundMessage) -> Throttle:
+        """The rate bucket the message draws from, the sender's rate, and what the message costs of it."""
+        ...
+
+    def send(self, message: OutboundMessage, status_callback: str | None) -> ProviderReceipt: ...
     def fetch_status(self, provider_id: str) -> ProviderReceipt: ...
-    def find_sent(self, to: str, body: str, sent_after: datetime) -> ProviderReceipt | None: ...
+    def find_sent(self, message: OutboundMessage, sent_after: datetime | None) -> ProviderReceipt | None:
+        """The provider's record of this message if an earlier attempt got through (None: it did not)."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def reserve(
+        self, key: str, rate_per_s: float, costs: Sequence[float], horizon_s: float, now: datetime
+    ) -> tuple[list[float | None], float]:
+        """Book consecutive slots in bucket `key` (domain.throttle.book), shared by every sender process.
+
+        Returns each cost's start in seconds after `now` (None: not booked, beyond the horizon) and, for those, how
+        long until the bucket frees up."""
+        ...
+
+
+class SpendLedger(Protocol):
+    def try_spend(self, app_id: str, channel: str, day: str, amount_usd: float, cap_usd: float) -> bool:
+        """Add `amount_usd` to the app's spend for `day` (UTC date) unless that would pass `cap_usd`."""
+        ...
 
 
 class SegmentStore(Protocol):

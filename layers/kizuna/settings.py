@@ -34,6 +34,7 @@ class ApiSettings(FunctionSettings):
 
 class SenderSettings(FunctionSettings):
     messages_table: str = Field(alias=TABLES["messages"].env_var)
+    limits_table: str = Field(alias=TABLES["limits"].env_var)
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
     events_stream: str = Field(alias=STREAMS["events"].env_var)
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)

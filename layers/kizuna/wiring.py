@@ -8,6 +8,7 @@ the Twilio path needs is imported where it is built.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +26,10 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from kizuna.adapters.access_key_store import DynamoAccessKeyStore
-    from kizuna.adapters.twilio_messaging import TwilioSmsProvider
+    from kizuna.adapters.dynamo_limits import DynamoLimits
+    from kizuna.adapters.twilio_provider import TwilioMessagesProvider
     from kizuna.api.app import ApiDeps
-    from kizuna.ports import SegmentStore
+    from kizuna.ports import MessageProvider, SegmentStore
     from kizuna.services.import_jobs import JobDeps
     from kizuna.settings import ApiSettings, JobsSettings
 
@@ -84,26 +86,67 @@ def twilio_account(secret_id: str) -> TwilioAccount:
     return TwilioAccount.model_validate(_secrets().get(secret_id, transform="json", max_age=SECRET_MAX_AGE_S))
 
 
-_providers: dict[tuple[str, str], TwilioSmsProvider] = {}
+_twilio: dict[tuple[str, str], Any] = {}
 
 
-def sms_provider(secret_id: str) -> TwilioSmsProvider:
-    """A provider for the account currently in the secret; rebuilt only when the credentials change."""
+def twilio_client(secret_id: str) -> tuple[TwilioAccount, Any]:
+    """The account currently in the secret and a twilio Client for it; rebuilt only when the credentials change."""
     account = twilio_account(secret_id)
     cache_key = (account.account_sid, account.auth_token.get_secret_value())
-    provider = _providers.get(cache_key)
-    if provider is None:
-        from kizuna.adapters.twilio_messaging import Sender, TwilioMessaging, TwilioSmsProvider, make_twilio_client
+    client = _twilio.get(cache_key)
+    if client is None:
+        from kizuna.adapters.twilio_messaging import make_twilio_client
 
-        client = make_twilio_client(
+        client = _twilio[cache_key] = make_twilio_client(
             account.account_sid, account.auth_token.get_secret_value(), account.api_base_url, timeout_s=10.0
         )
-        if account.messaging_service_sid:
-            sender = Sender.service(account.messaging_service_sid)
-        else:
-            sender = Sender.number(account.from_number)
-        provider = _providers[cache_key] = TwilioSmsProvider(TwilioMessaging(client), sender)
-    return provider
+    return account, client
+
+
+def messages_provider(secret_id: str) -> TwilioMessagesProvider:
+    """SMS and WhatsApp through Twilio Programmable Messaging."""
+    from kizuna.adapters.twilio_messaging import Sender, TwilioMessaging
+    from kizuna.adapters.twilio_provider import TwilioMessagesProvider
+
+    account, client = twilio_client(secret_id)
+    if account.messaging_service_sid:
+        sender = Sender.service(account.messaging_service_sid)
+    else:
+        sender = Sender.number(account.from_number)
+    return TwilioMessagesProvider(
+        TwilioMessaging(client), sender, whatsapp_sender=account.whatsapp_from, sender_rates=account.sender_rates
+    )
+
+
+class Providers(Mapping[str, "MessageProvider"]):
+    """Each channel's provider, built on first use: a batch of SMS never builds (or imports) the e-mail adapter."""
+
+    def __init__(self, factories: dict[str, Callable[[], MessageProvider]]) -> None:
+        self._factories = factories
+        self._built: dict[str, MessageProvider] = {}
+
+    def __getitem__(self, channel: str) -> MessageProvider:
+        if channel not in self._built:
+            self._built[channel] = self._factories[channel]()
+        return self._built[channel]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+
+def providers(twilio_secret_id: str) -> Providers:
+    """Providers for every channel. Build one per invocation: the secret behind them is re-read every 5 minutes."""
+    messages = cache(lambda: messages_provider(twilio_secret_id))
+    return Providers({"SMS": messages, "WHATSAPP": messages})
+
+
+def limits(table: str) -> DynamoLimits:
+    from kizuna.adapters.dynamo_limits import DynamoLimits
+
+    return DynamoLimits(table, aws("dynamodb"))
 
 
 def access_key_store(table: str, kms_key_id: str) -> DynamoAccessKeyStore:
@@ -181,4 +224,4 @@ def reset() -> None:
     aws.cache_clear()
     _session.cache_clear()
     _secrets.cache_clear()
-    _providers.clear()
+    _twilio.clear()

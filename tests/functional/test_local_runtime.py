@@ -334,7 +334,8 @@ def test_poller_never_exceeds_max_concurrency(sqs: Any) -> None:
 
 def test_partial_batch_failures_and_redrive(sqs: Any) -> None:
     name = f"partial-{uuid.uuid4().hex[:6]}"
-    dlq_url, _, url, arn = create_queue_pair(sqs, name, f"{name}-dlq", visibility_timeout_s=1, max_receive_count=3)
+    # Visibility long enough that a slow machine never sees a record reappear while its batch is still running.
+    dlq_url, _, url, arn = create_queue_pair(sqs, name, f"{name}-dlq", visibility_timeout_s=3, max_receive_count=3)
     spec = Queue("partial", "UNUSED", consumer="sender", batch_size=10, max_concurrency=2, max_receive_count=3)
     attempts: Counter[str] = Counter()
     done: list[str] = []
@@ -358,7 +359,7 @@ def test_partial_batch_failures_and_redrive(sqs: Any) -> None:
     poller = QueuePoller(sqs, url, arn, spec, handler, 30, SystemClock())
     poller.start()
     try:
-        assert poller.drain(timeout=25)
+        assert poller.drain(timeout=45)
     finally:
         poller.stop()
     assert sorted(done) == ["flaky", "ok-1", "ok-2", "ok-3"]

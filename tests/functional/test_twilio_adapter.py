@@ -16,6 +16,8 @@ from kizuna.adapters.twilio_messaging import (
     classify,
     make_twilio_client,
 )
+from kizuna.adapters.twilio_provider import TwilioMessagesProvider
+from kizuna.domain.messages import OutboundMessage, SenderId
 from kizuna.errors import PermanentProviderError, ProviderConfigurationError, RetryableProviderError
 from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
 
@@ -176,17 +178,38 @@ def test_classification_table_and_fallbacks() -> None:
     assert classify(21606, 400)[0] is ErrorClass.CONFIGURATION
 
 
-def test_port_wrapper_speaks_domain_types(sandbox: SandboxTwilio, twilio: TwilioMessaging) -> None:
-    from kizuna.adapters.twilio_messaging import TwilioSmsProvider
-    from kizuna.domain.messages import SenderId
+def _outbound(body: str, **fields) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=fields.pop("message_id", "m1"),
+        app_id="app",
+        to=JP,
+        body=body,
+        request_id="r",
+        accepted_at="2026-11-01T00:00:00Z",
+        **fields,
+    )
 
-    provider = TwilioSmsProvider(twilio, default_sender=FROM)
+
+def test_port_wrapper_speaks_domain_types(sandbox: SandboxTwilio, twilio: TwilioMessaging) -> None:
+    provider = TwilioMessagesProvider(twilio, default_sender=FROM)
     started = datetime.now(UTC)
-    receipt = provider.send_sms(JP, "あ" * 71, SenderId(), None)
+    message = _outbound("あ" * 71)
+    receipt = provider.send(message, None)
     assert (receipt.status, receipt.segments) == ("queued", 2)
-    assert provider.send_sms(JP, "x", SenderId(alphanumeric_id="KIZUNA"), None).status == "queued"
+    assert provider.send(_outbound("x", sender=SenderId(alphanumeric_id="KIZUNA")), None).status == "queued"
     assert sandbox.requests[-1].from_ == "KIZUNA"
     assert sandbox.wait_for_idle(5)
     assert provider.fetch_status(receipt.provider_id).status == "delivered"
-    found = provider.find_sent(JP, "あ" * 71, started)
+    found = provider.find_sent(message, started)
     assert found is not None and found.provider_id == receipt.provider_id
+
+
+def test_each_sender_is_its_own_bucket_at_the_operators_rate_or_twilios_default(twilio: TwilioMessaging) -> None:
+    provider = TwilioMessagesProvider(twilio, default_sender=FROM, sender_rates={FROM.phone_number: 40.0})
+
+    default = provider.throttle(_outbound("あ" * 71, segments=2))
+    assert (default.key, default.rate_per_s, default.cost) == (f"twilio:{FROM.phone_number}", 40.0, 2.0)
+    alpha = provider.throttle(_outbound("x", sender=SenderId(alphanumeric_id="KIZUNA")))
+    assert (alpha.key, alpha.rate_per_s) == ("twilio:KIZUNA", 10.0)
+    capped = provider.throttle(_outbound("x", rate_per_s=5.0))
+    assert capped.rate_per_s == 5.0  # the app's own cap below the account's

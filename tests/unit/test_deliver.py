@@ -24,7 +24,9 @@ def message(to: str = "+15005550010", message_id: str = "m1") -> OutboundMessage
 
 @pytest.fixture
 def deliverer(messages, provider, queue, clock) -> Deliverer:
-    return Deliverer(messages, provider, queue, clock, "https://hooks.example", lease_s=30, rng=random.Random(1))
+    return Deliverer(
+        messages, {"SMS": provider}, queue, clock, "https://hooks.example", lease_s=30, rng=random.Random(1)
+    )
 
 
 def test_first_delivery_sends_once_and_records_the_provider_id(deliverer, provider, messages):
@@ -59,7 +61,7 @@ def test_crash_after_the_provider_accepted_is_resolved_by_lookup_not_by_sending_
 ):
     # An earlier attempt claimed, the provider took the message, then the sender died before recording it.
     messages.claim(message(), clock.now(), lease_s=30)
-    provider.send_sms("+15005550010", "こんにちは", None, None)
+    provider.send(message(), None)
     clock.advance(31)  # the lease has expired; SQS redelivers
 
     assert deliverer.deliver(message()) is Outcome.ALREADY_DONE

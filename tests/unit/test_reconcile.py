@@ -16,7 +16,7 @@ def sent_message(messages, provider, clock, message_id: str) -> str:
         accepted_at="2026-11-01T00:00:00Z",
     )
     messages.claim(message, clock.now(), 30)
-    receipt = provider.send_sms(message.to, message.body, None, None)
+    receipt = provider.send(message, None)
     messages.record_sent(message_id, receipt, clock.now())
     return receipt.provider_id
 
@@ -26,7 +26,7 @@ def test_a_message_silent_for_too_long_takes_the_providers_final_status(messages
     provider.statuses[sid] = "delivered"
     clock.advance(STALE_AFTER.total_seconds() + 1)
 
-    report = reconcile_messages(messages, provider, sink, clock)
+    report = reconcile_messages(messages, {"SMS": provider}, sink, clock)
 
     assert report == {"checked": 1, "advanced": 1, "errors": 0}
     assert messages.get("m1").status == "delivered"
@@ -37,16 +37,16 @@ def test_a_recent_message_is_not_asked_about(messages, provider, sink, clock):
     sent_message(messages, provider, clock, "m1")
     clock.advance(60)
 
-    assert reconcile_messages(messages, provider, sink, clock)["checked"] == 0
+    assert reconcile_messages(messages, {"SMS": provider}, sink, clock)["checked"] == 0
 
 
 def test_running_twice_changes_nothing_the_second_time(messages, provider, sink, clock):
     sid = sent_message(messages, provider, clock, "m1")
     provider.statuses[sid] = "undelivered"
     clock.advance(STALE_AFTER.total_seconds() + 1)
-    reconcile_messages(messages, provider, sink, clock)
+    reconcile_messages(messages, {"SMS": provider}, sink, clock)
 
-    assert reconcile_messages(messages, provider, sink, clock) == {"checked": 0, "advanced": 0, "errors": 0}
+    assert reconcile_messages(messages, {"SMS": provider}, sink, clock) == {"checked": 0, "advanced": 0, "errors": 0}
     assert len(sink.events) == 1
 
 
@@ -60,4 +60,4 @@ def test_provider_receipt_errors_are_counted_not_raised(messages, provider, sink
         raise RetryableProviderError("503", "unavailable")
 
     provider.fetch_status = failing
-    assert reconcile_messages(messages, provider, sink, clock) == {"checked": 1, "advanced": 0, "errors": 1}
+    assert reconcile_messages(messages, {"SMS": provider}, sink, clock) == {"checked": 1, "advanced": 0, "errors": 1}

@@ -47,6 +47,7 @@ class DynamoMessageStore:
         item = {
             "message_id": {"S": message.message_id},
             "app_id": {"S": message.app_id},
+            "channel": {"S": message.channel},
             "status": {"S": "sending"},
             "status_rank": {"N": str(rank("sending"))},
             "attempts": {"N": "1"},
@@ -59,6 +60,12 @@ class DynamoMessageStore:
         }
         if message.endpoint_id:
             item["endpoint_id"] = {"S": message.endpoint_id}
+        if message.message_type != "TRANSACTIONAL":
+            item["message_type"] = {"S": message.message_type}
+        if message.country:
+            item["country"] = {"S": message.country}
+        if message.attribution:
+            item["attribution"] = {"M": {k: {"S": v} for k, v in message.attribution.items()}}
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -140,9 +147,9 @@ class DynamoMessageStore:
                 ExpressionAttributeValues=values,
             )
 
-    def record_failed(self, message_id: str, code: str, reason: str, now: datetime) -> None:
-        # The provider refused it: the outcome is known, so a later delivery of the message must not look it up.
-        self._advance(message_id, "failed", code, now, reason=reason, settled=True)
+    def record_failed(self, message_id: str, code: str, reason: str, now: datetime, status: str = "failed") -> None:
+        # The outcome is known, so a later delivery of the message must not look it up.
+        self._advance(message_id, status, code, now, reason=reason, settled=True)
 
     def release(self, message_id: str, reason: str, now: datetime) -> None:
         try:
@@ -247,6 +254,7 @@ def _record(item: dict[str, Any]) -> DeliveryRecord:
         message_id=item["message_id"]["S"],
         app_id=item["app_id"]["S"],
         status=item["status"]["S"],
+        channel=s("channel") or "SMS",
         provider_id=s("provider_id"),
         attempts=int(item.get("attempts", {"N": "0"})["N"]),
         outcome_pending=item.get("outcome_pending", {"BOOL": False})["BOOL"],
@@ -256,4 +264,7 @@ def _record(item: dict[str, Any]) -> DeliveryRecord:
         endpoint_id=s("endpoint_id"),
         first_attempt_at=s("first_attempt_at"),
         updated_at=s("updated_at"),
+        message_type=s("message_type") or "TRANSACTIONAL",
+        country=s("country"),
+        attribution={k: v["S"] for k, v in item.get("attribution", {}).get("M", {}).items()},
     )

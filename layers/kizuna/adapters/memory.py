@@ -140,6 +140,10 @@ class InMemoryMessageStore:
                     message.message_id,
                     message.app_id,
                     "sending",
+                    channel=message.channel,
+                    message_type=message.message_type,
+                    country=message.country,
+                    attribution=dict(message.attribution),
                     attempts=1,
                     outcome_pending=True,
                     endpoint_id=message.endpoint_id,
@@ -171,12 +175,12 @@ class InMemoryMessageStore:
                 record = replace(record, status="queued")
             self.records[message_id] = record
 
-    def record_failed(self, message_id: str, code: str, reason: str, now: datetime) -> None:
+    def record_failed(self, message_id: str, code: str, reason: str, now: datetime, status: str = "failed") -> None:
         with self._lock:
             record = self.records[message_id]
-            if rank(record.status) < rank("failed"):
+            if rank(record.status) < rank(status):
                 self.records[message_id] = replace(
-                    record, status="failed", error_code=code, reason=reason, outcome_pending=False, updated_at=iso(now)
+                    record, status=status, error_code=code, reason=reason, outcome_pending=False, updated_at=iso(now)
                 )
                 self.leases.pop(message_id, None)
 
@@ -229,30 +233,3 @@ class InMemoryEventSink:
 
     def emit(self, events: Sequence[dict[str, Any]]) -> None:
         self.events.extend(events)
-
-
-class InMemorySmsProvider:
-    """Records what it 'sent'; `script` maps a destination to an exception to raise instead (once per entry)."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.script: dict[str, list[Exception]] = {}
-        self.statuses: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def send_sms(self, to, body, sender, status_callback, validity_period_s=None) -> ProviderReceipt:  # noqa: ANN001
-        with self._lock:
-            failures = self.script.get(to) or []
-            if failures:
-                raise failures.pop(0)
-            sid = f"SM{len(self.sent):032x}"
-            self.sent.append({"sid": sid, "to": to, "body": body, "sender": sender, "callback": status_callback})
-            self.statuses[sid] = "queued"
-            return ProviderReceipt(sid, "queued", 1)
-
-    def fetch_status(self, provider_id: str) -> ProviderReceipt:
-        return ProviderReceipt(provider_id, self.statuses[provider_id])
-
-    def find_sent(self, to: str, body: str, sent_after: datetime) -> ProviderReceipt | None:
-        match = next((s for s in self.sent if s["to"] == to and s["body"] == body), None)
-        return ProviderReceipt(match["sid"], self.statuses[match["sid"]]) if match else None

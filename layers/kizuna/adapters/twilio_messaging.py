@@ -23,7 +23,6 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from kizuna.domain.messages import ProviderReceipt, SenderId
 from kizuna.errors import (
     PermanentProviderError,
     ProviderConfigurationError,
@@ -150,13 +149,33 @@ class TwilioMessaging:
         self._scan_limit = find_sent_scan_limit
 
     def send_sms(
-        self, to: str, body: str, sender: Sender, status_callback: str | None, validity_period_s: int | None = None
+        self,
+        to: str,
+        body: str | None,
+        sender: Sender,
+        status_callback: str | None,
+        validity_period_s: int | None = None,
+        *,
+        media_urls: tuple[str, ...] = (),
+        content_sid: str | None = None,
+        content_variables: str | None = None,
     ) -> SendReceipt:
-        """Create the message. Raises Permanent/Retryable/ProviderConfigurationError; see module docstring for
+        """Create the message (SMS/MMS, or WhatsApp when `to` and the sender carry "whatsapp:"). A Content API
+        template (`content_sid` + JSON `content_variables`) replaces the body.
+
+        Raises Permanent/Retryable/ProviderConfigurationError; see module docstring for
         `RetryableProviderError(code="timeout")`, which means "maybe sent": resolve with `find_sent` first."""
         if validity_period_s is not None and not 1 <= validity_period_s <= MAX_VALIDITY_PERIOD_S:
             raise ValueError(f"validity_period_s must be 1..{MAX_VALIDITY_PERIOD_S}")
-        kwargs: dict[str, Any] = {"to": to, "body": body}
+        kwargs: dict[str, Any] = {"to": to}
+        if content_sid:
+            kwargs["content_sid"] = content_sid
+            if content_variables:
+                kwargs["content_variables"] = content_variables
+        else:
+            kwargs["body"] = body
+        if media_urls:
+            kwargs["media_url"] = list(media_urls)
         if sender.from_:
             kwargs["from_"] = sender.from_
         if sender.messaging_service_sid:
@@ -169,7 +188,7 @@ class TwilioMessaging:
             msg = self._client.messages.create(**kwargs)
         except Exception as e:  # noqa: BLE001 - translated below, never swallowed
             raise _translate(e, sending=True) from e
-        segments = _int(msg.num_segments) or count_segments(body).segments  # 0 with a messaging service
+        segments = _int(msg.num_segments) or count_segments(body or "").segments  # 0 with a messaging service
         return SendReceipt(sid=msg.sid, status=msg.status, num_segments=segments, price=_decimal(msg.price))
 
     def fetch(self, sid: str) -> MessageState:
@@ -182,13 +201,14 @@ class TwilioMessaging:
     def find_sent(
         self,
         to: str,
-        body: str,
+        body: str | None,
         sent_after: datetime,
         *,
         sender: Sender | None = None,
         skew: timedelta = timedelta(minutes=5),
     ) -> MessageState | None:
-        """The newest outbound message to `to` with exactly `body`, created at or after `sent_after - skew`.
+        """The newest outbound message to `to` with exactly `body` (any body when None: a template send, whose body
+        Twilio renders), created at or after `sent_after - skew`.
 
         Lists by `To` only and filters on `date_created` here: a message still queued has no DateSent yet, and
         Twilio's DateSent filter would hide exactly the message we are looking for. The scan is bounded by
@@ -202,7 +222,7 @@ class TwilioMessaging:
                 created = msg.date_created
                 if created is None or created < since or not str(msg.direction).startswith("outbound"):
                     continue
-                if msg.body != body:
+                if body is not None and msg.body != body:
                     continue
                 if sender is not None and sender.from_ and msg.from_ != sender.from_:
                     continue
@@ -296,48 +316,3 @@ def _decimal(value: Any) -> Decimal | None:
         return None if value is None else Decimal(str(value))
     except InvalidOperation:
         return None
-
-
-class TwilioSmsProvider:
-    """`kizuna.ports.SmsProvider` on top of `TwilioMessaging`: domain `SenderId` in, `ProviderReceipt` out.
-
-    An empty `SenderId` means "the account's default sender", given here as `default_sender`.
-    """
-
-    def __init__(self, messaging: TwilioMessaging, default_sender: Sender) -> None:
-        self.messaging = messaging
-        self.default_sender = default_sender
-
-    def _sender(self, sender_id: SenderId | None) -> Sender:
-        if sender_id is None:
-            return self.default_sender
-        if sender_id.messaging_service_sid:
-            return Sender.service(sender_id.messaging_service_sid)
-        if sender_id.alphanumeric_id:
-            return Sender.alphanumeric(sender_id.alphanumeric_id)
-        if sender_id.from_number:
-            return Sender.number(sender_id.from_number)
-        return self.default_sender
-
-    def send_sms(
-        self,
-        to: str,
-        body: str,
-        sender: SenderId | None,
-        status_callback: str | None,
-        validity_period_s: int | None = None,
-    ) -> ProviderReceipt:
-        receipt = self.messaging.send_sms(to, body, self._sender(sender), status_callback, validity_period_s)
-        return ProviderReceipt(receipt.sid, receipt.status, receipt.num_segments)
-
-    def fetch_status(self, provider_id: str) -> ProviderReceipt:
-        return _receipt(self.messaging.fetch(provider_id))
-
-    def find_sent(self, to: str, body: str, sent_after: datetime) -> ProviderReceipt | None:
-        state = self.messaging.find_sent(to, body, sent_after)
-        return None if state is None else _receipt(state)
-
-
-def _receipt(state: MessageState) -> ProviderReceipt:
-    code = None if state.error_code is None else str(state.error_code)
-    return ProviderReceipt(state.sid, state.status, error_code=code, error_message=state.error_message)

@@ -1,9 +1,14 @@
-"""Recipient-messages and their delivery records: the unit that is queued, claimed, sent once and tracked."""
+"""Recipient-messages and their delivery records: the unit that is queued, claimed, sent once and tracked.
+
+One `OutboundMessage` is one recipient and one channel. Everything the sender needs is decided when the message is
+accepted (rendered content, sender identity, consent, the app's rate and spend rules) and travels with it, so the
+sender reads no app configuration and a policy change never alters a message already accepted.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +24,37 @@ class SenderId(BaseModel):
     messaging_service_sid: str | None = None
 
 
+Channel = Literal["SMS", "VOICE", "EMAIL", "WHATSAPP"]
+Priority = Literal["transactional", "bulk"]
+
+
+class VoiceContent(BaseModel):
+    """Text-to-speech: Twilio <Say> with this language (BCP 47, e.g. ja-JP) and optional voice name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language_code: str = "en-US"
+    voice: str | None = None
+
+
+class EmailContent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    from_address: str
+    subject: str
+    html: str | None = None  # the text part is OutboundMessage.body
+    configuration_set: str | None = None
+
+
+class WhatsAppTemplate(BaseModel):
+    """An approved WhatsApp template (Twilio Content API): required outside the 24-hour customer-service window."""
+
+    model_config = ConfigDict(frozen=True)
+
+    content_sid: str
+    variables: dict[str, str] = {}
+
+
 class OutboundMessage(BaseModel):
     """One recipient-message: the body of one send-queue message."""
 
@@ -26,15 +62,31 @@ class OutboundMessage(BaseModel):
 
     message_id: str
     app_id: str
-    channel: Literal["SMS"] = "SMS"
-    to: str
-    body: str
+    channel: Channel = "SMS"
+    to: str  # E.164 for SMS, VOICE and WHATSAPP (the adapter adds "whatsapp:"), an e-mail address for EMAIL
+    body: str  # SMS/WhatsApp text, the spoken text for VOICE, the text part for EMAIL
     sender: SenderId = SenderId()
     endpoint_id: str | None = None
     message_type: Literal["TRANSACTIONAL", "PROMOTIONAL"] = "TRANSACTIONAL"
     request_id: str
     accepted_at: str  # ISO 8601
-    context: dict[str, str] = {}
+    context: dict[str, str] = {}  # the caller's MessageRequest Context (may hold anything: never stored)
+    attribution: dict[str, str] = {}  # campaign_id, treatment_id, journey_id, ...: kept on the delivery record
+    # Channel content beyond the body.
+    media_urls: tuple[str, ...] = ()  # MMS / WhatsApp media
+    validity_period_s: int | None = None  # how long the provider may keep it queued (Twilio: 1..36000)
+    voice: VoiceContent | None = None
+    email: EmailContent | None = None
+    whatsapp_template: WhatsAppTemplate | None = None
+    # Delivery rules decided at acceptance.
+    priority: Priority = "transactional"  # bulk (campaigns, journeys) yields the sender's rate to transactional
+    segments: int = 1  # SMS segments: what the sender's rate limit counts
+    country: str | None = None  # ISO 3166 region of the destination number
+    not_before: str | None = None  # ISO 8601: held until then (quiet time for promotional sends)
+    not_after: str | None = None  # ISO 8601: expires unsent after this (Twilio's queue limit, event campaigns)
+    rate_per_s: float | None = None  # the app's cap for this sender, below the account's; None: account's rate
+    cost_usd: float = 0.0  # estimated provider price, counted against the app's daily spend cap
+    spend_cap_usd: float | None = None  # the app's daily cap for this channel; None: no cap
 
 
 # Forward-only status ladder. A callback may only move a record up; terminal statuses never change.
@@ -44,8 +96,9 @@ STATUS_RANK: dict[str, int] = {
     "queued": 2,  # the provider took it
     "accepted_by_service": 2,  # Twilio's "accepted" (messaging service picking a sender)
     "scheduled": 2,
-    "sent": 3,
-    "delivered": 5,
+    "sent": 3,  # a call: ringing
+    "answered": 4,  # a call: in progress
+    "delivered": 5,  # a call: completed (the text was spoken)
     "read": 6,  # WhatsApp read receipts come after delivered
     "undelivered": 5,
     "failed": 5,
@@ -63,6 +116,19 @@ TWILIO_STATUS = {
     "delivered": "delivered",
     "read": "read",
     "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+# Twilio call statuses (voice messages): the same ladder, so one forward-only update serves both.
+TWILIO_CALL_STATUS = {
+    "queued": "queued",
+    "initiated": "queued",
+    "ringing": "sent",
+    "in-progress": "answered",
+    "completed": "delivered",
+    "busy": "undelivered",
+    "no-answer": "undelivered",
     "failed": "failed",
     "canceled": "failed",
 }
@@ -90,6 +156,7 @@ class DeliveryRecord:
     app_id: str
     status: str
     to: str | None = None
+    channel: str = "SMS"
     provider_id: str | None = None
     attempts: int = 0
     outcome_pending: bool = False
@@ -100,6 +167,11 @@ class DeliveryRecord:
     first_attempt_at: str | None = None
     updated_at: str | None = None
     body: str | None = None
+    message_type: str = "TRANSACTIONAL"
+    country: str | None = None
+    # Who asked for it (campaign_id, treatment_id, journey_id, journey_activity_id, ...): never personal data, so
+    # callbacks can attribute their events to a campaign or journey without reading anything else.
+    attribution: dict[str, str] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:

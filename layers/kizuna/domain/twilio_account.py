@@ -12,6 +12,11 @@ class TwilioAccount(BaseModel):
     auth_token: SecretStr
     from_number: str | None = None
     messaging_service_sid: str | None = None
+    # The WhatsApp sender (a WhatsApp-enabled number of the account), unless an app's WhatsApp channel names one.
+    whatsapp_from: str | None = None
+    # Throughput the account really has per sender (number, sender ID, messaging service SID), per second: SMS
+    # segments, WhatsApp messages, calls ("voice" for the account's calls). Absent: Twilio's default for the kind.
+    sender_rates: dict[str, float] = {}
     # Only for local mode and tests: the sandbox's base URL instead of api.twilio.com.
     api_base_url: str | None = None
 

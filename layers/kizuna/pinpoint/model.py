@@ -37,6 +37,13 @@ def model_data() -> dict[str, Any]:
         if name in data["shapes"]:
             raise ValueError(f"extension shape {name} would replace Pinpoint's")
         data["shapes"][name] = shape
+    # New members of Pinpoint's own shapes (e.g. DirectMessageConfiguration.WhatsAppMessage), never replacing one.
+    for shape_name, members in extensions.get("members", {}).items():
+        existing = data["shapes"][shape_name]["members"]
+        for member, spec in members.items():
+            if member in existing:
+                raise ValueError(f"extension member {shape_name}.{member} would replace Pinpoint's")
+            existing[member] = spec
     for name, op in extensions.get("operations", {}).items():
         if name in data["operations"]:
             raise ValueError(f"extension operation {name} would replace Pinpoint's")

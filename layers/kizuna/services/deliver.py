@@ -1,15 +1,25 @@
-"""Deliver one recipient-message through the provider, exactly once.
+"""Deliver recipient-messages through their channel's provider: exactly once, at the sender's rate, within the
+app's spend cap, and never after they have expired.
 
 The delivery record is the claim: a conditional write moves it to "sending" with a lease before the provider is
 called. A second delivery of the same queue message finds the claim and does nothing (or retries later while a
 live lease is held). If an earlier attempt's outcome is unknown (a crash or a timeout after the provider may have
 accepted), the provider is asked whether it already has the message before anything is sent again.
+
+Pacing: `deliver_batch` books one slot per message in each sender's shared bucket (domain.throttle) with one write
+per bucket, then sends the batch concurrently, each message at its slot, so the provider sees the booked spacing
+however long each request takes. A message that gets no slot within its priority's horizon, one held for quiet
+time, and one the provider throttled are re-enqueued with a delay: waiting never spends a receive count, which is
+kept for real faults (a crash, an unreachable provider), and those end in the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import enum
 import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -18,19 +28,22 @@ from aws_lambda_powertools import Logger
 
 from kizuna.clock import Clock
 from kizuna.domain.messages import Claim, OutboundMessage, ProviderReceipt
+from kizuna.domain.throttle import HORIZON_S
 from kizuna.errors import PermanentProviderError, ProviderConfigurationError, RetryableProviderError
-from kizuna.ports import MessageStore, SendQueue, SmsProvider
-from kizuna.services.event_stream import record_for, sms_status_event
+from kizuna.ports import MessageProvider, MessageStore, RateLimiter, SendQueue, SpendLedger
+from kizuna.services.event_stream import record_for, status_event
 
 logger = Logger(child=True)
 
 MAX_BACKOFF_S = 900  # SQS's largest DelaySeconds
+MAX_PARALLEL_SENDS = 10  # one SQS batch
 
 
 class Outcome(enum.Enum):
     SENT = "sent"
     ALREADY_DONE = "already_done"
     FAILED = "failed"  # permanent: recorded, never retried
+    EXPIRED = "expired"  # could not go out before its not_after: recorded, never sent
     DEFERRED = "deferred"  # re-enqueued with a delay; the receive count is not spent
     RETRY = "retry"  # leave it to SQS (counts toward the DLQ)
 
@@ -38,39 +51,86 @@ class Outcome(enum.Enum):
 @dataclass
 class Deliverer:
     store: MessageStore
-    provider: SmsProvider
+    providers: Mapping[str, MessageProvider]  # by channel
     queue: SendQueue
     clock: Clock
     status_callback_base: str
     lease_s: int
+    limiter: RateLimiter | None = None
+    spend: SpendLedger | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    # message id -> epoch second it may be sent at, or None when it got no slot (with how long to wait instead)
+    _slots: dict[str, float | None] = field(default_factory=dict)
+    _waits: dict[str, float] = field(default_factory=dict)
+
+    def deliver_batch(self, batch: Sequence[tuple[OutboundMessage, int]]) -> dict[str, Outcome]:
+        """Deliver (message, receive count) pairs concurrently, each at its booked slot. Never raises for one
+        message: an unexpected error becomes that message's RETRY, so SQS redelivers just it."""
+        self.plan([m for m, _ in batch])
+        outcomes: dict[str, Outcome] = {}
+        if not batch:
+            return outcomes
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(batch))) as pool:
+            futures = {m.message_id: pool.submit(self._deliver_safely, m, n) for m, n in batch}
+        for message_id, future in futures.items():
+            outcomes[message_id] = future.result()
+        return outcomes
+
+    def plan(self, messages: Sequence[OutboundMessage]) -> None:
+        """Book rate-limit slots: one reservation per (bucket, priority) in this batch."""
+        if self.limiter is None:
+            return
+        groups: dict[tuple[str, float, str], list[tuple[OutboundMessage, float]]] = defaultdict(list)
+        for message in messages:
+            if message.message_id in self._slots or self._held(message) or self._expired(message):
+                continue
+            throttle = self.providers[message.channel].throttle(message)
+            groups[(throttle.key, throttle.rate_per_s, message.priority)].append((message, throttle.cost))
+        now = self.clock.now()
+        for (key, rate, priority), members in groups.items():
+            offsets, wait = self.limiter.reserve(key, rate, [c for _, c in members], HORIZON_S[priority], now)
+            for (message, _), offset in zip(members, offsets, strict=True):
+                self._slots[message.message_id] = None if offset is None else now.timestamp() + offset
+                self._waits[message.message_id] = wait
 
     def deliver(self, message: OutboundMessage, receive_count: int = 1) -> Outcome:
         now = self.clock.now()
+        if self._expired(message):
+            return self._expire(message, now)
+        if self._held(message):
+            remaining = _parse(message.not_before).timestamp() - now.timestamp()
+            return self._requeue(message, remaining, "held until the recipient's quiet time ends")
+        if self.limiter is not None and message.message_id not in self._slots:
+            self.plan([message])
+        slot = self._slots.pop(message.message_id, now.timestamp())
+        if slot is None:
+            return self._requeue(message, self._waits.pop(message.message_id, 1.0), "sender at its rate")
+
         result = self.store.claim(message, now, self.lease_s)
         if result.claim is Claim.DONE:
             return Outcome.ALREADY_DONE
         if result.claim is Claim.BUSY:
             return self._defer(message, 0, self.lease_s, "another sender holds the claim", release=False)
+        provider = self.providers[message.channel]
         if result.claim is Claim.NEEDS_LOOKUP:
-            earlier = self.provider.find_sent(message.to, message.body, _parse(result.record.first_attempt_at))
+            earlier = provider.find_sent(message, _parse(result.record.first_attempt_at))
             if earlier is not None:
                 logger.info("adopting earlier provider message", message_id=message.message_id)
                 self._record_sent(message, earlier)
                 return Outcome.ALREADY_DONE
+        if not self._within_spend_cap(message, now):
+            return self._fail(message, "SPEND_CAP", "the app's daily spend cap for this channel is reached")
+
+        wait = slot - self.clock.now().timestamp()
+        if wait > 0:
+            self.clock.sleep(wait)
         try:
-            receipt = self.provider.send_sms(
-                message.to, message.body, message.sender, self._callback_url(message), None
-            )
+            receipt = provider.send(message, self._callback_url(message))
         except (PermanentProviderError, ProviderConfigurationError) as exc:
             # A configuration error is permanent for this message too: retrying with the same
-            # credentials or sender cannot succeed, and an alarm on _SMS.FAILURE tells the operator.
-            self.store.record_failed(message.message_id, exc.code, exc.message, self.clock.now())
-            now = self.clock.now()
-            record = replace(record_for(message, "failed"), reason=exc.message)
-            self.events.append(sms_status_event(record, "failed", exc.code, now, now))
-            return Outcome.FAILED
+            # credentials or sender cannot succeed, and an alarm on the failure events tells the operator.
+            return self._fail(message, exc.code, exc.message)
         except RetryableProviderError as exc:
             if exc.code == "timeout":
                 # The provider may have taken it: keep the claim's "outcome pending" so the next attempt looks first.
@@ -79,11 +139,55 @@ class Deliverer:
         self._record_sent(message, receipt)
         return Outcome.SENT
 
+    def _deliver_safely(self, message: OutboundMessage, receive_count: int) -> Outcome:
+        try:
+            return self.deliver(message, receive_count)
+        except Exception:  # noqa: BLE001 - one message's fault must not fail its batch-mates; SQS retries it
+            logger.exception("delivery failed unexpectedly", message_id=message.message_id)
+            return Outcome.RETRY
+
     def _record_sent(self, message: OutboundMessage, receipt: ProviderReceipt) -> None:
         now = self.clock.now()
         self.store.record_sent(message.message_id, receipt, now)
         record = replace(record_for(message, "queued"), provider_id=receipt.provider_id, segments=receipt.segments)
-        self.events.append(sms_status_event(record, "queued", None, now, now))
+        self.events.append(status_event(record, "queued", None, now, now))
+
+    def _fail(self, message: OutboundMessage, code: str, reason: str) -> Outcome:
+        now = self.clock.now()
+        self.store.record_failed(message.message_id, code, reason, now)
+        record = replace(record_for(message, "failed"), reason=reason)
+        self.events.append(status_event(record, "failed", code, now, now))
+        return Outcome.FAILED
+
+    def _expire(self, message: OutboundMessage, now: datetime) -> Outcome:
+        """Past its not_after: recorded as expired (claimed first, so a concurrent delivery cannot send it)."""
+        result = self.store.claim(message, now, self.lease_s)
+        if result.claim in (Claim.DONE, Claim.BUSY):
+            return Outcome.ALREADY_DONE if result.claim is Claim.DONE else self._requeue(message, self.lease_s, "busy")
+        if result.claim is Claim.NEEDS_LOOKUP:
+            earlier = self.providers[message.channel].find_sent(message, _parse(result.record.first_attempt_at))
+            if earlier is not None:
+                self._record_sent(message, earlier)
+                return Outcome.ALREADY_DONE
+        reason = f"not sent before {message.not_after}"
+        self.store.record_failed(message.message_id, "expired", reason, now, status="expired")
+        record = replace(record_for(message, "expired"), reason=reason)
+        self.events.append(status_event(record, "expired", "expired", now, now))
+        return Outcome.EXPIRED
+
+    def _within_spend_cap(self, message: OutboundMessage, now: datetime) -> bool:
+        if self.spend is None or message.spend_cap_usd is None or message.cost_usd <= 0:
+            return True
+        day = now.date().isoformat()
+        return self.spend.try_spend(message.app_id, message.channel, day, message.cost_usd, message.spend_cap_usd)
+
+    def _requeue(self, message: OutboundMessage, wait_s: float, reason: str) -> Outcome:
+        """Wait without a claim: the message goes back with a delay, nothing recorded, no receive count spent."""
+        delay = int(min(MAX_BACKOFF_S, max(1, round(wait_s + 0.5))))
+        if self.queue.enqueue([message], delay_s=delay):
+            return Outcome.RETRY
+        logger.debug("send requeued", message_id=message.message_id, reason=reason, delay_s=delay)
+        return Outcome.DEFERRED
 
     def _defer(
         self, message: OutboundMessage, attempt: int, hint_s: float, reason: str, release: bool = True
@@ -97,9 +201,16 @@ class Deliverer:
         logger.info("send deferred", message_id=message.message_id, reason=reason, delay_s=delay)
         return Outcome.DEFERRED
 
+    def _held(self, message: OutboundMessage) -> bool:
+        return message.not_before is not None and self.clock.now() < _parse(message.not_before)
+
+    def _expired(self, message: OutboundMessage) -> bool:
+        return message.not_after is not None and self.clock.now() > _parse(message.not_after)
+
     def _callback_url(self, message: OutboundMessage) -> str:
         base = self.status_callback_base.rstrip("/")
-        return f"{base}/webhooks/twilio/status?app={message.app_id}&m={message.message_id}"
+        kind = "call-status" if message.channel == "VOICE" else "status"
+        return f"{base}/webhooks/twilio/{kind}?app={message.app_id}&m={message.message_id}"
 
 
 def backoff_s(attempt: int, hint_s: float, rng: random.Random) -> int:

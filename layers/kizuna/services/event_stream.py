@@ -62,38 +62,94 @@ def pinpoint_event(
     }
 
 
-def sms_status_event(record: DeliveryRecord, status: str, error_code: str | None, at: datetime, now: datetime) -> dict:
-    """The stream event for one SMS status: _SMS.BUFFERED (with the provider), _SMS.SUCCESS or _SMS.FAILURE."""
-    if status == "delivered":
-        event_type, record_status = "_SMS.SUCCESS", "DELIVERED"
-    elif status in ("failed", "undelivered", "expired"):
-        event_type = "_SMS.FAILURE"
-        record_status = RECORD_STATUS_BY_ERROR.get(error_code or status, "UNKNOWN")
-    elif status == "sent":
-        event_type, record_status = "_SMS.BUFFERED", "SUCCESSFUL"
-    else:
-        event_type, record_status = "_SMS.BUFFERED", "PENDING"
+# Event types per channel and status. SMS and e-mail use Pinpoint's own names; Pinpoint had no WhatsApp and its
+# voice events lived outside the event stream, so those follow the SMS pattern with their own prefix.
+_SMS_LIKE = {
+    "queued": "BUFFERED",
+    "accepted_by_service": "BUFFERED",
+    "scheduled": "BUFFERED",
+    "sent": "BUFFERED",
+    "delivered": "SUCCESS",
+    "read": "READ",
+    "failed": "FAILURE",
+    "undelivered": "FAILURE",
+    "expired": "FAILURE",
+}
+_VOICE = {
+    "queued": "_VOICE.INITIATED",
+    "sent": "_VOICE.RINGING",
+    "answered": "_VOICE.ANSWERED",
+    "delivered": "_VOICE.SUCCESS",
+    "failed": "_VOICE.FAILURE",
+    "undelivered": "_VOICE.FAILURE",
+    "expired": "_VOICE.FAILURE",
+}
+_EMAIL = {
+    "queued": "_email.send",
+    "sent": "_email.send",
+    "delivered": "_email.delivered",
+    "undelivered": "_email.softbounce",
+    "failed": "_email.hardbounce",
+    "expired": "_email.rejected",
+}
+FAILED_STATUSES = frozenset({"failed", "undelivered", "expired"})
+
+
+def event_type_for(channel: str, status: str, error_code: str | None = None) -> str:
+    if channel == "VOICE":
+        return _VOICE.get(status, "_VOICE.INITIATED")
+    if channel == "EMAIL":
+        if status == "failed" and error_code and error_code != "hardbounce":
+            return "_email.rejected"  # refused before SES sent it (bad address, spend cap, configuration)
+        return _EMAIL.get(status, "_email.send")
+    prefix = "_WHATSAPP" if channel == "WHATSAPP" else "_SMS"
+    return f"{prefix}.{_SMS_LIKE.get(status, 'BUFFERED')}"
+
+
+def _record_status(status: str, error_code: str | None) -> str:
+    if status in ("delivered", "read"):
+        return "DELIVERED"
+    if status in FAILED_STATUSES:
+        return RECORD_STATUS_BY_ERROR.get(error_code or status, "UNKNOWN")
+    if status == "sent":
+        return "SUCCESSFUL"
+    if status == "answered":
+        return "ANSWERED"
+    return "PENDING"
+
+
+def status_event(record: DeliveryRecord, status: str, error_code: str | None, at: datetime, now: datetime) -> dict:
+    """The stream event for one delivery status, e.g. _SMS.BUFFERED (with the provider), _SMS.SUCCESS, _SMS.FAILURE;
+    attributes as Pinpoint's SMS events (record_status, message_id, ...) plus who sent it (campaign, journey)."""
+    event_type = event_type_for(record.channel, status, error_code)
     attributes = {
+        **record.attribution,
         "message_id": record.message_id,
-        "record_status": record_status,
-        "message_type": "Transactional",
-        "number_of_message_parts": str(record.segments or 1),
+        "channel": record.channel,
+        "record_status": _record_status(status, error_code),
+        "message_type": "Promotional" if record.message_type == "PROMOTIONAL" else "Transactional",
     }
+    if record.channel in ("SMS", "WHATSAPP"):
+        attributes["number_of_message_parts"] = str(record.segments or 1)
+    if record.country:
+        attributes["iso_country_code"] = record.country
     if record.to:
-        attributes["destination_phone_number"] = record.to
+        key = "destination_email" if record.channel == "EMAIL" else "destination_phone_number"
+        attributes[key] = record.to
     if record.provider_id:
         attributes["provider_message_id"] = record.provider_id
     if error_code:
         attributes["provider_error_code"] = error_code
-    if record.reason and event_type == "_SMS.FAILURE":
+    if record.reason and status in FAILED_STATUSES:
         attributes["failure_reason"] = record.reason
+    metrics = {"message_parts": float(record.segments or 1)} if record.channel in ("SMS", "WHATSAPP") else {}
     return pinpoint_event(
         event_type,
         record.app_id,
         at,
         now,
         attributes,
-        metrics={"message_parts": float(record.segments or 1)},
+        metrics=metrics,
         client_id=record.endpoint_id or record.message_id,
         ident=event_id(record.message_id, status),
     )
@@ -105,5 +161,10 @@ def record_for(message: OutboundMessage, status: str) -> DeliveryRecord:
         app_id=message.app_id,
         status=status,
         to=message.to,
+        channel=message.channel,
         endpoint_id=message.endpoint_id,
+        segments=message.segments,
+        message_type=message.message_type,
+        country=message.country,
+        attribution=dict(message.attribution),
     )

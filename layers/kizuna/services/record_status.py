@@ -7,30 +7,55 @@ from dataclasses import replace
 from aws_lambda_powertools import Logger
 
 from kizuna.clock import Clock
-from kizuna.domain.messages import TWILIO_STATUS
+from kizuna.domain.messages import TWILIO_CALL_STATUS, TWILIO_STATUS
 from kizuna.ports import EventSink, MessageStore
-from kizuna.services.event_stream import sms_status_event
+from kizuna.services.event_stream import status_event
 
 logger = Logger(child=True)
+
+# Call outcomes that are not errors of Twilio's but still mean "not delivered": kept as the record's error code.
+_CALL_FAILURE_CODES = {"busy": "busy", "no-answer": "no-answer", "canceled": "canceled"}
 
 
 def record_status(
     store: MessageStore, events: EventSink, clock: Clock, message_id: str, params: dict[str, str]
 ) -> bool:
-    """Apply one verified callback. Returns True when it changed the record (False: late, replayed or unknown)."""
+    """Apply one verified message status callback (SMS, WhatsApp). True when it changed the record (False: late,
+    replayed or unknown)."""
     twilio_status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    status = TWILIO_STATUS.get(twilio_status)
+    return _apply(store, events, clock, message_id, TWILIO_STATUS.get(twilio_status), twilio_status, params)
+
+
+def record_call_status(
+    store: MessageStore, events: EventSink, clock: Clock, message_id: str, params: dict[str, str]
+) -> bool:
+    """Apply one verified call status callback of a voice message."""
+    twilio_status = params.get("CallStatus", "")
+    if twilio_status in _CALL_FAILURE_CODES and not params.get("ErrorCode"):
+        params = {**params, "ErrorCode": _CALL_FAILURE_CODES[twilio_status]}
+    return _apply(store, events, clock, message_id, TWILIO_CALL_STATUS.get(twilio_status), twilio_status, params)
+
+
+def _apply(
+    store: MessageStore,
+    events: EventSink,
+    clock: Clock,
+    message_id: str,
+    status: str | None,
+    provider_status: str,
+    params: dict[str, str],
+) -> bool:
     if status is None:
         # Statuses Twilio may add later are recorded in the log, never guessed into the ladder.
-        logger.warning("unknown provider status ignored", message_id=message_id, provider_status=twilio_status)
+        logger.warning("unknown provider status ignored", message_id=message_id, provider_status=provider_status)
         return False
     error_code = params.get("ErrorCode") or None
     now = clock.now()
     record = store.advance_status(message_id, status, error_code, now)
     if record is None:
         return False
-    destination = params.get("To")
-    events.emit(
-        [sms_status_event(replace(record, to=destination) if destination else record, status, error_code, now, now)]
-    )
+    destination = (params.get("To") or "").removeprefix("whatsapp:")
+    if destination:
+        record = replace(record, to=destination)
+    events.emit([status_event(record, status, error_code, now, now)])
     return True

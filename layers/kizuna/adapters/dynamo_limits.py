@@ -1,0 +1,82 @@
+"""Shared counters in the limits table: rate buckets (one GCRA number per sender) and daily spend per app.
+
+Both are contended by every concurrent sender, so each is one small item changed by a conditional write:
+- "rate#<bucket>"                 tat (epoch seconds, the bucket's theoretical arrival time); optimistic: the write
+                                  succeeds only if tat is still what was read, otherwise read again and re-book
+- "spend#<app>#<channel>#<day>"   usd; ADD succeeds only while the sum stays within the cap
+Items expire (TTL) once they can no longer matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kizuna.domain.throttle import book, wait_estimate
+
+MAX_CONFLICTS = 8
+RATE_ITEM_TTL_S = 3600
+SPEND_ITEM_TTL_S = 3 * 86400
+
+
+class DynamoLimits:
+    def __init__(self, table: str, client: Any) -> None:
+        self._table = table
+        self._ddb = client
+
+    def reserve(
+        self, key: str, rate_per_s: float, costs: Sequence[float], horizon_s: float, now: datetime
+    ) -> tuple[list[float | None], float]:
+        pk = {"pk": {"S": f"rate#{key}"}}
+        at = now.timestamp()
+        for _ in range(MAX_CONFLICTS):
+            item = self._ddb.get_item(TableName=self._table, Key=pk, ConsistentRead=True).get("Item")
+            old = item["tat"]["N"] if item else None
+            tat, offsets = book(float(old) if old else 0.0, at, rate_per_s, costs, horizon_s)
+            if all(o is None for o in offsets):
+                return offsets, wait_estimate(tat, at)
+            try:
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={
+                        **pk,
+                        "tat": {"N": repr(round(tat, 6))},
+                        "expires_at": {"N": str(int(at) + RATE_ITEM_TTL_S)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)" if old is None else "tat = :old",
+                    **({} if old is None else {"ExpressionAttributeValues": {":old": {"N": old}}}),
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue  # another sender booked in between: read its booking and book after it
+            return offsets, wait_estimate(tat, at)
+        # Heavy contention: book nothing now; the caller waits a little and tries again.
+        return [None] * len(costs), 1.0
+
+    def try_spend(self, app_id: str, channel: str, day: str, amount_usd: float, cap_usd: float) -> bool:
+        amount = Decimal(str(round(amount_usd, 6)))
+        limit = Decimal(str(round(cap_usd, 6))) - amount
+        if limit < 0:
+            return False
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"spend#{app_id}#{channel}#{day}"}},
+                UpdateExpression="ADD usd :a SET expires_at = if_not_exists(expires_at, :exp)",
+                ConditionExpression="attribute_not_exists(usd) OR usd <= :limit",
+                ExpressionAttributeValues={
+                    ":a": {"N": str(amount)},
+                    ":limit": {"N": str(limit)},
+                    ":exp": {"N": str(int(datetime.fromisoformat(day).timestamp()) + SPEND_ITEM_TTL_S)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

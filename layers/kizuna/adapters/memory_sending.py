@@ -1,0 +1,93 @@
+"""In-memory fakes of the sending ports: a provider for every channel, the rate limiter and the spend ledger."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from kizuna.clock import Clock
+from kizuna.domain.messages import OutboundMessage, ProviderReceipt
+from kizuna.domain.throttle import Throttle, book, default_rate, wait_estimate
+
+
+class InMemoryProvider:
+    """Records what it 'sent'; `script` maps a destination to exceptions to raise instead (one per attempt).
+
+    `clock` (optional) stamps each send, so tests can check the pacing the rate limiter produced."""
+
+    def __init__(self, clock: Clock | None = None, rate_per_s: float | None = None) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.script: dict[str, list[Exception]] = {}
+        self.statuses: dict[str, str] = {}
+        self.clock = clock
+        self.rate_per_s = rate_per_s
+        self._lock = threading.Lock()
+
+    def throttle(self, message: OutboundMessage) -> Throttle:
+        sender = message.sender.from_number or message.sender.alphanumeric_id or "+15005550006"
+        rate = self.rate_per_s or default_rate(message.channel, sender)
+        if message.rate_per_s:
+            rate = min(rate, message.rate_per_s)
+        cost = float(message.segments) if message.channel == "SMS" else 1.0
+        return Throttle(f"{message.channel}:{sender}", rate, cost)
+
+    def send(self, message: OutboundMessage, status_callback: str | None) -> ProviderReceipt:
+        with self._lock:
+            failures = self.script.get(message.to) or []
+            if failures:
+                raise failures.pop(0)
+            sid = f"{'CA' if message.channel == 'VOICE' else 'SM'}{len(self.sent):032x}"
+            self.sent.append(
+                {
+                    "sid": sid,
+                    "channel": message.channel,
+                    "to": message.to,
+                    "body": message.body,
+                    "sender": message.sender,
+                    "template": message.whatsapp_template,
+                    "callback": status_callback,
+                    "at": self.clock.now() if self.clock else None,
+                }
+            )
+            self.statuses[sid] = "queued"
+            return ProviderReceipt(sid, "queued", message.segments)
+
+    def fetch_status(self, provider_id: str) -> ProviderReceipt:
+        return ProviderReceipt(provider_id, self.statuses[provider_id])
+
+    def find_sent(self, message: OutboundMessage, sent_after: datetime | None) -> ProviderReceipt | None:
+        match = next((s for s in self.sent if s["to"] == message.to and s["body"] == message.body), None)
+        return ProviderReceipt(match["sid"], self.statuses[match["sid"]]) if match else None
+
+
+class InMemoryRateLimiter:
+    def __init__(self) -> None:
+        self.tats: dict[str, float] = {}
+        self.reservations = 0
+        self._lock = threading.Lock()
+
+    def reserve(
+        self, key: str, rate_per_s: float, costs: Sequence[float], horizon_s: float, now: datetime
+    ) -> tuple[list[float | None], float]:
+        with self._lock:
+            self.reservations += 1
+            at = now.timestamp()
+            tat, offsets = book(self.tats.get(key, 0.0), at, rate_per_s, costs, horizon_s)
+            self.tats[key] = tat
+            return offsets, wait_estimate(tat, at)
+
+
+class InMemorySpendLedger:
+    def __init__(self) -> None:
+        self.spent: dict[tuple[str, str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def try_spend(self, app_id: str, channel: str, day: str, amount_usd: float, cap_usd: float) -> bool:
+        with self._lock:
+            key = (app_id, channel, day)
+            if self.spent.get(key, 0.0) + amount_usd > cap_usd:
+                return False
+            self.spent[key] = self.spent.get(key, 0.0) + amount_usd
+            return True

@@ -102,7 +102,12 @@ TABLES: dict[str, Table] = {
             "DATA_TABLE",
             partition_key="pk",
             sort_key="sk",
-            indexes=(Index("by_user", partition_key="user_pk", sort_key="sk"),),
+            ttl_attribute="expires_at",  # only short-lived items carry it (WhatsApp windows, one-time passwords)
+            indexes=(
+                Index("by_user", partition_key="user_pk", sort_key="sk"),
+                # "<app>#<address>" of each endpoint: a STOP from a number opts out every endpoint with that address.
+                Index("by_address", partition_key="address_pk", sort_key="sk"),
+            ),
         ),
         # One delivery record per recipient-message: the claim that makes sending exactly-once, and its status.
         Table(

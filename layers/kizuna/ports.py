@@ -71,6 +71,9 @@ class EndpointStore(Protocol):
         ...
 
     def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]: ...
+    def endpoints_by_address(self, app_id: str, address: str) -> list[dict[str, Any]]:
+        """Every endpoint of the app with exactly this (normalised) address, any channel."""
+        ...
 
 
 class SendQueue(Protocol):
@@ -221,4 +224,33 @@ class TemplateStore(Protocol):
     def list_heads(self) -> list[dict[str, Any]]:
         """Every template's head, ordered by (name, type). Account-wide lists stay small (Pinpoint's quota was
         ~10k templates), so paging happens in the service."""
+        ...
+
+
+class ChannelStore(Protocol):
+    """An app's channel documents (Pinpoint's SMS/Voice/Email channel responses, and WhatsApp) and its messaging
+    policy, read together by every send."""
+
+    def get_rules(self, app_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        """(channel type -> channel document, messaging policy) in one read."""
+        ...
+
+    def put_channel(self, app_id: str, channel: str, doc: dict[str, Any]) -> None: ...
+    def delete_channel(self, app_id: str, channel: str) -> None: ...
+    def put_policy(self, app_id: str, policy: dict[str, Any]) -> None: ...
+
+
+class ConsentStore(Protocol):
+    """Consent that belongs to an address rather than an endpoint: keyword opt-outs (STOP) and the WhatsApp
+    customer-service window (the recipient's last inbound message). Addresses are kept only as keyed hashes."""
+
+    def opted_out(self, app_id: str, channel: str, addresses: Sequence[str]) -> set[str]: ...
+    def set_opt_out(
+        self, app_id: str, channels: Sequence[str], address: str, opted_out: bool, now: datetime
+    ) -> None: ...
+
+    def last_inbound(self, app_id: str, channel: str, addresses: Sequence[str]) -> dict[str, datetime]: ...
+    def record_inbound(self, app_id: str, channel: str, address: str, now: datetime) -> None: ...
+    def forget_windows(self, app_id: str, addresses: Sequence[str]) -> None:
+        """Erasure: drop the windows of these addresses (opt-outs stay, so a STOP outlives the endpoint)."""
         ...

@@ -172,7 +172,15 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         templates=template_store(settings.data_table),
         jobs=job_store(settings.data_table),
         jobs_queue=job_queue(settings.jobs_queue_url),
+        channels=(channels := channel_store(settings.data_table)),
+        consent=channels,
     )
+
+
+def channel_store(table: str) -> Any:
+    from kizuna.adapters.dynamo_channels import DynamoChannelStore
+
+    return DynamoChannelStore(table, aws("dynamodb"))
 
 
 def job_store(table: str) -> Any:

@@ -7,7 +7,12 @@ import pytest
 from kizuna.errors import BadRequest, NotFound
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import update_endpoint
-from kizuna.services.send_messages import send_messages
+from kizuna.services.send_messages import SendDeps, send_messages
+
+
+def send(data, queue, clock, app_id, request, templates=None, **kwargs):
+    return send_messages(SendDeps(data, data, queue, clock, templates), app_id, request, **kwargs)
+
 
 SMS = {"SMSMessage": {"Body": "ご予約ありがとうございます", "MessageType": "TRANSACTIONAL"}}
 
@@ -23,8 +28,7 @@ def app_id(data, clock) -> str:
 
 
 def test_addresses_and_endpoints_are_queued_with_message_ids(data, queue, clock, app_id):
-    response = send_messages(
-        data,
+    response = send(
         data,
         queue,
         clock,
@@ -39,8 +43,7 @@ def test_addresses_and_endpoints_are_queued_with_message_ids(data, queue, clock,
 
 
 def test_opted_out_missing_and_invalid_recipients_are_answered_and_never_queued(data, queue, clock, app_id):
-    response = send_messages(
-        data,
+    response = send(
         data,
         queue,
         clock,
@@ -66,8 +69,7 @@ def test_a_message_the_queue_refused_is_a_temporary_failure(data, clock, app_id)
         def enqueue(self, messages, delay_s=0):
             return [m.message_id for m in messages]
 
-    response = send_messages(
-        data,
+    response = send(
         data,
         Refusing(),
         clock,
@@ -79,12 +81,12 @@ def test_a_message_the_queue_refused_is_a_temporary_failure(data, clock, app_id)
 
 def test_no_recipients_is_a_bad_request(data, queue, clock, app_id):
     with pytest.raises(BadRequest, match="Addresses or Endpoints"):
-        send_messages(data, data, queue, clock, app_id, {"MessageConfiguration": SMS})
+        send(data, queue, clock, app_id, {"MessageConfiguration": SMS})
 
 
 def test_unknown_app_is_not_found(data, queue, clock):
     with pytest.raises(NotFound):
-        send_messages(data, data, queue, clock, "nope", {"Addresses": {"+15005550010": {}}})
+        send(data, queue, clock, "nope", {"Addresses": {"+15005550010": {}}})
 
 
 # -- personalisation ------------------------------------------------------------------------------------------------
@@ -128,7 +130,7 @@ def test_a_template_is_rendered_per_recipient_with_substitutions_and_defaults(da
         "MessageConfiguration": {"SMSMessage": {"Substitutions": {"Attributes.Date": ["未定"]}}},
     }
 
-    response = send_messages(data, data, queue, clock, app_id, request, templates)
+    response = send(data, queue, clock, app_id, request, templates)
 
     assert response["EndpointResult"]["hanako"]["DeliveryStatus"] == "SUCCESSFUL"
     assert bodies(queue) == {
@@ -143,12 +145,11 @@ def test_a_template_version_and_a_missing_template(data, queue, clock, app_id, t
         "Endpoints": {"ok": {}},
         "TemplateConfiguration": {"SMSTemplate": {"Name": "reminder", "Version": "2"}},
     }
-    send_messages(data, data, queue, clock, app_id, versioned, templates)
+    send(data, queue, clock, app_id, versioned, templates)
 
     assert bodies(queue) == {"ok": "v2 +819012345678"}
     with pytest.raises(NotFound, match="Template nope"):
-        send_messages(
-            data, data, queue, clock, app_id,
+        send(data, queue, clock, app_id,
             {"Endpoints": {"ok": {}}, "TemplateConfiguration": {"SMSTemplate": {"Name": "nope"}}}, templates,
         )  # fmt: skip
 
@@ -157,5 +158,5 @@ def test_a_body_that_is_not_a_valid_template_is_a_bad_request(data, queue, clock
     request = {"Endpoints": {"ok": {}}, "MessageConfiguration": {"SMSMessage": {"Body": "{{#if x}}open"}}}
 
     with pytest.raises(BadRequest, match="SMSMessage.Body"):
-        send_messages(data, data, queue, clock, app_id, request)
+        send(data, queue, clock, app_id, request)
     assert queue.messages == []

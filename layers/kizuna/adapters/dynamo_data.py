@@ -8,7 +8,8 @@ Layout (pk / sk):
     "ERASURE_SALT"                             random salt for hashing user ids in erasure records
     "ERASURE#<time>#<hash prefix>#<random>"    one DeleteUserEndpoints: hash, counts, what was scrubbed; no PII
 - "EP#<app>#<shard>" / "<endpoint id>"       endpoints, spread over catalog.ENDPOINT_SHARDS partitions by crc32(id);
-                                             user_pk = "<app>#<user id>" feeds the by_user index
+                                             user_pk = "<app>#<user id>" feeds the by_user index,
+                                             address_pk = "<app>#<address>" the by_address index
 """
 
 from __future__ import annotations
@@ -58,7 +59,13 @@ def endpoint_item(app_id: str, endpoint: dict[str, Any]) -> dict[str, Any]:
     user_id = endpoint.get("User", {}).get("UserId")
     if user_id:
         item["user_pk"] = {"S": user_pk(app_id, user_id)}
+    if endpoint.get("Address"):
+        item["address_pk"] = {"S": address_pk(app_id, endpoint["Address"])}
     return item
+
+
+def address_pk(app_id: str, address: str) -> str:
+    return f"{app_id}#{address}"
 
 
 class DynamoDataStore:
@@ -233,11 +240,18 @@ class DynamoDataStore:
             yield json.loads(item["doc"]["S"])
 
     def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:
+        return self._query_index("by_user", "user_pk", user_pk(app_id, user_id))
+
+    def endpoints_by_address(self, app_id: str, address: str) -> list[dict[str, Any]]:
+        return self._query_index("by_address", "address_pk", address_pk(app_id, address))
+
+    def _query_index(self, index: str, key: str, value: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": "by_user",
-            "KeyConditionExpression": "user_pk = :u",
-            "ExpressionAttributeValues": {":u": {"S": user_pk(app_id, user_id)}},
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": key},
+            "ExpressionAttributeValues": {":v": {"S": value}},
         }
         items: list[dict[str, Any]] = []
         while True:

@@ -122,6 +122,9 @@ class InMemoryDataStore:
             e for (app, _), e in self.endpoints.items() if app == app_id and e.get("User", {}).get("UserId") == user_id
         ]
 
+    def endpoints_by_address(self, app_id: str, address: str) -> list[dict[str, Any]]:
+        return [e for (app, _), e in self.endpoints.items() if app == app_id and e.get("Address") == address]
+
 
 class InMemoryMessageStore:
     def __init__(self) -> None:

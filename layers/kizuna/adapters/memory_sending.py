@@ -91,3 +91,47 @@ class InMemorySpendLedger:
                 return False
             self.spent[key] = self.spent.get(key, 0.0) + amount_usd
             return True
+
+
+class InMemoryChannelStore:
+    def __init__(self) -> None:
+        self.channels: dict[str, dict[str, dict[str, Any]]] = {}
+        self.policies: dict[str, dict[str, Any]] = {}
+
+    def get_rules(self, app_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        return dict(self.channels.get(app_id, {})), dict(self.policies.get(app_id, {}))
+
+    def put_channel(self, app_id: str, channel: str, doc: dict[str, Any]) -> None:
+        self.channels.setdefault(app_id, {})[channel] = doc
+
+    def delete_channel(self, app_id: str, channel: str) -> None:
+        self.channels.get(app_id, {}).pop(channel, None)
+
+    def put_policy(self, app_id: str, policy: dict[str, Any]) -> None:
+        self.policies[app_id] = policy
+
+
+class InMemoryConsentStore:
+    def __init__(self) -> None:
+        self.opt_outs: set[tuple[str, str, str]] = set()
+        self.windows: dict[tuple[str, str, str], datetime] = {}
+
+    def opted_out(self, app_id: str, channel: str, addresses: Sequence[str]) -> set[str]:
+        return {a for a in addresses if (app_id, channel, a) in self.opt_outs}
+
+    def set_opt_out(self, app_id: str, channels: Sequence[str], address: str, opted_out: bool, now: datetime) -> None:
+        for channel in channels:
+            if opted_out:
+                self.opt_outs.add((app_id, channel, address))
+            else:
+                self.opt_outs.discard((app_id, channel, address))
+
+    def last_inbound(self, app_id: str, channel: str, addresses: Sequence[str]) -> dict[str, datetime]:
+        return {a: self.windows[(app_id, channel, a)] for a in addresses if (app_id, channel, a) in self.windows}
+
+    def record_inbound(self, app_id: str, channel: str, address: str, now: datetime) -> None:
+        self.windows[(app_id, channel, address)] = now
+
+    def forget_windows(self, app_id: str, addresses: Sequence[str]) -> None:
+        for key in [k for k in self.windows if k[0] == app_id and k[2] in addresses]:
+            del self.windows[key]

@@ -26,7 +26,18 @@ from kizuna.clock import Clock
 from kizuna.errors import BadRequest, Forbidden, KizunaError, PayloadTooLarge
 from kizuna.pinpoint.model import Operation, bind_input
 from kizuna.pinpoint.model import operation as model_operation
-from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore, SendQueue, TemplateStore
+from kizuna.ports import (
+    AppStore,
+    ChannelStore,
+    ConsentStore,
+    EndpointStore,
+    JobQueue,
+    JobStore,
+    SegmentStore,
+    SendQueue,
+    TemplateStore,
+)
+from kizuna.services.send_messages import SendDeps
 
 logger = Logger(child=True)
 
@@ -53,6 +64,11 @@ class ApiDeps:
     jobs: JobStore | None = None
     jobs_queue: JobQueue | None = None
     templates: TemplateStore | None = None
+    channels: ChannelStore | None = None
+    consent: ConsentStore | None = None
+
+    def send_deps(self) -> SendDeps:
+        return SendDeps(self.apps, self.endpoints, self.queue, self.clock, self.templates, self.channels, self.consent)
 
 
 @dataclass(frozen=True)

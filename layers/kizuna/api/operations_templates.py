@@ -1,4 +1,5 @@
-"""Pinpoint's message template operations for SMS, voice and email (account-wide: no ApplicationId).
+"""Pinpoint's message template operations for SMS, voice and email, and Kizuna's WhatsApp templates (account-wide:
+no ApplicationId).
 
 Any key may read templates (apps send with them); only an admin key may change them, since a template is shared
 by every app of the deployment.
@@ -14,7 +15,7 @@ from kizuna.ports import TemplateStore
 from kizuna.services import templates
 
 # Operation name part → template type.
-CHANNELS = {"Sms": "SMS", "Voice": "VOICE", "Email": "EMAIL"}
+CHANNELS = {"Sms": "SMS", "Voice": "VOICE", "Email": "EMAIL", "WhatsApp": "WHATSAPP"}
 
 
 def _store(call: Call) -> TemplateStore:

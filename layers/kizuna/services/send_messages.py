@@ -1,164 +1,183 @@
-"""SendMessages: accept a Pinpoint MessageRequest, turn it into recipient-messages and queue them.
+"""SendMessages and SendUsersMessages: accept a Pinpoint MessageRequest, decide each recipient, queue the sendable.
 
-Sends are answered once queued (DeliveryStatus SUCCESSFUL, StatusCode 202): the provider result arrives later
-through status callbacks and the event stream. Recipients that cannot be sent (bad address, opted out, unknown
-endpoint) are answered per recipient, as Pinpoint does, and never reach the queue.
+Sends are answered once queued (DeliveryStatus SUCCESSFUL, StatusCode 202, with a MessageId): the provider's result
+arrives later through status callbacks and the event stream. Recipients that cannot be sent (bad address, opted
+out, channel disabled, country not allowed, WhatsApp outside its window, unknown endpoint) are answered per
+recipient, as Pinpoint does, and never reach the queue (kizuna.services.recipients decides each one).
 
-Personalisation: the body is the recipient's BodyOverride, else SMSMessage.Body, else the SMS template named by
-TemplateConfiguration.SMSTemplate (its active version unless Version is given). It is rendered per recipient as a
-Handlebars template (kizuna.domain.templates) over the endpoint's document ({"Address", "ChannelType"} for a raw
-address), with SMSMessage.Substitutions overridden by the recipient's own Substitutions (keys are variable paths
-as the template writes them, e.g. "User.UserAttributes.FirstName"), then the template's DefaultSubstitutions.
+The same entry point serves campaigns and journeys later: they pass `priority="bulk"` (their messages yield the
+sender's rate to transactional ones), `attribution` (campaign and journey ids that every event of the message
+carries) and `not_after` (an event-triggered message that cannot go out in time is dropped).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from kizuna.clock import Clock, iso
-from kizuna.domain.messages import OutboundMessage, SenderId
-from kizuna.domain.templates import check_template, parse_defaults, render
+from kizuna.clock import Clock
+from kizuna.domain.channels import PHONE_CHANNELS, ChannelRules
+from kizuna.domain.messages import OutboundMessage, Priority
 from kizuna.errors import BadRequest, NotFound
-from kizuna.ports import AppStore, EndpointStore, SendQueue, TemplateStore
-from kizuna.services.endpoints import normalise_phone
-from kizuna.services.templates import get_template
+from kizuna.ports import AppStore, ChannelStore, ConsentStore, EndpointStore, SendQueue, TemplateStore
+from kizuna.services.compose import MessagePlan, Refusal, refuse
+from kizuna.services.recipients import Consent, Recipient, SendContext, normalise, prepare
 
 MAX_RECIPIENTS = 100
-SUPPORTED_CHANNELS = frozenset({"SMS"})
+MAX_USERS = 100
 
 
-@dataclass(frozen=True)
-class Refusal:
-    status: str  # Pinpoint DeliveryStatus
-    code: int
-    message: str
-
-    def as_result(self) -> dict[str, Any]:
-        return {"DeliveryStatus": self.status, "StatusCode": self.code, "StatusMessage": self.message}
+@dataclass
+class SendDeps:
+    apps: AppStore
+    endpoints: EndpointStore
+    queue: SendQueue
+    clock: Clock
+    templates: TemplateStore | None = None
+    channels: ChannelStore | None = None
+    consent: ConsentStore | None = None
 
 
 def send_messages(
-    apps: AppStore,
-    endpoints: EndpointStore,
-    queue: SendQueue,
-    clock: Clock,
+    deps: SendDeps,
     app_id: str,
     request: dict[str, Any],
-    templates: TemplateStore | None = None,
+    *,
+    priority: Priority = "transactional",
+    attribution: dict[str, str] | None = None,
+    not_after: datetime | None = None,
 ) -> dict[str, Any]:
-    if apps.get_app(app_id) is None:
-        raise NotFound(f"Application {app_id} not found")
+    """Pinpoint's MessageResponse for a MessageRequest."""
     addresses: dict[str, dict] = request.get("Addresses") or {}
     endpoint_configs: dict[str, dict] = request.get("Endpoints") or {}
     if not addresses and not endpoint_configs:
         raise BadRequest("MessageRequest must name at least one recipient in Addresses or Endpoints")
     if len(addresses) + len(endpoint_configs) > MAX_RECIPIENTS:
         raise BadRequest(f"MessageRequest may name at most {MAX_RECIPIENTS} recipients")
-    sms = (request.get("MessageConfiguration") or {}).get("SMSMessage")
-    template_body, defaults = _sms_template(templates, request.get("TemplateConfiguration"))
-    if sms is None and template_body is not None:
-        sms = {}  # a template alone is a complete SMS message
-    if sms and sms.get("Body"):
-        check_template(sms["Body"], "MessageRequest.MessageConfiguration.SMSMessage.Body")
-    request_id = str(uuid.uuid4())
-    accepted_at = iso(clock.now())
-
-    def outbound(
-        address: str, channel: str | None, config: dict, endpoint_id: str | None, endpoint: dict | None = None
-    ) -> OutboundMessage | Refusal:
-        if channel not in SUPPORTED_CHANNELS:
-            return Refusal("PERMANENT_FAILURE", 400, f"Channel {channel} is not enabled for sending")
-        if sms is None:
-            return Refusal("PERMANENT_FAILURE", 400, "MessageConfiguration.SMSMessage is required for SMS")
-        body = config.get("BodyOverride") or sms.get("Body") or template_body
-        if not body:
-            return Refusal("PERMANENT_FAILURE", 400, "MessageConfiguration.SMSMessage.Body is empty")
-        if not config.get("BodyOverride") and "{{" in body:  # plain text needs no rendering
-            substitutions = {**(sms.get("Substitutions") or {}), **(config.get("Substitutions") or {})}
-            document = endpoint or {"Address": address, "ChannelType": channel}
-            body = render(body, document, defaults, substitutions)
-            if not body.strip():
-                return Refusal("PERMANENT_FAILURE", 400, "The message body rendered empty for this recipient")
-        try:
-            to = normalise_phone(address, "Address")
-        except BadRequest as exc:
-            return Refusal("PERMANENT_FAILURE", 400, exc.message)
-        return OutboundMessage(
-            message_id=uuid.uuid4().hex,
-            app_id=app_id,
-            to=to,
-            body=body,
-            sender=_sender(sms),
-            endpoint_id=endpoint_id,
-            message_type="PROMOTIONAL" if sms.get("MessageType") == "PROMOTIONAL" else "TRANSACTIONAL",
-            request_id=request_id,
-            accepted_at=accepted_at,
-            context={**(request.get("Context") or {}), **(config.get("Context") or {})},
-        )
-
-    address_results: dict[str, OutboundMessage | Refusal] = {
-        address: outbound(address, config.get("ChannelType"), config, None) for address, config in addresses.items()
-    }
-    endpoint_results: dict[str, OutboundMessage | Refusal] = {}
-    found = endpoints.get_endpoints(app_id, list(endpoint_configs)) if endpoint_configs else {}
+    ctx = _context(deps, app_id, request, priority, attribution, not_after)
+    found = deps.endpoints.get_endpoints(app_id, list(endpoint_configs)) if endpoint_configs else {}
+    recipients: list[Recipient] = [
+        Recipient(address, config.get("ChannelType"), address, config) for address, config in addresses.items()
+    ]
+    missing: dict[str, Refusal] = {}
     for endpoint_id, config in endpoint_configs.items():
         endpoint = found.get(endpoint_id)
         if endpoint is None:
-            endpoint_results[endpoint_id] = Refusal("PERMANENT_FAILURE", 404, f"Endpoint {endpoint_id} not found")
-        elif endpoint.get("OptOut", "NONE") != "NONE":
-            endpoint_results[endpoint_id] = Refusal("OPT_OUT", 400, "Endpoint has opted out")
-        elif endpoint.get("EndpointStatus", "ACTIVE") != "ACTIVE":
-            endpoint_results[endpoint_id] = Refusal("PERMANENT_FAILURE", 400, "Endpoint is INACTIVE")
+            missing[endpoint_id] = refuse(f"Endpoint {endpoint_id} not found", code=404)
         else:
-            endpoint_results[endpoint_id] = outbound(
-                endpoint.get("Address", ""), endpoint.get("ChannelType"), config, endpoint_id, endpoint
+            recipients.append(
+                Recipient(endpoint_id, endpoint.get("ChannelType"), endpoint.get("Address", ""), config, endpoint)
             )
+    results = _decide_and_queue(deps, ctx, recipients)
 
-    to_queue = [m for m in (*address_results.values(), *endpoint_results.values()) if isinstance(m, OutboundMessage)]
-    not_queued = set(queue.enqueue(to_queue)) if to_queue else set()
-
-    def shape(result: OutboundMessage | Refusal, address: str | None = None) -> dict[str, Any]:
-        if isinstance(result, Refusal):
-            shaped = result.as_result()
-        elif result.message_id in not_queued:
-            shaped = Refusal("TEMPORARY_FAILURE", 503, "The send queue did not accept the message; retry").as_result()
-        else:
-            shaped = {
-                "DeliveryStatus": "SUCCESSFUL",
-                "StatusCode": 202,
-                "StatusMessage": "Queued for delivery",
-                "MessageId": result.message_id,
-            }
-        if address is not None:
-            shaped["Address"] = address
-        return shaped
-
-    response: dict[str, Any] = {"ApplicationId": app_id, "RequestId": request_id}
-    if address_results:
-        response["Result"] = {a: shape(r) for a, r in address_results.items()}
-    if endpoint_results:
-        response["EndpointResult"] = {e: shape(r, found.get(e, {}).get("Address")) for e, r in endpoint_results.items()}
+    response: dict[str, Any] = {"ApplicationId": app_id, "RequestId": ctx.request_id}
+    if addresses:
+        response["Result"] = {a: results[("address", a)] for a in addresses}
+    if endpoint_configs:
+        response["EndpointResult"] = {
+            e: {**(missing[e].as_result() if e in missing else results[("endpoint", e)]), **_address_of(found, e)}
+            for e in endpoint_configs
+        }
     return response
 
 
-def _sms_template(
-    templates: TemplateStore | None, configuration: dict[str, Any] | None
-) -> tuple[str | None, dict[str, str]]:
-    """(Body, DefaultSubstitutions) of TemplateConfiguration.SMSTemplate, or (None, {}) when none is named."""
-    reference = (configuration or {}).get("SMSTemplate")
-    if not reference or not reference.get("Name"):
-        return None, {}
-    if templates is None:
-        raise BadRequest("MessageRequest.TemplateConfiguration: message templates are not configured")
-    template = get_template(templates, "SMS", reference["Name"], reference.get("Version"))
-    return template.get("Body"), parse_defaults(template.get("DefaultSubstitutions"), "DefaultSubstitutions")
+def send_users_messages(deps: SendDeps, app_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Pinpoint's SendUsersMessageResponse: every endpoint of each named user, answered per user and endpoint."""
+    users: dict[str, dict] = request.get("Users") or {}
+    if not users:
+        raise BadRequest("SendUsersMessageRequest.Users must name at least one user")
+    if len(users) > MAX_USERS:
+        raise BadRequest(f"SendUsersMessageRequest.Users may name at most {MAX_USERS} users")
+    ctx = _context(deps, app_id, request, "transactional", None, None)
+    recipients: list[Recipient] = []
+    owners: dict[str, list[str]] = {}
+    for user_id, config in users.items():
+        endpoints = deps.endpoints.user_endpoints(app_id, user_id)
+        owners[user_id] = [e["Id"] for e in endpoints]
+        for endpoint in endpoints:
+            recipients.append(
+                Recipient(endpoint["Id"], endpoint.get("ChannelType"), endpoint.get("Address", ""), config, endpoint)
+            )
+    results = _decide_and_queue(deps, ctx, recipients)
+    return {
+        "ApplicationId": app_id,
+        "RequestId": ctx.request_id,
+        "Result": {user: {e: results[("endpoint", e)] for e in owned} for user, owned in owners.items()},
+    }
 
 
-def _sender(sms: dict[str, Any]) -> SenderId:
-    if sms.get("OriginationNumber"):
-        return SenderId(from_number=sms["OriginationNumber"])
-    if sms.get("SenderId"):
-        return SenderId(alphanumeric_id=sms["SenderId"])
-    return SenderId()
+def _context(
+    deps: SendDeps,
+    app_id: str,
+    request: dict[str, Any],
+    priority: Priority,
+    attribution: dict[str, str] | None,
+    not_after: datetime | None,
+) -> SendContext:
+    if deps.apps.get_app(app_id) is None:
+        raise NotFound(f"Application {app_id} not found")
+    plan = MessagePlan.load(request, deps.templates)
+    rules = ChannelRules(*deps.channels.get_rules(app_id)) if deps.channels else ChannelRules()
+    settings = deps.apps.get_settings(app_id) or {}
+    return SendContext(
+        app_id=app_id,
+        request_id=str(uuid.uuid4()),
+        now=deps.clock.now(),
+        plan=plan,
+        rules=rules,
+        consent=Consent({}, {}),
+        quiet_time=settings.get("QuietTime") or {},
+        context=request.get("Context") or {},
+        priority=priority,
+        attribution=attribution,
+        not_after=not_after,
+    )
+
+
+def _decide_and_queue(deps: SendDeps, ctx: SendContext, recipients: Sequence[Recipient]) -> dict[tuple, dict]:
+    ctx = replace(ctx, consent=_read_consent(deps, ctx.app_id, recipients))
+    decided: dict[tuple, OutboundMessage | Refusal] = {
+        ("endpoint" if r.endpoint else "address", r.key): prepare(r, ctx) for r in recipients
+    }
+    to_queue = [m for m in decided.values() if isinstance(m, OutboundMessage)]
+    not_queued = set(deps.queue.enqueue(to_queue)) if to_queue else set()
+    return {key: _result(outcome, not_queued) for key, outcome in decided.items()}
+
+
+def _read_consent(deps: SendDeps, app_id: str, recipients: Sequence[Recipient]) -> Consent:
+    """Keyword opt-outs per phone channel and WhatsApp windows: one batched read each, for the whole request."""
+    if deps.consent is None:
+        return Consent({}, {})
+    by_channel: dict[str, set[str]] = defaultdict(set)
+    for r in recipients:
+        if r.channel in PHONE_CHANNELS:
+            try:
+                by_channel[r.channel].add(normalise(r.channel, r.address)[0])
+            except BadRequest:
+                continue  # refused by prepare() with its reason
+    opted_out = {c: deps.consent.opted_out(app_id, c, sorted(a)) for c, a in by_channel.items()}
+    whatsapp = sorted(by_channel.get("WHATSAPP", set()))
+    last_inbound = deps.consent.last_inbound(app_id, "WHATSAPP", whatsapp) if whatsapp else {}
+    return Consent(opted_out, last_inbound)
+
+
+def _result(outcome: OutboundMessage | Refusal, not_queued: set[str]) -> dict[str, Any]:
+    if isinstance(outcome, Refusal):
+        return outcome.as_result()
+    if outcome.message_id in not_queued:
+        return refuse("The send queue did not accept the message; retry", 503, "TEMPORARY_FAILURE").as_result()
+    return {
+        "DeliveryStatus": "SUCCESSFUL",
+        "StatusCode": 202,
+        "StatusMessage": "Queued for delivery",
+        "MessageId": outcome.message_id,
+    }
+
+
+def _address_of(found: dict[str, dict], endpoint_id: str) -> dict[str, str]:
+    address = found.get(endpoint_id, {}).get("Address")
+    return {"Address": address} if address else {}

@@ -29,7 +29,10 @@ TYPES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ("Subject", "HtmlPart", "TextPart"),
         ("RecommenderId", "TemplateDescription", "Headers"),
     ),
+    # Kizuna's extension: an approved Twilio Content template; Body is the free-form text for inside the window.
+    "WHATSAPP": ("WhatsAppTemplateRequest", ("Body",), ("ContentSid", "Variables", "TemplateDescription")),
 }
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_PAGE_SIZE = 100
 
@@ -180,9 +183,20 @@ def _content(template_type: str, request: dict | None) -> dict[str, Any]:
     if request.get("DefaultSubstitutions") is not None:
         parse_defaults(request["DefaultSubstitutions"], f"{shape}.DefaultSubstitutions")
         content["DefaultSubstitutions"] = request["DefaultSubstitutions"]
-    if not any(member in content for member in texts):
+    if template_type == "WHATSAPP":
+        _check_whatsapp(content, shape)
+    elif not any(member in content for member in texts):
         raise BadRequest(f"{shape} needs {' or '.join(texts)}")
     return content
+
+
+def _check_whatsapp(content: dict[str, Any], shape: str) -> None:
+    if not _CONTENT_SID.match(str(content.get("ContentSid") or "")):
+        raise BadRequest(f"{shape}.ContentSid must be a Twilio Content SID (HX followed by 32 hex digits)")
+    for number, expression in (content.get("Variables") or {}).items():
+        if not str(number).isdigit():
+            raise BadRequest(f"{shape}.Variables keys are the template's placeholder numbers; got {number!r}")
+        check_template(expression, f"{shape}.Variables.{number}")
 
 
 def _version_doc(

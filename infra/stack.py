@@ -38,6 +38,8 @@ class KizunaStack(Stack):
         factory.bind_key(KEYS_KMS_ENV_VAR, storage.key)
         for key, queue in queues.items():
             factory.bind_queue(QUEUES[key].env_var, queue.queue)
+            if QUEUES[key].dlq_env_var:  # consumers that dead-letter with a reason themselves
+                factory.bind_queue(QUEUES[key].dlq_env_var, queue.dead_letter_queue)
         factory.bind(STREAMS["events"].env_var, events.stream_name, events.grant_put_records)
         for key, secret in secrets.secrets.items():
             factory.bind_secret(SECRETS[key].env_var, secret)

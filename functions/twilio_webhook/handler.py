@@ -1,17 +1,20 @@
-"""Twilio webhooks: message status callbacks. Signature first: anything unsigned or tampered → 403, nothing stored."""
+"""Twilio webhooks: message and call status callbacks, inbound SMS/WhatsApp. Signature first: anything unsigned or
+tampered → 403, nothing stored."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from twilio.twiml.messaging_response import MessagingResponse
 
 from kizuna.clock import SystemClock
 from kizuna.errors import Forbidden
 from kizuna.observability import logger
-from kizuna.services.record_status import record_status
+from kizuna.services.inbound import InboundDeps, handle_inbound
+from kizuna.services.record_status import record_call_status, record_status
 from kizuna.settings import TwilioWebhookSettings
-from kizuna.webhooks.twilio_requests import from_api_gateway, verify
-from kizuna.wiring import event_sink, message_store, twilio_account
+from kizuna.webhooks.twilio_requests import TwilioRequest, from_api_gateway, verify
+from kizuna.wiring import channel_store, data_store, event_sink, message_store, relay_queue, twilio_account
 
 settings = TwilioWebhookSettings()
 store = message_store(settings.messages_table)
@@ -20,14 +23,50 @@ app = APIGatewayRestResolver()
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-@app.post("/webhooks/twilio/status")
-def message_status() -> Response:
+def _verified() -> TwilioRequest:
     request = from_api_gateway(app.current_event.raw_event)
     verify(request, twilio_account(settings.twilio_secret_id).auth_token.get_secret_value())
-    message_id = (app.current_event.query_string_parameters or {}).get("m")
+    return request
+
+
+def _query(name: str) -> str | None:
+    return (app.current_event.query_string_parameters or {}).get(name)
+
+
+@app.post("/webhooks/twilio/status")
+def message_status() -> Response:
+    request = _verified()
+    message_id = _query("m")
     if message_id:
         record_status(store, events, SystemClock(), message_id, request.params)
     return Response(200, "text/xml", EMPTY_TWIML)
+
+
+@app.post("/webhooks/twilio/call-status")
+def call_status() -> Response:
+    request = _verified()
+    message_id = _query("m")
+    if message_id:
+        record_call_status(store, events, SystemClock(), message_id, request.params)
+    return Response(200, "text/xml", EMPTY_TWIML)
+
+
+@app.post("/webhooks/twilio/inbound")
+def inbound_message() -> Response:
+    """The number's "A message comes in" webhook: {WebhooksApiUrl}/webhooks/twilio/inbound?app=<application id>."""
+    request = _verified()
+    app_id = _query("app")
+    if not app_id:
+        return Response(400, "text/plain", "the webhook URL needs ?app=<application id>")
+    channel = "WHATSAPP" if request.params.get("From", "").startswith("whatsapp:") else "SMS"
+    data = data_store(settings.data_table)
+    channels = channel_store(settings.data_table)
+    deps = InboundDeps(data, channels, channels, store, relay_queue(settings.relay_queue_url), events, SystemClock())
+    result = handle_inbound(deps, app_id, channel, request.params)
+    twiml = MessagingResponse()
+    if result.reply:
+        twiml.message(result.reply)
+    return Response(200, "text/xml", str(twiml))
 
 
 @app.exception_handler(Forbidden)

@@ -38,6 +38,8 @@ class Queue:
     max_concurrency: int  # Lambda event source maximum concurrency (2..1000)
     max_receive_count: int  # deliveries before the DLQ; rate-limit waits do not spend it
     max_batching_window_s: int = 0
+    # Consumers that give up on a message themselves put it in the DLQ with the reason (SQS's redrive cannot).
+    dlq_env_var: str | None = None
 
     def __post_init__(self) -> None:
         if not 2 <= self.max_concurrency <= 1000:
@@ -87,6 +89,8 @@ FUNCTIONS: dict[str, Function] = {
         Function("sender", "functions/sender/handler.handler", timeout_s=30),
         Function("twilio_webhook", "functions/twilio_webhook/handler.handler", timeout_s=10, memory_mb=256),
         Function("reconciler", "functions/reconciler/handler.handler", timeout_s=120, memory_mb=256),
+        # Inbound messages forwarded to third parties (survey platforms) with a recomputed X-Twilio-Signature.
+        Function("relay", "functions/relay/handler.handler", timeout_s=30, memory_mb=256),
         # Import/export pieces: one S3 byte range or one endpoint shard per invocation.
         Function("jobs", "functions/jobs/handler.handler", timeout_s=300, memory_mb=1024),
     )
@@ -137,6 +141,17 @@ QUEUES: dict[str, Queue] = {
             batch_size=10,
             max_concurrency=5,
             max_receive_count=5,
+        ),
+        # Inbound relays: retried with backoff by re-enqueueing (attempt in the body), then dead-lettered with the
+        # reason by the consumer itself.
+        Queue(
+            "relay",
+            "RELAY_QUEUE_URL",
+            consumer="relay",
+            batch_size=10,
+            max_concurrency=2,
+            max_receive_count=5,
+            dlq_env_var="RELAY_DLQ_URL",
         ),
         # Import and export pieces. A piece is idempotent (upserts, a done-marker per piece), so a retry after a
         # crash resumes the job without counting anything twice.

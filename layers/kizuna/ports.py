@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from kizuna.domain.apps import App
 from kizuna.domain.jobs import JobMessage, PieceOutcome
-from kizuna.domain.messages import ClaimResult, DeliveryRecord, OutboundMessage, ProviderReceipt
+from kizuna.domain.messages import ClaimResult, DeliveryRecord, OutboundMessage, ProviderReceipt, RelayRequest
 from kizuna.domain.throttle import Throttle
 
 
@@ -254,3 +254,17 @@ class ConsentStore(Protocol):
     def forget_windows(self, app_id: str, addresses: Sequence[str]) -> None:
         """Erasure: drop the windows of these addresses (opt-outs stay, so a STOP outlives the endpoint)."""
         ...
+
+
+class InboundLedger(Protocol):
+    def claim_inbound(self, provider_id: str, now: datetime) -> bool:
+        """True the first time this inbound message (Twilio MessageSid) is seen; a replay gets False."""
+        ...
+
+
+class RelayQueue(Protocol):
+    def enqueue_relays(self, relays: Sequence[RelayRequest], delay_s: int = 0) -> None:
+        """Enqueue every relay or raise (the webhook then fails and Twilio retries it)."""
+        ...
+
+    def dead_letter(self, relay: RelayRequest, reason: str) -> None: ...

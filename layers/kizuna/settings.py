@@ -44,7 +44,15 @@ class SenderSettings(FunctionSettings):
 
 class TwilioWebhookSettings(FunctionSettings):
     messages_table: str = Field(alias=TABLES["messages"].env_var)
+    data_table: str = Field(alias=TABLES["data"].env_var)
     events_stream: str = Field(alias=STREAMS["events"].env_var)
+    relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+
+
+class RelaySettings(FunctionSettings):
+    relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)
+    relay_dlq_url: str = Field(alias=QUEUES["relay"].dlq_env_var)
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
 
 
@@ -66,5 +74,6 @@ SETTINGS_BY_FUNCTION: dict[str, type[FunctionSettings]] = {
     "sender": SenderSettings,
     "twilio_webhook": TwilioWebhookSettings,
     "reconciler": ReconcilerSettings,
+    "relay": RelaySettings,
     "jobs": JobsSettings,
 }

@@ -143,6 +143,12 @@ def providers(twilio_secret_id: str) -> Providers:
     return Providers({"SMS": messages, "WHATSAPP": messages})
 
 
+def relay_queue(url: str, dead_letter_url: str | None = None) -> Any:
+    from kizuna.adapters.sqs_queue import SqsRelayQueue
+
+    return SqsRelayQueue(url, dead_letter_url, aws("sqs"))
+
+
 def limits(table: str) -> DynamoLimits:
     from kizuna.adapters.dynamo_limits import DynamoLimits
 

@@ -29,9 +29,13 @@ def _functions_by_key(synthesized) -> dict[str, dict]:
     }
 
 
-def _queues_with_redrive(synthesized) -> list[dict]:
+def _queues_with_redrive(synthesized, key: str) -> list[dict]:
+    """The catalog queue `key` (WorkQueue "<Key>Queue" in the stack) that has a redrive policy."""
+    prefix = f"{key.capitalize()}Queue"
     return [
-        q["Properties"] for q in synthesized.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]
+        q["Properties"]
+        for logical_id, q in synthesized.of_type("AWS::SQS::Queue").items()
+        if "RedrivePolicy" in q["Properties"] and logical_id.startswith(prefix)
     ]
 
 
@@ -42,7 +46,7 @@ def _queues_with_redrive(synthesized) -> list[dict]:
 def test_queue_visibility_covers_six_consumer_timeouts_and_redrives_after_catalog_count(synthesized, spec):
     matching = [
         q
-        for q in _queues_with_redrive(synthesized)
+        for q in _queues_with_redrive(synthesized, spec.key)
         if q["VisibilityTimeout"] == visibility_timeout_s(spec)
         and q["RedrivePolicy"]["maxReceiveCount"] == spec.max_receive_count
     ]

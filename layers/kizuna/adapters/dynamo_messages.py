@@ -218,6 +218,25 @@ class DynamoMessageStore:
             raise
         return _record(response["Attributes"])
 
+    def claim_inbound(self, provider_id: str, now: datetime) -> bool:
+        """An inbound message's marker ("in#<MessageSid>"), kept two days: long past Twilio's webhook retries."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "message_id": {"S": f"in#{provider_id}"},
+                    "app_id": {"S": "inbound"},
+                    "status": {"S": "received"},
+                    "expires_at": {"N": str(epoch_seconds(now + timedelta(days=2)))},
+                },
+                ConditionExpression="attribute_not_exists(message_id)",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
     def get(self, message_id: str) -> DeliveryRecord | None:
         item = self._get_item(message_id)
         return _record(item) if item else None

@@ -203,3 +203,16 @@ def decide_claim(existing: DeliveryRecord | None, lease_until_epoch: int | None,
     if existing.status == "sending" and lease_until_epoch is not None and lease_until_epoch > now_epoch:
         return Claim.BUSY
     return Claim.NEEDS_LOOKUP if existing.outcome_pending else Claim.CLAIMED
+
+
+class RelayRequest(BaseModel):
+    """An inbound message to forward to a third party's webhook, as Twilio posted it to Kizuna."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    params: dict[str, str]
+    app_id: str
+    channel: str
+    received_at: str
+    attempt: int = 1

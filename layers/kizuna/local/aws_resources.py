@@ -68,6 +68,7 @@ class LocalResources:
         """Every environment variable the catalog defines, mapped to its local physical resource."""
         env = {TABLES[k].env_var: v for k, v in self.tables.items()}
         env |= {QUEUES[k].env_var: v for k, v in self.queue_urls.items()}
+        env |= {QUEUES[k].dlq_env_var: v for k, v in self.dlq_urls.items() if QUEUES[k].dlq_env_var}
         env |= {STREAMS[k].env_var: v for k, v in self.streams.items()}
         env |= {SECRETS[k].env_var: v for k, v in self.secrets.items()}
         env[KEYS_KMS_ENV_VAR] = self.kms_key_id

@@ -46,6 +46,8 @@ from kizuna.local.sandbox_twilio_model import (
     MAX_BODY,
     MAX_VALIDITY_PERIOD,
     VALID_FROM,
+    WHATSAPP,
+    WHATSAPP_WINDOW_S,
     RecordedRequest,
     SandboxMessage,
     TwilioApiError,
@@ -99,6 +101,10 @@ class SandboxTwilio:
         self.timeout_mode = "hang"  # "hang": accept, stall `timeout_hang_s`, then drop; "close": drop at once
         self.timeout_hang_s = timeout_hang_s
         self.callbacks_enabled = True
+        # WhatsApp: Content API templates (sid -> {"body": "…{{1}}…", "status": "approved"}), and each
+        # conversation's last inbound message, which opens Meta's 24-hour window for free-form text (else 63016).
+        self.contents: dict[str, dict[str, str]] = {}
+        self._last_inbound: dict[tuple[str, str], float] = {}
         # delivery outcomes: exact destinations, else a random share ends in `failure_outcome`
         self.destination_outcomes: dict[str, tuple[str, int]] = {}
         self.failure_ratio = 0.0
@@ -111,6 +117,7 @@ class SandboxTwilio:
         self._rng = random.Random(seed)
         self._seed = seed
         self._sent_at: dict[str, deque[float]] = defaultdict(deque)
+        self._outside_window: set[str] = set()
         self._engine = DeliveryEngine(
             self.auth_token, attempts=callback_attempts, retry_backoff_s=callback_retry_backoff_s
         )
@@ -200,6 +207,8 @@ class SandboxTwilio:
         )
         with self._lock:
             self.messages[msg.sid] = msg
+            if from_.startswith(WHATSAPP):
+                self._last_inbound[(to, from_)] = self.clock.now().timestamp()
         params = {
             "MessageSid": msg.sid,
             "SmsSid": msg.sid,
@@ -256,6 +265,9 @@ class SandboxTwilio:
         form = request.form
         to, from_, service = form.get("To"), form.get("From"), form.get("MessagingServiceSid")
         body, callback = form.get("Body", ""), form.get("StatusCallback")
+        content_sid, variables = form.get("ContentSid"), form.get("ContentVariables")
+        if content_sid:
+            body = self._render_content(content_sid, variables)
         validity = self._validate(to, from_, service, body, form.get("ValidityPeriod"))
         assert to is not None
         self._check_rate(service or from_ or "")
@@ -278,7 +290,15 @@ class SandboxTwilio:
         with self._lock:
             self.messages[msg.sid] = msg
             self._counts[(to, body)] += 1
-            self.requests.append(RecordedRequest(msg.sid, to, from_, service, body, callback, validity, now))
+            self.requests.append(
+                RecordedRequest(
+                    msg.sid, to, from_, service, body, callback, validity, now,
+                    content_sid=content_sid, content_variables=variables,
+                    media_urls=tuple(form.getlist("MediaUrl")),
+                )
+            )  # fmt: skip
+            if to.startswith(WHATSAPP) and not content_sid and not self._window_open(to, from_ or ""):
+                self._outside_window.add(msg.sid)
             response_body = msg.to_json()
         self._start_progression(msg)
         if self._roll(self.timeout_ratio):
@@ -298,7 +318,7 @@ class SandboxTwilio:
             if from_ in MAGIC_FROM:
                 code, message = MAGIC_FROM[from_]
                 raise TwilioApiError(400, code, message)
-            if from_ not in self.numbers and not ALPHANUMERIC_ID.match(from_):
+            if from_.removeprefix(WHATSAPP) not in self.numbers and not ALPHANUMERIC_ID.match(from_):
                 raise TwilioApiError(
                     400,
                     21606,
@@ -346,6 +366,8 @@ class SandboxTwilio:
     def _start_progression(self, msg: SandboxMessage) -> None:
         """All steps run on the engine's single timer thread, so one message's callbacks are enqueued in order."""
         final, code = self._outcome(msg.to)
+        if msg.sid in self._outside_window:
+            final, code = "failed", 63016  # Meta refuses free-form text outside the 24-hour window
         to_sent, to_final = self.step_delays
         if msg.validity_period is not None and msg.validity_period < to_sent:
             final, code = "failed", 30036  # stayed queued longer than its ValidityPeriod
@@ -355,6 +377,19 @@ class SandboxTwilio:
             return
         self._engine.schedule(to_sent, lambda: self._transition(msg.sid, "sent"))
         self._engine.schedule(to_sent + to_final, lambda: self._transition(msg.sid, final, code))
+
+    def _render_content(self, content_sid: str, variables: str | None) -> str:
+        content = self.contents.get(content_sid)
+        if content is None:
+            raise TwilioApiError(400, 21655, f"The Content SID {content_sid} is invalid.")  # code not verified
+        if content.get("status", "approved") != "approved":
+            raise TwilioApiError(400, 63016, "The template is not approved for WhatsApp.")
+        values = json.loads(variables) if variables else {}
+        return re.sub(r"{{(\d+)}}", lambda m: str(values.get(m.group(1), "")), content["body"])
+
+    def _window_open(self, to: str, from_: str) -> bool:
+        opened = self._last_inbound.get((from_, to))
+        return opened is not None and self.clock.now().timestamp() - opened < WHATSAPP_WINDOW_S
 
     def _outcome(self, to: str) -> tuple[str, int | None]:
         if to in self.destination_outcomes:

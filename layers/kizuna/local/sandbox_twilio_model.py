@@ -57,11 +57,14 @@ DELIVERY_ERRORS: dict[int, str] = {
     30007: "Message filtered",
     30008: "Unknown error",
     30036: "Validity Period Expired",
+    63016: "Failed to send freeform message because you are outside the allowed window.",
 }
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 ALPHANUMERIC_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 MAX_BODY = 1600
+WHATSAPP = "whatsapp:"
+WHATSAPP_WINDOW_S = 24 * 3600
 MAX_VALIDITY_PERIOD = 36000  # seconds: Twilio keeps a message queued at most 10 h
 
 
@@ -161,6 +164,9 @@ class RecordedRequest:
     status_callback: str | None
     validity_period: int | None
     time: datetime
+    content_sid: str | None = None
+    content_variables: str | None = None
+    media_urls: tuple[str, ...] = ()
 
 
 def list_page(messages: Iterable[SandboxMessage], args: Any, account_sid: str) -> dict[str, Any]:

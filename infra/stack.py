@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.email import Email
 from infra.event_stream import EventStream
 from infra.functions import FunctionFactory
 from infra.management_api import ManagementApi
@@ -44,6 +45,18 @@ class KizunaStack(Stack):
         for key, secret in secrets.secrets.items():
             factory.bind_secret(SECRETS[key].env_var, secret)
 
+        email = Email(self, "Email", key=storage.key)
+        factory.bind(
+            "EMAIL_CONFIGURATION_SET",
+            email.configuration_set.configuration_set_name,
+            email.grant_send,
+            {
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]": (
+                    "Apps send from identities the operator verifies in SES after deployment (the EMAIL channel "
+                    "names one); SendEmail on any of this account's identities, only with Kizuna's configuration set."
+                )
+            },
+        )
         webhooks = WebhooksApi(self, "WebhooksApi", twilio_function=factory.build(self, "twilio_webhook"))
         factory.bind("WEBHOOK_BASE_URL", webhooks.url)
         consumers = {
@@ -60,6 +73,7 @@ class KizunaStack(Stack):
                 "contract); the roles are the customer's and unknown at deploy time. Their trust policies decide."
             },
         )
+        email.route_events_to(factory.build(self, "email_events"))
         management = ManagementApi(self, "ManagementApi", function=factory.build(self, "api"))
         # The webhook stage logs through the account-level role the management API sets up.
         webhooks.api.deployment_stage.node.add_dependency(management.cloudwatch_account)
@@ -80,6 +94,7 @@ class KizunaStack(Stack):
             dead_letter_queues={
                 **{key: queue.dead_letter_queue for key, queue in queues.items()},
                 **{r.spec.key: r.dead_letter_queue for r in reconciliations},
+                "email_events": email.dead_letter_queue,
             },
             functions=factory.functions,
         )

@@ -36,7 +36,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def handler(event: dict, context: LambdaContext) -> dict:
     deliverer = Deliverer(
         store=store,
-        providers=providers(settings.twilio_secret_id),
+        providers=providers(settings.twilio_secret_id, settings.email_configuration_set),
         queue=queue,
         clock=SystemClock(),
         status_callback_base=settings.webhook_base_url,

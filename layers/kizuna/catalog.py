@@ -89,6 +89,8 @@ FUNCTIONS: dict[str, Function] = {
         Function("sender", "functions/sender/handler.handler", timeout_s=30),
         Function("twilio_webhook", "functions/twilio_webhook/handler.handler", timeout_s=10, memory_mb=256),
         Function("reconciler", "functions/reconciler/handler.handler", timeout_s=120, memory_mb=256),
+        # SES events of Kizuna's e-mails (configuration set → EventBridge → this function).
+        Function("email_events", "functions/email_events/handler.handler", timeout_s=10, memory_mb=256),
         # Inbound messages forwarded to third parties (survey platforms) with a recomputed X-Twilio-Signature.
         Function("relay", "functions/relay/handler.handler", timeout_s=30, memory_mb=256),
         # Import/export pieces: one S3 byte range or one endpoint shard per invocation.

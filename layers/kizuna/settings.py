@@ -40,6 +40,8 @@ class SenderSettings(FunctionSettings):
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
     # Public base URL of the webhook API; Twilio posts status callbacks under it.
     webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
+    # The SES configuration set e-mails use unless the app's EMAIL channel names another (its events settle them).
+    email_configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET")
 
 
 class TwilioWebhookSettings(FunctionSettings):
@@ -48,6 +50,11 @@ class TwilioWebhookSettings(FunctionSettings):
     events_stream: str = Field(alias=STREAMS["events"].env_var)
     relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+
+
+class EmailEventsSettings(FunctionSettings):
+    messages_table: str = Field(alias=TABLES["messages"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
 
 
 class RelaySettings(FunctionSettings):
@@ -75,5 +82,6 @@ SETTINGS_BY_FUNCTION: dict[str, type[FunctionSettings]] = {
     "twilio_webhook": TwilioWebhookSettings,
     "reconciler": ReconcilerSettings,
     "relay": RelaySettings,
+    "email_events": EmailEventsSettings,
     "jobs": JobsSettings,
 }

@@ -137,10 +137,32 @@ class Providers(Mapping[str, "MessageProvider"]):
         return len(self._factories)
 
 
-def providers(twilio_secret_id: str) -> Providers:
+def voice_provider(secret_id: str) -> MessageProvider:
+    from kizuna.adapters.twilio_voice import TwilioVoiceProvider
+
+    account, client = twilio_client(secret_id)
+    return TwilioVoiceProvider(client, account.voice_from or account.from_number, account.sender_rates.get("voice"))
+
+
+def providers(twilio_secret_id: str, email_configuration_set: str | None = None) -> Providers:
     """Providers for every channel. Build one per invocation: the secret behind them is re-read every 5 minutes."""
     messages = cache(lambda: messages_provider(twilio_secret_id))
-    return Providers({"SMS": messages, "WHATSAPP": messages})
+    return Providers(
+        {
+            "SMS": messages,
+            "WHATSAPP": messages,
+            "VOICE": lambda: voice_provider(twilio_secret_id),
+            "EMAIL": lambda: email_provider(email_configuration_set),
+        }
+    )
+
+
+def email_provider(configuration_set: str | None) -> MessageProvider:
+    from kizuna.adapters.ses_email import SesEmailProvider
+
+    # One attempt per call: a retried SendEmail after a read timeout would be a second e-mail (adapters.ses_email).
+    client = _session().create_client("sesv2", config=_config().merge(Config(retries={"max_attempts": 1})))
+    return SesEmailProvider(client, default_configuration_set=configuration_set)
 
 
 def relay_queue(url: str, dead_letter_url: str | None = None) -> Any:

@@ -187,7 +187,7 @@ class TwilioMessaging:
         try:
             msg = self._client.messages.create(**kwargs)
         except Exception as e:  # noqa: BLE001 - translated below, never swallowed
-            raise _translate(e, sending=True) from e
+            raise translate_error(e, sending=True) from e
         segments = _int(msg.num_segments) or count_segments(body or "").segments  # 0 with a messaging service
         return SendReceipt(sid=msg.sid, status=msg.status, num_segments=segments, price=_decimal(msg.price))
 
@@ -195,7 +195,7 @@ class TwilioMessaging:
         try:
             msg = self._client.messages(sid).fetch()
         except Exception as e:  # noqa: BLE001
-            raise _translate(e, sending=False) from e
+            raise translate_error(e, sending=False) from e
         return _state(msg)
 
     def find_sent(
@@ -234,7 +234,7 @@ class TwilioMessaging:
                     continue
                 return _state(msg)
         except Exception as e:  # noqa: BLE001
-            raise _translate(e, sending=False) from e
+            raise translate_error(e, sending=False) from e
         return None
 
 
@@ -261,7 +261,7 @@ def classify(code: int | None, http_status: int) -> tuple[ErrorClass, float]:
     return ErrorClass.PERMANENT, 0.0  # any other 4xx: this request is wrong as it stands
 
 
-def _translate(e: Exception, *, sending: bool) -> ProviderError:
+def translate_error(e: Exception, *, sending: bool) -> ProviderError:
     if isinstance(e, TwilioRestException):
         code = _int(e.code)
         cls, retry_after = classify(code, int(e.status))

@@ -12,6 +12,8 @@ class TwilioAccount(BaseModel):
     auth_token: SecretStr
     from_number: str | None = None
     messaging_service_sid: str | None = None
+    # The number voice messages call from (default: from_number).
+    voice_from: str | None = None
     # The WhatsApp sender (a WhatsApp-enabled number of the account), unless an app's WhatsApp channel names one.
     whatsapp_from: str | None = None
     # Throughput the account really has per sender (number, sender ID, messaging service SID), per second: SMS

@@ -31,6 +31,8 @@ from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
 from kizuna.pinpoint.client import extended_client
 
 REGION = "us-east-1"
+LOCAL_EMAIL_DOMAIN = "kizuna.local"  # any address @kizuna.local can send in local mode
+LOCAL_EMAIL_CONFIGURATION_SET = "kizuna-email"
 log = logging.getLogger("kizuna.local")
 
 
@@ -93,7 +95,11 @@ class LocalKizuna:
             port=self.port,
         )
         self.base_url = self._gateway.start()
-        os.environ.update(self.resources.env_values() | {"WEBHOOK_BASE_URL": self.base_url})
+        self._create_email_identity()
+        os.environ.update(
+            self.resources.env_values()
+            | {"WEBHOOK_BASE_URL": self.base_url, "EMAIL_CONFIGURATION_SET": LOCAL_EMAIL_CONFIGURATION_SET}
+        )
         self.handlers = {key: FunctionEnvironments(key) for key in FUNCTIONS}
 
         sqs = wiring.aws("sqs")
@@ -163,6 +169,12 @@ class LocalKizuna:
     def _invoke(self, key: str) -> Handler:
         # The route exists before the handler module is imported: its settings need the gateway's own URL.
         return lambda event, context: self.handlers[key](event, context)
+
+    def _create_email_identity(self) -> None:
+        """SES (moto) sends only from verified identities: local mode verifies the domain the demo sends from."""
+        ses = wiring.aws("sesv2")
+        ses.create_email_identity(EmailIdentity=LOCAL_EMAIL_DOMAIN)
+        ses.create_configuration_set(ConfigurationSetName=LOCAL_EMAIL_CONFIGURATION_SET)
 
     def _store_twilio_secret(self) -> None:
         secret = {

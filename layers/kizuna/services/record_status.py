@@ -23,7 +23,7 @@ def record_status(
     """Apply one verified message status callback (SMS, WhatsApp). True when it changed the record (False: late,
     replayed or unknown)."""
     twilio_status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    return _apply(store, events, clock, message_id, TWILIO_STATUS.get(twilio_status), twilio_status, params)
+    return apply_status(store, events, clock, message_id, TWILIO_STATUS.get(twilio_status), twilio_status, params)
 
 
 def record_call_status(
@@ -33,10 +33,10 @@ def record_call_status(
     twilio_status = params.get("CallStatus", "")
     if twilio_status in _CALL_FAILURE_CODES and not params.get("ErrorCode"):
         params = {**params, "ErrorCode": _CALL_FAILURE_CODES[twilio_status]}
-    return _apply(store, events, clock, message_id, TWILIO_CALL_STATUS.get(twilio_status), twilio_status, params)
+    return apply_status(store, events, clock, message_id, TWILIO_CALL_STATUS.get(twilio_status), twilio_status, params)
 
 
-def _apply(
+def apply_status(
     store: MessageStore,
     events: EventSink,
     clock: Clock,

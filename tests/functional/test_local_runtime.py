@@ -141,7 +141,8 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
     assert first.env_for(ReconcilerSettings)["TWILIO_SECRET_ID"] == first.secrets["twilio"]
     with pytest.raises(KeyError, match="WEBHOOK_BASE_URL"):
         first.env_for(SenderSettings)
-    assert first.env_for(SenderSettings, extra={"WEBHOOK_BASE_URL": "http://x"})["WEBHOOK_BASE_URL"] == "http://x"
+    extra = {"WEBHOOK_BASE_URL": "http://x", "EMAIL_CONFIGURATION_SET": "kizuna-email"}
+    assert first.env_for(SenderSettings, extra=extra)["WEBHOOK_BASE_URL"] == "http://x"
 
 
 # -- gateway -----------------------------------------------------------------------------------------------------

@@ -142,6 +142,10 @@ class SpendLedger(Protocol):
         """Add `amount_usd` to the app's spend for `day` (UTC date) unless that would pass `cap_usd`."""
         ...
 
+    def refund(self, app_id: str, channel: str, day: str, amount_usd: float) -> None:
+        """Take back a charge for a message the provider did not take."""
+        ...
+
 
 class SegmentStore(Protocol):
     """Segments (Pinpoint SegmentResponse documents, every version kept) and imported segments' members."""
@@ -259,6 +263,10 @@ class ConsentStore(Protocol):
 class InboundLedger(Protocol):
     def claim_inbound(self, provider_id: str, now: datetime) -> bool:
         """True the first time this inbound message (Twilio MessageSid) is seen; a replay gets False."""
+        ...
+
+    def release_inbound(self, provider_id: str) -> None:
+        """Forget the claim: handling failed, so Twilio's retry of the webhook must be handled in full."""
         ...
 
 

@@ -25,11 +25,15 @@ class FunctionSettings(BaseSettings):
 class ApiSettings(FunctionSettings):
     data_table: str = Field(alias=TABLES["data"].env_var)
     messages_table: str = Field(alias=TABLES["messages"].env_var)
+    limits_table: str = Field(alias=TABLES["limits"].env_var)
     access_keys_table: str = Field(alias=TABLES["access_keys"].env_var)
     keys_kms_key_id: str = Field(alias=KEYS_KMS_ENV_VAR)
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
     events_stream: str = Field(alias=STREAMS["events"].env_var)
+    # One-time passwords are sent by the API itself (services.otp), with the sender's provider and callbacks.
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+    webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
 
 
 class SenderSettings(FunctionSettings):

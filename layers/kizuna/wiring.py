@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from kizuna.adapters.dynamo_limits import DynamoLimits
     from kizuna.adapters.twilio_provider import TwilioMessagesProvider
     from kizuna.api.app import ApiDeps
-    from kizuna.ports import MessageProvider, SegmentStore
+    from kizuna.ports import MessageProvider
     from kizuna.services.import_jobs import JobDeps
+    from kizuna.services.otp import OtpDeps, SegmentStore
     from kizuna.settings import ApiSettings, JobsSettings
 
 # Short timeouts and standard retries: a Lambda should fail fast and let SQS or the caller retry, not hang.
@@ -202,7 +203,31 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         jobs_queue=job_queue(settings.jobs_queue_url),
         channels=(channels := channel_store(settings.data_table)),
         consent=channels,
+        otp=lambda: otp_deps(settings, channels, clock),
     )
+
+
+def otp_deps(settings: ApiSettings, channels: Any, clock: Clock) -> OtpDeps:
+    from kizuna.catalog import FUNCTIONS
+    from kizuna.services.deliver import Deliverer
+    from kizuna.services.otp import OtpDeps
+    from kizuna.services.send_messages import SendDeps
+
+    data = data_store(settings.data_table)
+    shared = limits(settings.limits_table)
+    deliverer = Deliverer(
+        store=message_store(settings.messages_table),
+        providers=providers(settings.twilio_secret_id),
+        queue=send_queue(settings.send_queue_url),
+        clock=clock,
+        status_callback_base=settings.webhook_base_url,
+        lease_s=FUNCTIONS["sender"].timeout_s,
+        limiter=shared,
+        spend=shared,
+    )
+    send = SendDeps(data, data, send_queue(settings.send_queue_url), clock, template_store(settings.data_table),
+                    channels, channels)  # fmt: skip
+    return OtpDeps(send=send, store=channels, deliverer=deliverer, events=event_sink(settings.events_stream))
 
 
 def channel_store(table: str) -> Any:

@@ -125,11 +125,6 @@ def test_the_spend_cap_resets_the_next_day(deliverer, clock):
     assert deliverer.deliver(message("m2", cost_usd=0.6, spend_cap_usd=1.0)) is Outcome.SENT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: deliver.py spends against the cap before provider.send and never refunds; a throttled (20429) "
-    "retry is counted again, so one message can use up the cap",
-)
 def test_a_throttled_message_is_counted_once_against_the_spend_cap(deliverer, provider, queue, spend):
     provider.script["+819012345678"] = [RetryableProviderError("20429", "Too Many Requests", retry_after=1)]
     capped = message(cost_usd=0.6, spend_cap_usd=1.0)

@@ -230,14 +230,14 @@ WA_TEMPLATE = {
 @pytest.fixture
 def wa_endpoints(data, clock, app_id):
     hanako = {"User": {"UserAttributes": {"FirstName": ["花子"]}}}
-    update_endpoint(data, data, clock, app_id, "in", {"ChannelType": "WHATSAPP", "Address": JP, **hanako,
-                    "Attributes": {"WhatsAppOptIn": ["true"]}})  # fmt: skip
+    opted_in = {"WhatsAppOptIn": ["true"]}
+    update_endpoint(
+        data, data, clock, app_id, "in", {"ChannelType": "WHATSAPP", "Address": JP, **hanako, "Attributes": opted_in}
+    )
     update_endpoint(data, data, clock, app_id, "silent", {"ChannelType": "WHATSAPP", "Address": JP, **hanako})
 
 
-def test_whatsapp_free_form_inside_the_window_is_queued_to_expire_when_it_closes(
-    deps, queue, consent, clock, app_id
-):
+def test_whatsapp_free_form_inside_the_window_is_queued_to_expire_when_it_closes(deps, queue, consent, clock, app_id):
     consent.record_inbound(app_id, "WHATSAPP", JP, clock.now() - timedelta(hours=1))
 
     result = send_messages(deps, app_id, to({JP: "WHATSAPP"}, WA_TEXT))["Result"][JP]
@@ -293,9 +293,7 @@ def quiet_night(data, clock, app_id):
     clock.advance(timedelta(hours=14))  # 2026-11-01 14:00 UTC = 23:00 in Tokyo
 
 
-def test_a_promotional_sms_in_quiet_time_waits_until_it_ends_in_the_recipients_zone(
-    deps, queue, quiet_night, app_id
-):
+def test_a_promotional_sms_in_quiet_time_waits_until_it_ends_in_the_recipients_zone(deps, queue, quiet_night, app_id):
     send_messages(deps, app_id, to({JP: "SMS"}, PROMO))
 
     assert queued(queue)[JP].not_before == "2026-11-01T23:00:00.000Z"  # 08:00 on 2 November, Asia/Tokyo
@@ -309,8 +307,8 @@ def test_a_transactional_sms_in_quiet_time_is_not_held(deps, queue, quiet_night,
 
 def test_the_endpoints_own_time_zone_wins_over_the_numbers(deps, data, queue, clock, app_id):
     update_settings(data, clock, app_id, {"QuietTime": {"Start": "21:00", "End": "08:00"}})
-    update_endpoint(data, data, clock, app_id, "abroad",
-                    {"ChannelType": "SMS", "Address": JP, "Demographic": {"Timezone": "Europe/London"}})  # fmt: skip
+    london = {"Timezone": "Europe/London"}
+    update_endpoint(data, data, clock, app_id, "abroad", {"ChannelType": "SMS", "Address": JP, "Demographic": london})
     update_endpoint(data, data, clock, app_id, "home", {"ChannelType": "SMS", "Address": "+819012345679"})
     clock.advance(timedelta(hours=3))  # 03:00 in London (GMT), 12:00 in Tokyo
 
@@ -324,8 +322,9 @@ def test_the_endpoints_own_time_zone_wins_over_the_numbers(deps, data, queue, cl
 
 
 def test_a_voice_message_is_spoken_in_its_language(deps, queue, app_id):
-    send_messages(deps, app_id, to({JP: "VOICE"}, {"VoiceMessage": {"Body": "確認コードは1234です",
-                                                                   "LanguageCode": "ja-JP"}}))  # fmt: skip
+    voice = {"VoiceMessage": {"Body": "確認コードは1234です", "LanguageCode": "ja-JP"}}
+
+    send_messages(deps, app_id, to({JP: "VOICE"}, voice))
 
     assert queued(queue)[JP].voice.language_code == "ja-JP"
 
@@ -338,15 +337,19 @@ def test_a_voice_message_defaults_to_us_english(deps, queue, app_id):
 
 def test_endpoint_values_are_html_escaped_in_the_html_part_only(deps, data, queue, clock, channels, app_id):
     channels.put_channel(app_id, "EMAIL", {"Enabled": True, "FromAddress": "noreply@kizuna.example"})
-    update_endpoint(data, data, clock, app_id, "mail",
-                    {"ChannelType": "EMAIL", "Address": "hanako@example.com", "Attributes": {"Name": ["<b>x</b>"]}})  # fmt: skip
+    name = {"Name": ["<b>x</b>"]}
+    update_endpoint(
+        data, data, clock, app_id, "mail", {"ChannelType": "EMAIL", "Address": "hanako@example.com", "Attributes": name}
+    )
     simple = {
         "Subject": {"Data": "Hello {{Attributes.Name}}"},
         "HtmlPart": {"Data": "<p>{{Attributes.Name}}</p>"},
         "TextPart": {"Data": "Hello {{Attributes.Name}}"},
     }
 
-    send_messages(deps, app_id, {"Endpoints": {"mail": {}}, "MessageConfiguration": {"EmailMessage": {"SimpleEmail": simple}}})
+    send_messages(
+        deps, app_id, {"Endpoints": {"mail": {}}, "MessageConfiguration": {"EmailMessage": {"SimpleEmail": simple}}}
+    )
 
     message = queued(queue)["mail"]
     assert message.email.html == "<p>&lt;b&gt;x&lt;/b&gt;</p>"
@@ -359,8 +362,8 @@ def test_endpoint_values_are_html_escaped_in_the_html_part_only(deps, data, queu
 
 def test_send_users_messages_answers_every_endpoint_of_every_user(deps, data, queue, clock, app_id):
     update_endpoint(data, data, clock, app_id, "phone", {"ChannelType": "SMS", "Address": JP, "User": {"UserId": "u1"}})
-    update_endpoint(data, data, clock, app_id, "old",
-                    {"ChannelType": "SMS", "Address": "+819012345679", "User": {"UserId": "u1"}, "OptOut": "ALL"})  # fmt: skip
+    old = {"ChannelType": "SMS", "Address": "+819012345679", "User": {"UserId": "u1"}, "OptOut": "ALL"}
+    update_endpoint(data, data, clock, app_id, "old", old)
     update_endpoint(data, data, clock, app_id, "other", {"ChannelType": "SMS", "Address": US, "User": {"UserId": "u2"}})
 
     response = send_users_messages(deps, app_id, {"Users": {"u1": {}, "u2": {}}, "MessageConfiguration": SMS})
@@ -377,3 +380,32 @@ def test_send_users_messages_answers_a_user_without_endpoints_with_no_results(de
 
     assert response["Result"] == {"nobody": {}}
     assert queue.messages == []
+
+
+def test_a_whatsapp_opt_in_attribute_saying_false_is_no_opt_in(deps, data, queue, clock, app_id):
+    declined = {"WhatsAppOptIn": ["false"]}
+    update_endpoint(
+        data, data, clock, app_id, "declined", {"ChannelType": "WHATSAPP", "Address": JP, "Attributes": declined}
+    )
+
+    response = send_messages(deps, app_id, {"Endpoints": {"declined": {}}, "MessageConfiguration": WA_TEMPLATE})
+
+    assert response["EndpointResult"]["declined"]["DeliveryStatus"] == "OPT_OUT"
+
+
+def test_a_whatsapp_stop_outranks_the_endpoints_opt_in(deps, queue, consent, clock, wa_endpoints, app_id):
+    consent.set_opt_out(app_id, ["WHATSAPP"], JP, True, clock.now())
+
+    response = send_messages(deps, app_id, {"Endpoints": {"in": {}}, "MessageConfiguration": WA_TEMPLATE})
+
+    assert response["EndpointResult"]["in"]["DeliveryStatus"] == "OPT_OUT"
+    assert queue.messages == []
+
+
+def test_a_requests_own_sender_id_is_not_used_where_alphanumeric_senders_are_not_delivered(deps, queue, app_id):
+    config = {"SMSMessage": {**SMS["SMSMessage"], "SenderId": "KIZUNA"}}
+
+    send_messages(deps, app_id, to({JP: "SMS", US: "SMS"}, config))
+
+    assert queued(queue)[JP].sender.alphanumeric_id == "KIZUNA"
+    assert queued(queue)[US].sender.alphanumeric_id is None

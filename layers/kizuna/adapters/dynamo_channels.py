@@ -5,6 +5,7 @@ Layout (pk "APP#<app>"):
 - "CHANNEL#~POLICY"       the messaging policy; shares the prefix so one Query reads every rule a send needs
 - "CONSENT#OPTOUT#<channel>#<hash>"   a keyword opt-out (STOP), kept after erasure so the STOP still holds
 - "CONSENT#WINDOW#<channel>#<hash>"   last inbound message time (WhatsApp's 24-hour window); TTL after 2 days
+- "OTP#<key>"             a one-time password's HMAC, attempts left, expiry (TTL); key = HMAC(destination, reference)
 <hash> is HMAC-SHA256 of the address under the app's salt (the erasure salt): the table never holds the address.
 """
 
@@ -110,21 +111,60 @@ class DynamoChannelStore:
         return {"pk": {"S": app_pk(app_id)}, "sk": {"S": sk}}
 
     def _sk(self, app_id: str, kind: str, channel: str, address: str) -> str:
-        digest = hmac.new(self._salt(app_id), address.encode(), hashlib.sha256).hexdigest()[:32]
+        digest = hmac.new(self.app_salt(app_id), address.encode(), hashlib.sha256).hexdigest()[:32]
         return f"CONSENT#{kind}#{channel}#{digest}"
 
-    def _salt(self, app_id: str) -> bytes:
+    def app_salt(self, app_id: str) -> bytes:
         salt = self._salts.get(app_id)
         if salt is None:
-            key = self._key(app_id, ERASURE_SALT_SK)
-            item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-            if item is None:  # first use: the same conditional write DeleteUserEndpoints uses (first writer wins)
-                with contextlib.suppress(self._ddb.exceptions.ConditionalCheckFailedException):
-                    self._ddb.put_item(
-                        TableName=self._table,
-                        Item={**key, "salt": {"S": secrets.token_hex(16)}},
-                        ConditionExpression="attribute_not_exists(pk)",
-                    )
-                item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]
-            salt = self._salts[app_id] = item["salt"]["S"].encode()
+            salt = self._salts[app_id] = read_or_create_salt(self._ddb, self._table, app_id)
         return salt
+
+    # one-time passwords (services.otp): "OTP#<key>" with the code's HMAC, attempts left and a TTL -------------
+    def put_otp(self, app_id: str, key: str, record: dict[str, Any], expires_at: datetime) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(app_id, f"OTP#{key}"),
+                "doc": {"S": json.dumps(record)},
+                "attempts": {"N": str(record["attempts"])},
+                "expires_at": {"N": str(epoch_seconds(expires_at))},
+            },
+        )
+
+    def get_otp(self, app_id: str, key: str) -> dict[str, Any] | None:
+        item = self._ddb.get_item(TableName=self._table, Key=self._key(app_id, f"OTP#{key}"), ConsistentRead=True).get(
+            "Item"
+        )
+        return json.loads(item["doc"]["S"]) if item else None
+
+    def spend_attempt(self, app_id: str, key: str) -> bool:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=self._key(app_id, f"OTP#{key}"),
+                UpdateExpression="SET attempts = attempts - :one",
+                ConditionExpression="attempts > :zero",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}},
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delete_otp(self, app_id: str, key: str) -> None:
+        self._ddb.delete_item(TableName=self._table, Key=self._key(app_id, f"OTP#{key}"))
+
+
+def read_or_create_salt(ddb: Any, table: str, app_id: str) -> bytes:
+    """The app's random salt (the erasure salt), created on first use by a conditional write: first writer wins."""
+    key = {"pk": {"S": app_pk(app_id)}, "sk": {"S": ERASURE_SALT_SK}}
+    item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    if item is None:
+        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
+            ddb.put_item(
+                TableName=table,
+                Item={**key, "salt": {"S": secrets.token_hex(32)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    return item["salt"]["S"].encode()

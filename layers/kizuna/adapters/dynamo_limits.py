@@ -80,3 +80,11 @@ class DynamoLimits:
                 return False
             raise
         return True
+
+    def refund(self, app_id: str, channel: str, day: str, amount_usd: float) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"spend#{app_id}#{channel}#{day}"}},
+            UpdateExpression="ADD usd :a",
+            ExpressionAttributeValues={":a": {"N": str(-Decimal(str(round(amount_usd, 6))))}},
+        )

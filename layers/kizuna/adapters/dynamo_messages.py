@@ -237,6 +237,9 @@ class DynamoMessageStore:
             raise
         return True
 
+    def release_inbound(self, provider_id: str) -> None:
+        self._ddb.delete_item(TableName=self._table, Key={"message_id": {"S": f"in#{provider_id}"}})
+
     def get(self, message_id: str) -> DeliveryRecord | None:
         item = self._get_item(message_id)
         return _record(item) if item else None

@@ -92,6 +92,11 @@ class InMemorySpendLedger:
             self.spent[key] = self.spent.get(key, 0.0) + amount_usd
             return True
 
+    def refund(self, app_id: str, channel: str, day: str, amount_usd: float) -> None:
+        with self._lock:
+            key = (app_id, channel, day)
+            self.spent[key] = self.spent.get(key, 0.0) - amount_usd
+
 
 class InMemoryChannelStore:
     def __init__(self) -> None:
@@ -135,3 +140,30 @@ class InMemoryConsentStore:
     def forget_windows(self, app_id: str, addresses: Sequence[str]) -> None:
         for key in [k for k in self.windows if k[0] == app_id and k[2] in addresses]:
             del self.windows[key]
+
+
+class InMemoryOtpStore:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put_otp(self, app_id: str, key: str, record: dict[str, Any], expires_at: datetime) -> None:
+        self.records[(app_id, key)] = dict(record)
+
+    def get_otp(self, app_id: str, key: str) -> dict[str, Any] | None:
+        record = self.records.get((app_id, key))
+        return dict(record) if record else None
+
+    def spend_attempt(self, app_id: str, key: str) -> bool:
+        with self._lock:
+            record = self.records.get((app_id, key))
+            if not record or record["attempts"] <= 0:
+                return False
+            record["attempts"] -= 1
+            return True
+
+    def delete_otp(self, app_id: str, key: str) -> None:
+        self.records.pop((app_id, key), None)
+
+    def app_salt(self, app_id: str) -> bytes:
+        return f"salt-{app_id}".encode()

@@ -37,6 +37,7 @@ from kizuna.ports import (
     SendQueue,
     TemplateStore,
 )
+from kizuna.services.otp import OtpDeps
 from kizuna.services.send_messages import SendDeps
 
 logger = Logger(child=True)
@@ -66,6 +67,8 @@ class ApiDeps:
     templates: TemplateStore | None = None
     channels: ChannelStore | None = None
     consent: ConsentStore | None = None
+    # One-time passwords: built per call (a Deliverer holds one request's events), absent where OTP is not wired.
+    otp: Callable[[], OtpDeps] | None = None
 
     def send_deps(self) -> SendDeps:
         return SendDeps(self.apps, self.endpoints, self.queue, self.clock, self.templates, self.channels, self.consent)

@@ -49,10 +49,13 @@ class ChannelRules:
         return not allowed or (country is not None and country in allowed)
 
     def sms_sender(self, requested: SenderId, country: str | None) -> SenderId:
-        """The request's own sender first, then the policy's sender for the country, then the SMS channel's."""
-        if requested.from_number or requested.alphanumeric_id or requested.messaging_service_sid:
-            return requested
+        """The request's own sender first, then the policy's sender for the country, then the SMS channel's. An
+        alphanumeric sender ID is never used for a country that does not deliver them."""
         by_country = country or ""
+        if requested.from_number or requested.messaging_service_sid:
+            return requested
+        if requested.alphanumeric_id and by_country not in NO_ALPHANUMERIC_SENDER:
+            return requested
         number = (self.policy.get("OriginationNumbers") or {}).get(by_country)
         if number:
             return SenderId(from_number=number)

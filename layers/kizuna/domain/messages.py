@@ -87,6 +87,7 @@ class OutboundMessage(BaseModel):
     rate_per_s: float | None = None  # the app's cap for this sender, below the account's; None: account's rate
     cost_usd: float = 0.0  # estimated provider price, counted against the app's daily spend cap
     spend_cap_usd: float | None = None  # the app's daily cap for this channel; None: no cap
+    deferrals: int = 0  # times the provider throttled it: each backs off longer
 
 
 # Forward-only status ladder. A callback may only move a record up; terminal statuses never change.

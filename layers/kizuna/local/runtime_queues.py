@@ -14,6 +14,11 @@
 - An invocation longer than the function timeout is logged and counted (`timeouts`); the thread cannot be killed,
   so its batch response is still honoured (Lambda would have failed the whole batch).
 
+Fault injection (`faults`, for the tests that prove nothing is lost or sent twice): a share of records is
+delivered a second time in a separate invocation (SQS is at-least-once), and a share of processed records is not
+deleted, as if the function crashed after its work but before the ack; the record then reappears at once (its
+visibility set to 0 instead of waiting out the timeout, which only makes the test faster).
+
 Invocation timing is wall-clock: the handler's work is real even when the demo clock is virtual; SQS visibility
 timeouts are moto's (wall-clock) too. The clock port stamps `last_invocation_at` for status displays.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +44,22 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict, Any], Any]
 
 SQS_MAX_RECEIVE = 10
+
+
+@dataclass
+class PollerFaults:
+    duplicate_ratio: float = 0.0
+    drop_ack_ratio: float = 0.0
+    seed: int = 0
+    duplicated: int = 0
+    acks_dropped: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
+
+    def roll(self, ratio: float) -> bool:
+        return ratio > 0 and self._rng.random() < ratio
 
 
 @dataclass
@@ -80,6 +102,7 @@ class QueuePoller:
         self.wait_time_s = wait_time_s
         self.region = queue_arn.split(":")[3] if queue_arn.count(":") >= 5 else "us-east-1"
         self.stats = PollerStats()
+        self.faults = PollerFaults()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -177,6 +200,11 @@ class QueuePoller:
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         try:
             self._invoke(messages)
+            with self._lock:
+                again = [m for m in messages if self.faults.roll(self.faults.duplicate_ratio)]
+                self.faults.duplicated += len(again)
+            if again:
+                self._invoke(again, settle=False)  # the same records delivered once more
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -209,7 +237,7 @@ class QueuePoller:
         )
         return response.get("Messages", [])
 
-    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+    def _invoke(self, messages: list[dict[str, Any]], settle: bool = True) -> None:
         event = {"Records": [self._record(m) for m in messages]}
         context = LocalLambdaContext(self.function_name, self.function_timeout_s, self.memory_mb, region=self.region)
         with self._lock:
@@ -238,7 +266,17 @@ class QueuePoller:
             with self._lock:
                 self.stats.timeouts += 1
 
+        if not settle:
+            return  # a duplicate delivery: the original's receipt settles the message
         to_delete = [] if failed_ids is None else [m for m in messages if m["MessageId"] not in failed_ids]
+        with self._lock:
+            dropped = [m for m in to_delete if self.faults.roll(self.faults.drop_ack_ratio)]
+            self.faults.acks_dropped += len(dropped)
+        for message in dropped:  # "crashed before the ack": visible again at once
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        to_delete = [m for m in to_delete if m not in dropped]
         self._delete(to_delete)
         with self._lock:
             if failed_ids is None:

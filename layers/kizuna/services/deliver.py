@@ -48,6 +48,12 @@ class Outcome(enum.Enum):
     RETRY = "retry"  # leave it to SQS (counts toward the DLQ)
 
 
+class Charge(enum.Enum):
+    NONE = "none"  # no cap, nothing to charge, or charged by an earlier attempt
+    CHARGED = "charged"
+    REFUSED = "refused"  # the charge would pass the app's daily cap
+
+
 @dataclass
 class Deliverer:
     store: MessageStore
@@ -111,7 +117,7 @@ class Deliverer:
         if result.claim is Claim.DONE:
             return Outcome.ALREADY_DONE
         if result.claim is Claim.BUSY:
-            return self._defer(message, 0, self.lease_s, "another sender holds the claim", release=False)
+            return self._requeue(message, self.lease_s, "another sender holds the claim")
         provider = self.providers[message.channel]
         if result.claim is Claim.NEEDS_LOOKUP:
             earlier = provider.find_sent(message, _parse(result.record.first_attempt_at))
@@ -119,7 +125,11 @@ class Deliverer:
                 logger.info("adopting earlier provider message", message_id=message.message_id)
                 self._record_sent(message, earlier)
                 return Outcome.ALREADY_DONE
-        if not self._within_spend_cap(message, now):
+        # Charged once per message: on a fresh claim only (a lookup retry was charged by the attempt that timed
+        # out), and refunded below whenever the provider definitely did not take it.
+        day = now.date().isoformat()
+        charge = self._charge(message, day) if result.claim is Claim.CLAIMED else Charge.NONE
+        if charge is Charge.REFUSED:
             return self._fail(message, "SPEND_CAP", "the app's daily spend cap for this channel is reached")
 
         wait = slot - self.clock.now().timestamp()
@@ -130,12 +140,14 @@ class Deliverer:
         except (PermanentProviderError, ProviderConfigurationError) as exc:
             # A configuration error is permanent for this message too: retrying with the same
             # credentials or sender cannot succeed, and an alarm on the failure events tells the operator.
+            self._refund(message, charge, day)
             return self._fail(message, exc.code, exc.message)
         except RetryableProviderError as exc:
             if exc.code == "timeout":
                 # The provider may have taken it: keep the claim's "outcome pending" so the next attempt looks first.
-                return self._defer(message, receive_count, exc.retry_after, "provider timeout", release=False)
-            return self._defer(message, receive_count, exc.retry_after, f"provider {exc.code}")
+                return self._defer(message, message.deferrals, exc.retry_after, "provider timeout", release=False)
+            self._refund(message, charge, day)
+            return self._defer(message, message.deferrals, exc.retry_after, f"provider {exc.code}")
         self._record_sent(message, receipt)
         return Outcome.SENT
 
@@ -175,11 +187,16 @@ class Deliverer:
         self.events.append(status_event(record, "expired", "expired", now, now))
         return Outcome.EXPIRED
 
-    def _within_spend_cap(self, message: OutboundMessage, now: datetime) -> bool:
+    def _charge(self, message: OutboundMessage, day: str) -> Charge:
         if self.spend is None or message.spend_cap_usd is None or message.cost_usd <= 0:
-            return True
-        day = now.date().isoformat()
-        return self.spend.try_spend(message.app_id, message.channel, day, message.cost_usd, message.spend_cap_usd)
+            return Charge.NONE
+        if self.spend.try_spend(message.app_id, message.channel, day, message.cost_usd, message.spend_cap_usd):
+            return Charge.CHARGED
+        return Charge.REFUSED
+
+    def _refund(self, message: OutboundMessage, charge: Charge, day: str) -> None:
+        if charge is Charge.CHARGED and self.spend is not None:
+            self.spend.refund(message.app_id, message.channel, day, message.cost_usd)
 
     def _requeue(self, message: OutboundMessage, wait_s: float, reason: str) -> Outcome:
         """Wait without a claim: the message goes back with a delay, nothing recorded, no receive count spent."""
@@ -195,7 +212,7 @@ class Deliverer:
         if release:
             self.store.release(message.message_id, reason, self.clock.now())
         delay = backoff_s(attempt, hint_s, self.rng)
-        failed = self.queue.enqueue([message], delay_s=delay)
+        failed = self.queue.enqueue([message.model_copy(update={"deferrals": message.deferrals + 1})], delay_s=delay)
         if failed:
             return Outcome.RETRY
         logger.info("send deferred", message_id=message.message_id, reason=reason, delay_s=delay)

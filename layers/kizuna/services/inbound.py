@@ -58,6 +58,18 @@ def handle_inbound(deps: InboundDeps, app_id: str, channel: str, params: dict[st
     sid = params.get("MessageSid") or params.get("SmsMessageSid") or ""
     if not sid or not deps.ledger.claim_inbound(sid, now):
         return InboundResult(duplicate=True)
+    try:
+        return _handle(deps, app_id, channel, params, sid, now)
+    except Exception:
+        # Nothing is lost: Twilio retries a failed webhook, and the retry must not be taken for a duplicate.
+        # (What already happened is idempotent: opt-outs and windows are set again, events are deduplicated by id.)
+        deps.ledger.release_inbound(sid)
+        raise
+
+
+def _handle(
+    deps: InboundDeps, app_id: str, channel: str, params: dict[str, str], sid: str, now: datetime
+) -> InboundResult:
     sender = params.get("From", "").removeprefix("whatsapp:")
     body = params.get("Body", "")
     keyword = keyword_of(body)

@@ -58,7 +58,7 @@ def send_messages(
         raise BadRequest("MessageRequest must name at least one recipient in Addresses or Endpoints")
     if len(addresses) + len(endpoint_configs) > MAX_RECIPIENTS:
         raise BadRequest(f"MessageRequest may name at most {MAX_RECIPIENTS} recipients")
-    ctx = _context(deps, app_id, request, priority, attribution, not_after)
+    ctx = context_for(deps, app_id, request, priority, attribution, not_after)
     found = deps.endpoints.get_endpoints(app_id, list(endpoint_configs)) if endpoint_configs else {}
     recipients: list[Recipient] = [
         Recipient(address, config.get("ChannelType"), address, config) for address, config in addresses.items()
@@ -92,7 +92,7 @@ def send_users_messages(deps: SendDeps, app_id: str, request: dict[str, Any]) ->
         raise BadRequest("SendUsersMessageRequest.Users must name at least one user")
     if len(users) > MAX_USERS:
         raise BadRequest(f"SendUsersMessageRequest.Users may name at most {MAX_USERS} users")
-    ctx = _context(deps, app_id, request, "transactional", None, None)
+    ctx = context_for(deps, app_id, request, "transactional", None, None)
     recipients: list[Recipient] = []
     owners: dict[str, list[str]] = {}
     for user_id, config in users.items():
@@ -110,7 +110,7 @@ def send_users_messages(deps: SendDeps, app_id: str, request: dict[str, Any]) ->
     }
 
 
-def _context(
+def context_for(
     deps: SendDeps,
     app_id: str,
     request: dict[str, Any],

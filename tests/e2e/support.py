@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -20,3 +21,37 @@ def items_of_app(kizuna: LocalKizuna, app_id: str, timeout: float = 60.0) -> lis
         if not items or time.monotonic() > deadline:
             return items
         time.sleep(0.5)
+
+
+def record(kizuna: LocalKizuna, message_id: str) -> dict[str, Any] | None:
+    """A delivery record as stored (DynamoDB item), or None."""
+    return (
+        wiring.aws("dynamodb")
+        .get_item(
+            TableName=kizuna.resources.tables["messages"], Key={"message_id": {"S": message_id}}, ConsistentRead=True
+        )
+        .get("Item")
+    )
+
+
+def wait_for_status(
+    kizuna: LocalKizuna, message_ids: list[str], wanted: frozenset[str] | set[str], timeout: float = 60.0
+) -> dict[str, str]:
+    """Each message's status once all are in `wanted` (or whatever they are when `timeout` runs out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = {m: (record(kizuna, m) or {}).get("status", {}).get("S", "") for m in message_ids}
+        if all(s in wanted for s in statuses.values()) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.25)
+
+
+def events_in_stream(kizuna: LocalKizuna) -> list[dict[str, Any]]:
+    """Every event Firehose has delivered to the local events bucket."""
+    s3 = wiring.aws("s3")
+    objects = s3.list_objects_v2(Bucket=kizuna.resources.bucket).get("Contents", [])
+    lines: list[dict[str, Any]] = []
+    for obj in objects:
+        body = s3.get_object(Bucket=kizuna.resources.bucket, Key=obj["Key"])["Body"].read().decode()
+        lines += [json.loads(line) for line in body.splitlines() if line]
+    return lines

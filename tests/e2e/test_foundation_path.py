@@ -20,33 +20,14 @@ from kizuna import wiring
 from kizuna.domain.messages import TERMINAL
 from kizuna.local.lambda_context import LocalLambdaContext
 from kizuna.local.system import REGION, LocalKizuna
+from tests.e2e.support import events_in_stream, record
 
 pytestmark = pytest.mark.e2e
 BODY = "ご予約ありがとうございます"
 
 
-def record(kizuna: LocalKizuna, message_id: str) -> dict | None:
-    return (
-        wiring.aws("dynamodb")
-        .get_item(
-            TableName=kizuna.resources.tables["messages"], Key={"message_id": {"S": message_id}}, ConsistentRead=True
-        )
-        .get("Item")
-    )
-
-
 def data_items(kizuna: LocalKizuna) -> list[dict]:
     return wiring.aws("dynamodb").scan(TableName=kizuna.resources.tables["data"])["Items"]
-
-
-def events_in_stream(kizuna: LocalKizuna) -> list[dict]:
-    s3 = wiring.aws("s3")
-    objects = s3.list_objects_v2(Bucket=kizuna.resources.bucket).get("Contents", [])
-    lines = []
-    for obj in objects:
-        body = s3.get_object(Bucket=kizuna.resources.bucket, Key=obj["Key"])["Body"].read().decode()
-        lines += [json.loads(line) for line in body.splitlines() if line]
-    return lines
 
 
 def send(pinpoint: Any, app_id: str, **recipients: Any) -> dict:

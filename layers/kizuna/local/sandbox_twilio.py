@@ -225,8 +225,9 @@ class SandboxTwilio:
         )
         with self._lock:
             self.messages[msg.sid] = msg
-            if from_.startswith(WHATSAPP):
-                self._last_inbound[(to, from_)] = self.clock.now().timestamp()
+            if from_.startswith(WHATSAPP):  # (business number, user number), both without the prefix
+                key = (to.removeprefix(WHATSAPP), from_.removeprefix(WHATSAPP))
+                self._last_inbound[key] = self.clock.now().timestamp()
         params = {
             "MessageSid": msg.sid,
             "SmsSid": msg.sid,
@@ -409,7 +410,7 @@ class SandboxTwilio:
         return re.sub(r"{{(\d+)}}", lambda m: str(values.get(m.group(1), "")), content["body"])
 
     def _window_open(self, to: str, from_: str) -> bool:
-        opened = self._last_inbound.get((from_, to))
+        opened = self._last_inbound.get((from_.removeprefix(WHATSAPP), to.removeprefix(WHATSAPP)))
         return opened is not None and self.clock.now().timestamp() - opened < WHATSAPP_WINDOW_S
 
     def _outcome(self, to: str) -> tuple[str, int | None]:

@@ -33,6 +33,8 @@ from kizuna.pinpoint.client import extended_client
 REGION = "us-east-1"
 LOCAL_EMAIL_DOMAIN = "kizuna.local"  # any address @kizuna.local can send in local mode
 LOCAL_EMAIL_CONFIGURATION_SET = "kizuna-email"
+LOCAL_SENDER_RATE_PER_S = 50.0
+LOCAL_CALLS_PER_S = 10.0
 log = logging.getLogger("kizuna.local")
 
 
@@ -181,7 +183,10 @@ class LocalKizuna:
             "account_sid": self.sandbox.account_sid,
             "auth_token": self.sandbox.auth_token,
             "from_number": VALID_FROM,
+            "whatsapp_from": VALID_FROM,
             "api_base_url": self.sandbox.base_url,
+            # Throughput of the sandbox's numbers (a real account's operator writes what Twilio granted).
+            "sender_rates": {VALID_FROM: LOCAL_SENDER_RATE_PER_S, "voice": LOCAL_CALLS_PER_S},
         }
         wiring.aws("secretsmanager").put_secret_value(
             SecretId=self.resources.secrets["twilio"], SecretString=json.dumps(secret)

@@ -50,6 +50,9 @@ SQS_MAX_RECEIVE = 10
 class PollerFaults:
     duplicate_ratio: float = 0.0
     drop_ack_ratio: float = 0.0
+    # Records left on the queue by a failed invocation reappear after this many seconds instead of the full
+    # visibility timeout (a test need not wait 3 minutes to see SQS redeliver).
+    failed_visibility_s: int | None = None
     seed: int = 0
     duplicated: int = 0
     acks_dropped: int = 0
@@ -251,7 +254,9 @@ class QueuePoller:
             failed_ids = _failed_ids(response, {m["MessageId"] for m in messages})
             if failed_ids is None:
                 log.error("%s: invalid batch response, the whole batch is retried: %r", self.function_name, response)
-        except Exception:
+        except (Exception, BaseException) as exc:  # noqa: B036 - a crashed runtime fails its batch, as in Lambda
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             log.exception("%s: invocation failed, the whole batch of %d is retried", self.function_name, len(messages))
             failed_ids = None
         elapsed = context.elapsed_s()
@@ -278,6 +283,14 @@ class QueuePoller:
             )
         to_delete = [m for m in to_delete if m not in dropped]
         self._delete(to_delete)
+        if self.faults.failed_visibility_s is not None:
+            kept = [m for m in messages if m not in to_delete and m not in dropped]
+            for message in kept:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=self.faults.failed_visibility_s,
+                )
         with self._lock:
             if failed_ids is None:
                 self.stats.errors += 1

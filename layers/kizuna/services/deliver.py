@@ -37,6 +37,8 @@ logger = Logger(child=True)
 
 MAX_BACKOFF_S = 900  # SQS's largest DelaySeconds
 MAX_PARALLEL_SENDS = 10  # one SQS batch
+RATE_LIMITED = frozenset({"20429", "429"})
+RATE_LIMITED_MAX_BACKOFF_S = 30
 
 
 class Outcome(enum.Enum):
@@ -147,7 +149,9 @@ class Deliverer:
                 # The provider may have taken it: keep the claim's "outcome pending" so the next attempt looks first.
                 return self._defer(message, message.deferrals, exc.retry_after, "provider timeout", release=False)
             self._refund(message, charge, day)
-            return self._defer(message, message.deferrals, exc.retry_after, f"provider {exc.code}")
+            # Twilio's 20429 passes within seconds: back off, but never for long (21611, a full queue, takes hours).
+            ceiling = RATE_LIMITED_MAX_BACKOFF_S if exc.code in RATE_LIMITED else MAX_BACKOFF_S
+            return self._defer(message, message.deferrals, exc.retry_after, f"provider {exc.code}", ceiling=ceiling)
         self._record_sent(message, receipt)
         return Outcome.SENT
 
@@ -207,11 +211,17 @@ class Deliverer:
         return Outcome.DEFERRED
 
     def _defer(
-        self, message: OutboundMessage, attempt: int, hint_s: float, reason: str, release: bool = True
+        self,
+        message: OutboundMessage,
+        attempt: int,
+        hint_s: float,
+        reason: str,
+        release: bool = True,
+        ceiling: int = 0,
     ) -> Outcome:
         if release:
             self.store.release(message.message_id, reason, self.clock.now())
-        delay = backoff_s(attempt, hint_s, self.rng)
+        delay = backoff_s(attempt, hint_s, self.rng, ceiling or MAX_BACKOFF_S)
         failed = self.queue.enqueue([message.model_copy(update={"deferrals": message.deferrals + 1})], delay_s=delay)
         if failed:
             return Outcome.RETRY
@@ -230,9 +240,9 @@ class Deliverer:
         return f"{base}/webhooks/twilio/{kind}?app={message.app_id}&m={message.message_id}"
 
 
-def backoff_s(attempt: int, hint_s: float, rng: random.Random) -> int:
-    """Full jitter exponential backoff, never below the provider's hint, within SQS's delay limit."""
-    ceiling = min(MAX_BACKOFF_S, 2 ** min(attempt, 10))
+def backoff_s(attempt: int, hint_s: float, rng: random.Random, limit: int = MAX_BACKOFF_S) -> int:
+    """Full jitter exponential backoff, never below the provider's hint, within `limit` (SQS's delay limit)."""
+    ceiling = min(limit, 2 ** min(attempt, 10))
     return int(min(MAX_BACKOFF_S, max(hint_s, rng.uniform(0, ceiling))))
 
 

@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from kizuna.catalog import FUNCTIONS, QUEUES, SCHEDULES, STREAMS, TABLES, Naming, Queue, visibility_timeout_s
+from kizuna.catalog import FUNCTIONS, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES, Naming, Queue, visibility_timeout_s
 from kizuna.clock import SystemClock, VirtualClock
 from kizuna.local.aws_resources import create_local_resources, create_queue_pair
 from kizuna.local.lambda_context import LocalLambdaContext
@@ -127,16 +127,21 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
     assert json.loads(secrets.get_secret_value(SecretId=first.secrets["twilio"])["SecretString"]) == {}
     assert client(session, moto_url, "kms").describe_key(KeyId=first.kms_key_id)["KeyMetadata"]["Enabled"]
 
-    api_env = first.env_for(ApiSettings)
-    assert api_env == {
-        TABLES["data"].env_var: first.tables["data"],
-        TABLES["messages"].env_var: first.tables["messages"],
-        TABLES["access_keys"].env_var: first.tables["access_keys"],
-        "KEYS_KMS_KEY_ID": first.kms_key_id,
-        QUEUES["send"].env_var: first.queue_urls["send"],
-        QUEUES["jobs"].env_var: first.queue_urls["jobs"],
-        STREAMS["events"].env_var: first.stream_name,
-    }
+    api_env = first.env_for(ApiSettings, extra={"WEBHOOK_BASE_URL": "http://x"})
+    assert (
+        api_env.items()
+        >= {
+            TABLES["data"].env_var: first.tables["data"],
+            TABLES["messages"].env_var: first.tables["messages"],
+            TABLES["access_keys"].env_var: first.tables["access_keys"],
+            "KEYS_KMS_KEY_ID": first.kms_key_id,
+            QUEUES["send"].env_var: first.queue_urls["send"],
+            QUEUES["jobs"].env_var: first.queue_urls["jobs"],
+            STREAMS["events"].env_var: first.stream_name,
+            SECRETS["twilio"].env_var: first.secrets["twilio"],
+        }.items()
+    )
+    assert set(api_env) == ApiSettings.env_names() - {"POWERTOOLS_SERVICE_NAME"}  # nothing missing, nothing extra
     ApiSettings(**api_env)  # the model accepts it
     assert first.env_for(ReconcilerSettings)["TWILIO_SECRET_ID"] == first.secrets["twilio"]
     with pytest.raises(KeyError, match="WEBHOOK_BASE_URL"):

@@ -99,6 +99,7 @@ class SandboxTwilio:
         self.step_delays = step_delays  # (created → sent, sent → final) in real seconds
         # fault injection, settable at runtime
         self.rate_limit_per_sender: float | None = None
+        self.rate_limited = 0  # 20429s answered because a sender went over rate_limit_per_sender
         self.fail_ratio_5xx = 0.0
         self.fail_ratio_20429 = 0.0
         self.timeout_ratio = 0.0
@@ -372,6 +373,7 @@ class SandboxTwilio:
             while window and now - window[0] >= 1.0:
                 window.popleft()
             if len(window) >= limit:
+                self.rate_limited += 1
                 raise TwilioApiError(429, 20429, "Too Many Requests", {"Retry-After": "1"})
             window.append(now)
 

@@ -6,11 +6,12 @@ called. A second delivery of the same queue message finds the claim and does not
 live lease is held). If an earlier attempt's outcome is unknown (a crash or a timeout after the provider may have
 accepted), the provider is asked whether it already has the message before anything is sent again.
 
-Pacing: `deliver_batch` books one slot per message in each sender's shared bucket (domain.throttle) with one write
-per bucket, then sends the batch concurrently, each message at its slot, so the provider sees the booked spacing
-however long each request takes. A message that gets no slot within its priority's horizon, one held for quiet
-time, and one the provider throttled are re-enqueued with a delay: waiting never spends a receive count, which is
-kept for real faults (a crash, an unreachable provider), and those end in the dead-letter queue.
+Pacing: `deliver_batch` claims the batch, then books one slot per message in each sender's shared bucket
+(domain.throttle) with one write per bucket, then sends the batch concurrently, each message at its slot, so the
+provider sees the booked spacing however long each request takes. A message that gets no slot within its
+priority's horizon, one held for quiet time, and one the provider throttled are re-enqueued with a delay: waiting
+never spends a receive count, which is kept for real faults (a crash, an unreachable provider), and those end in
+the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from __future__ import annotations
 import enum
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -38,6 +39,11 @@ logger = Logger(child=True)
 MAX_BACKOFF_S = 900  # SQS's largest DelaySeconds
 MAX_PARALLEL_SENDS = 10  # one SQS batch
 RATE_LIMITED = frozenset({"20429", "429"})
+SLOT_LEAD_S = 0.25
+# A send that wakes this much after its slot books another (a slot at 50/s is 20 ms wide).
+LATE_TOLERANCE_S = 0.01
+LATE_LEAD_S = 0.05
+REBOOK_HORIZON_S = 10.0
 RATE_LIMITED_MAX_BACKOFF_S = 30
 
 
@@ -48,6 +54,15 @@ class Outcome(enum.Enum):
     EXPIRED = "expired"  # could not go out before its not_after: recorded, never sent
     DEFERRED = "deferred"  # re-enqueued with a delay; the receive count is not spent
     RETRY = "retry"  # leave it to SQS (counts toward the DLQ)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """Claimed and charged: waiting for its slot."""
+
+    message: OutboundMessage
+    charge: Charge
+    day: str
 
 
 class Charge(enum.Enum):
@@ -68,77 +83,95 @@ class Deliverer:
     spend: SpendLedger | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
-    # message id -> epoch second it may be sent at, or None when it got no slot (with how long to wait instead)
-    _slots: dict[str, float | None] = field(default_factory=dict)
-    _waits: dict[str, float] = field(default_factory=dict)
-
-    def deliver_batch(self, batch: Sequence[tuple[OutboundMessage, int]]) -> dict[str, Outcome]:
-        """Deliver (message, receive count) pairs concurrently, each at its booked slot. Never raises for one
-        message: an unexpected error becomes that message's RETRY, so SQS redelivers just it."""
-        self.plan([m for m, _ in batch])
-        outcomes: dict[str, Outcome] = {}
-        if not batch:
-            return outcomes
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(batch))) as pool:
-            futures = {m.message_id: pool.submit(self._deliver_safely, m, n) for m, n in batch}
-        for message_id, future in futures.items():
-            outcomes[message_id] = future.result()
-        return outcomes
-
-    def plan(self, messages: Sequence[OutboundMessage]) -> None:
-        """Book rate-limit slots: one reservation per (bucket, priority) in this batch."""
-        if self.limiter is None:
-            return
-        groups: dict[tuple[str, float, str], list[tuple[OutboundMessage, float]]] = defaultdict(list)
-        for message in messages:
-            if message.message_id in self._slots or self._held(message) or self._expired(message):
-                continue
-            throttle = self.providers[message.channel].throttle(message)
-            groups[(throttle.key, throttle.rate_per_s, message.priority)].append((message, throttle.cost))
-        now = self.clock.now()
-        for (key, rate, priority), members in groups.items():
-            offsets, wait = self.limiter.reserve(key, rate, [c for _, c in members], HORIZON_S[priority], now)
-            for (message, _), offset in zip(members, offsets, strict=True):
-                self._slots[message.message_id] = None if offset is None else now.timestamp() + offset
-                self._waits[message.message_id] = wait
 
     def deliver(self, message: OutboundMessage, receive_count: int = 1) -> Outcome:
+        return self.deliver_batch([(message, receive_count)])[message.message_id]
+
+    def deliver_batch(self, batch: Sequence[tuple[OutboundMessage, int]]) -> dict[str, Outcome]:
+        """Deliver (message, receive count) pairs: claim them all, book their slots, then send each at its slot,
+        concurrently. Booking after the claims means nothing but a sleep stands between a slot and its send.
+        Never raises for one message: an unexpected error becomes that message's RETRY (SQS redelivers just it)."""
+        if not batch:
+            return {}
+        outcomes: dict[str, Outcome] = {}
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(batch))) as pool:
+            claimed = {m.message_id: pool.submit(self._safely, self._claim, m) for m, _ in batch}
+            ready: list[_Ready] = []
+            for message_id, future in claimed.items():
+                result = future.result()
+                if isinstance(result, _Ready):
+                    ready.append(result)
+                else:
+                    outcomes[message_id] = result
+            slots = self._book([r.message for r in ready])
+            sent = {
+                r.message.message_id: pool.submit(self._safely, self._send, r, slots[r.message.message_id])
+                for r in ready
+            }
+            for message_id, future in sent.items():
+                outcomes[message_id] = future.result()
+        return outcomes
+
+    def _claim(self, message: OutboundMessage) -> Outcome | _Ready:
+        """Everything before the provider call: expiry, quiet-time hold, the claim, the lookup, the spend cap."""
         now = self.clock.now()
         if self._expired(message):
             return self._expire(message, now)
         if self._held(message):
             remaining = _parse(message.not_before).timestamp() - now.timestamp()
             return self._requeue(message, remaining, "held until the recipient's quiet time ends")
-        if self.limiter is not None and message.message_id not in self._slots:
-            self.plan([message])
-        slot = self._slots.pop(message.message_id, now.timestamp())
-        if slot is None:
-            return self._requeue(message, self._waits.pop(message.message_id, 1.0), "sender at its rate")
-
         result = self.store.claim(message, now, self.lease_s)
         if result.claim is Claim.DONE:
             return Outcome.ALREADY_DONE
         if result.claim is Claim.BUSY:
             return self._requeue(message, self.lease_s, "another sender holds the claim")
-        provider = self.providers[message.channel]
         if result.claim is Claim.NEEDS_LOOKUP:
-            earlier = provider.find_sent(message, _parse(result.record.first_attempt_at))
+            earlier = self.providers[message.channel].find_sent(message, _parse(result.record.first_attempt_at))
             if earlier is not None:
                 logger.info("adopting earlier provider message", message_id=message.message_id)
                 self._record_sent(message, earlier)
                 return Outcome.ALREADY_DONE
         # Charged once per message: on a fresh claim only (a lookup retry was charged by the attempt that timed
-        # out), and refunded below whenever the provider definitely did not take it.
+        # out), and refunded whenever the provider definitely did not take it.
         day = now.date().isoformat()
         charge = self._charge(message, day) if result.claim is Claim.CLAIMED else Charge.NONE
         if charge is Charge.REFUSED:
             return self._fail(message, "SPEND_CAP", "the app's daily spend cap for this channel is reached")
+        return _Ready(message, charge, day)
 
-        wait = slot - self.clock.now().timestamp()
+    def _book(self, messages: Sequence[OutboundMessage]) -> dict[str, tuple[float | None, float]]:
+        """message id -> (epoch second it may be sent at, or None: no slot within the horizon; seconds until the
+        bucket frees up). One reservation per (bucket, priority)."""
+        start = self.clock.now() + timedelta(seconds=SLOT_LEAD_S)
+        if self.limiter is None:
+            return {m.message_id: (start.timestamp(), 0.0) for m in messages}
+        groups: dict[tuple[str, float, str], list[tuple[OutboundMessage, float]]] = defaultdict(list)
+        for message in messages:
+            throttle = self.providers[message.channel].throttle(message)
+            groups[(throttle.key, throttle.rate_per_s, message.priority)].append((message, throttle.cost))
+        slots: dict[str, tuple[float | None, float]] = {}
+        for (key, rate, priority), members in groups.items():
+            offsets, wait = self.limiter.reserve(key, rate, [c for _, c in members], HORIZON_S[priority], start)
+            for (message, _), offset in zip(members, offsets, strict=True):
+                slots[message.message_id] = (None if offset is None else start.timestamp() + offset, wait)
+        return slots
+
+    def _send(self, ready: _Ready, slot: tuple[float | None, float]) -> Outcome:
+        message, charge, day = ready.message, ready.charge, ready.day
+        at, wait_for_bucket = slot
+        if at is None:  # the sender is booked beyond the horizon: wait off the clock, without the claim
+            self.store.release(message.message_id, "sender at its rate", self.clock.now())
+            self._refund(message, charge, day)
+            return self._requeue(message, wait_for_bucket, "sender at its rate")
+        wait = at - self.clock.now().timestamp()
         if wait > 0:
             self.clock.sleep(wait)
+        if not self._on_time(message, at):
+            self.store.release(message.message_id, "sender at its rate", self.clock.now())
+            self._refund(message, charge, day)
+            return self._requeue(message, REBOOK_HORIZON_S, "sender at its rate")
         try:
-            receipt = provider.send(message, self._callback_url(message))
+            receipt = self.providers[message.channel].send(message, self._callback_url(message))
         except (PermanentProviderError, ProviderConfigurationError) as exc:
             # A configuration error is permanent for this message too: retrying with the same
             # credentials or sender cannot succeed, and an alarm on the failure events tells the operator.
@@ -155,11 +188,29 @@ class Deliverer:
         self._record_sent(message, receipt)
         return Outcome.SENT
 
-    def _deliver_safely(self, message: OutboundMessage, receive_count: int) -> Outcome:
+    def _on_time(self, message: OutboundMessage, at: float) -> bool:
+        """True once it is this message's moment. A thread can wake well after its slot (a busy process, a slow
+        claim): sent then, it would land among later slots and break the rate, so it takes a fresh slot and waits
+        for that. False when the bucket has nothing free within REBOOK_HORIZON_S."""
+        late = self.clock.now().timestamp() - at
+        if self.limiter is None or late <= LATE_TOLERANCE_S:
+            return True
+        throttle = self.providers[message.channel].throttle(message)
+        start = self.clock.now() + timedelta(seconds=LATE_LEAD_S)
+        (offset,), _ = self.limiter.reserve(throttle.key, throttle.rate_per_s, [throttle.cost], REBOOK_HORIZON_S, start)
+        if offset is None:
+            return False
+        pause = start.timestamp() + offset - self.clock.now().timestamp()
+        if pause > 0:
+            self.clock.sleep(pause)
+        return True
+
+    def _safely(self, step: Callable[..., Any], *args: Any) -> Any:
         try:
-            return self.deliver(message, receive_count)
+            return step(*args)
         except Exception:  # noqa: BLE001 - one message's fault must not fail its batch-mates; SQS retries it
-            logger.exception("delivery failed unexpectedly", message_id=message.message_id)
+            logger.exception("delivery failed unexpectedly", message_id=args[0].message.message_id
+                             if isinstance(args[0], _Ready) else args[0].message_id)  # fmt: skip
             return Outcome.RETRY
 
     def _record_sent(self, message: OutboundMessage, receipt: ProviderReceipt) -> None:

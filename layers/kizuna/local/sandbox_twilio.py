@@ -12,6 +12,8 @@ Behaviour:
 - Test controls: `requests`, `count(to, body)`, `wait_for_idle()`, and runtime knobs `rate_limit_per_sender`,
   `fail_ratio_5xx`, `fail_ratio_20429`, `timeout_ratio`, `seed`, `callbacks_enabled`, `destination_outcomes`,
   `failure_ratio`/`failure_outcome`; `simulate_inbound()` posts a signed inbound-message webhook.
+- Calls (`sandbox.calls`, kizuna.local.sandbox_twilio_calls): create/fetch/update/list, `call_outcomes`, simulated
+  inbound calls following TwiML (`simulate_inbound_call`), on simulated time (`call_time_scale`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from kizuna.clock import Clock, SystemClock
+from kizuna.local.sandbox_twilio_calls import SandboxCalls
 from kizuna.local.sandbox_twilio_delivery import CallbackAttempt, DeliveryEngine
 from kizuna.local.sandbox_twilio_model import (
     ALPHANUMERIC_ID,
@@ -83,6 +86,7 @@ class SandboxTwilio:
         callback_attempts: int = 3,
         callback_retry_backoff_s: float = 0.05,
         timeout_hang_s: float = 2.0,
+        call_time_scale: float = 1.0,
     ) -> None:
         self.account_sid = account_sid or new_sid("AC")
         self.auth_token = auth_token or secrets.token_hex(16)
@@ -117,6 +121,18 @@ class SandboxTwilio:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._released = threading.Event()
+        # Voice: the Calls API and simulated inbound calls (same account, same phone numbers).
+        self.calls = SandboxCalls(
+            account_sid=self.account_sid,
+            auth_token=self.auth_token,
+            numbers=self.numbers,
+            clock=self.clock,
+            time_scale=call_time_scale,
+            callback_attempts=callback_attempts,
+            callback_retry_backoff_s=callback_retry_backoff_s,
+        )
+        self.call_outcomes = self.calls.call_outcomes
+        self.simulate_inbound_call = self.calls.simulate_inbound_call
 
     # lifecycle -------------------------------------------------------------------------------------------------
     def start(self) -> str:
@@ -126,6 +142,7 @@ class SandboxTwilio:
         self._server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
         self._engine.start()
+        self.calls.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-twilio-http", daemon=True
         )
@@ -141,6 +158,7 @@ class SandboxTwilio:
         if self._thread:
             self._thread.join(timeout=5)
         self._engine.stop()
+        self.calls.stop()
         self._server = self._thread = None
 
     def __enter__(self) -> SandboxTwilio:
@@ -177,7 +195,7 @@ class SandboxTwilio:
 
     def wait_for_idle(self, timeout: float = 5.0) -> bool:
         """True once every scheduled status change and every callback (with retries) is done."""
-        return self._engine.wait_for_idle(timeout)
+        return self._engine.wait_for_idle(timeout) and self.calls.wait_for_idle(timeout)
 
     def simulate_inbound(
         self, to: str, from_: str, body: str, url: str, *, num_media: int = 0, messaging_service_sid: str | None = None
@@ -231,6 +249,9 @@ class SandboxTwilio:
         if auth is None or auth.username != self.account_sid or auth.password != self.auth_token:
             raise TwilioApiError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
         path = request.path
+        if (answer := self.calls.route(request)) is not None:
+            body, status = answer if isinstance(answer, tuple) else (answer, 200)
+            return _json(body, status)
         if (m := _LIST.match(path)) and m["account"] == self.account_sid:
             if request.method == "POST":
                 return self._create(request, environ)

@@ -129,7 +129,14 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         templates=template_store(settings.data_table),
         jobs=job_store(settings.data_table),
         jobs_queue=job_queue(settings.jobs_queue_url),
+        consultations=_consultations(settings, clock, data),
     )
+
+
+def _consultations(settings: ApiSettings, clock: Clock, apps: DynamoDataStore) -> Any:
+    from kizuna.wiring_consultations import consultation_deps
+
+    return consultation_deps(settings, clock, apps)
 
 
 def job_store(table: str) -> Any:

@@ -53,6 +53,7 @@ class ApiDeps:
     jobs: JobStore | None = None
     jobs_queue: JobQueue | None = None
     templates: TemplateStore | None = None
+    consultations: Any = None  # kizuna.services.consultations_deps.ConsultationDeps (billed consultations)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ FUNCTIONS.update(
             Function("stripe_webhook", "functions/stripe_webhook/handler.handler", timeout_s=10, memory_mb=256),
             # The one-minute warning and the cut, woken by delayed messages on the timers queue.
             Function(
-                "consultation_timers", "functions/consultation_timers/handler.handler", timeout_s=30, memory_mb=256
+                "consultation_timers", "functions/consultation_timers/handler.handler", timeout_s=20, memory_mb=256
             ),  # fmt: skip
             Function(
                 "consultations_reconciler",
@@ -198,7 +198,7 @@ TABLES["consultations"] = Table(
 )
 QUEUES["timers"] = Queue(
     "timers", "CALL_TIMERS_QUEUE_URL", consumer="consultation_timers", batch_size=10, max_concurrency=2,
-    max_receive_count=5,
+    max_receive_count=4,
 )  # fmt: skip
 SCHEDULES["reconcile_consultations"] = Schedule(
     "reconcile_consultations", function="consultations_reconciler", rate_minutes=5

@@ -162,9 +162,9 @@ def _child_status(
         return execute(deps, claimed)
     if status == "canceled" and c.status is Status.CALLING:
         # The caller hung up while the expert's phone rang: the booking stands, they may call again.
-        return _save(deps, c.with_changes(now, status=Status.BOOKED, call_sid=None, dial_call_sid=None,
-                                          time_limit_s=None, legs=legs))  # fmt: skip
-    if status == "in-progress" and c.status is Status.CALLING:
+        return _save(deps, c.with_changes(now, status=Status.BOOKED, legs=legs))
+    if status == "in-progress" and c.status in (Status.CALLING, Status.BOOKED) and c.payment is Payment.HELD:
+        # (BOOKED too: the caller's own final callback can overtake the expert's answer; see _parent_status.)
         started = c.with_changes(now, status=Status.IN_CALL, bridged_at=now, dial_call_sid=sid, legs=legs)
         if not deps.store.save(started):
             return None
@@ -178,9 +178,10 @@ def _parent_status(deps: ConsultationDeps, c: Consultation, status: str, legs: d
     now = deps.clock.now()
     child_answered = any(leg_rank(s) >= 3 for k, s in c.legs.items() if k != c.call_sid)
     if status in LEG_FINAL and c.status is Status.CALLING and not child_answered and c.payment is Payment.HELD:
-        # The caller left before the expert answered (or during the PIN prompt): the booking stands.
-        return _save(deps, c.with_changes(now, status=Status.BOOKED, call_sid=None, dial_call_sid=None,
-                                          time_limit_s=None, legs=legs))  # fmt: skip
+        # The caller left before the expert answered (or during the PIN prompt): the booking stands and they may
+        # call again. Callbacks of different legs arrive in any order, so call_sid is kept: an expert's leg of
+        # this call reported later still settles it (and a new call replaces call_sid when it connects).
+        return _save(deps, c.with_changes(now, status=Status.BOOKED, legs=legs))
     return _save(deps, c.with_changes(now, legs=legs))
 
 

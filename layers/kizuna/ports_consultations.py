@@ -132,6 +132,8 @@ class CallControl(Protocol):
 
 
 class CallTimers(Protocol):
-    def schedule(self, app_id: str, consultation_id: str, kind: str, due: datetime, now: datetime) -> None:
-        """Wake the timer function for `kind` ("warn", "cut") of the consultation at `due`."""
+    def schedule(
+        self, app_id: str, consultation_id: str, timers: Sequence[tuple[str, datetime]], now: datetime
+    ) -> None:
+        """Wake the timer function for each (kind, due) — kind "warn" or "cut" — of the consultation at due."""
         ...

@@ -227,6 +227,18 @@ def test_duplicate_completed_callbacks_capture_once(deps, clock, payments):
     assert len(deps.store.call_log(APP, c["Id"])) == 4  # initiated, ringing, in-progress, completed: once each
 
 
+def test_a_leg_update_landing_during_the_capture_does_not_lose_the_record_of_it(deps, clock, payments):
+    # Given the caller's own completed callback arriving while Stripe captures (it updates the same record)
+    c = booked(deps, clock)
+    payments.during_capture = lambda: call_status(deps, APP, c["Id"], {"CallSid": "CAparent", "CallStatus": "completed"})
+    # When the expert's completed callback settles
+    talk(deps, c["Id"], 61)
+    # Then the capture is recorded at once (not left SETTLING for the reconciler), and counted once
+    done = stored(deps, c["Id"])
+    assert (done.payment, done.amount_captured, done.legs["CAparent"]) == (Payment.CAPTURED, 200, "completed")
+    assert payments.captures == 1
+
+
 def test_statuses_only_move_forward(deps, clock):
     c = booked(deps, clock)
     talk(deps, c["Id"], 61)

@@ -145,6 +145,7 @@ class InMemoryPayments:
     declined_methods: set[str] = field(default_factory=lambda: {"pm_card_chargeCustomerFail"})
     unavailable_next: int = 0  # the next N calls fail as if Stripe could not be reached
     crash_after_capture: int = 0  # the next N captures succeed at "Stripe", then raise before returning
+    during_capture: Any = None  # called while a capture is in flight (another writer acting meanwhile)
     intents: dict[str, _Intent] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     captures: int = 0  # captures that Stripe performed
@@ -180,6 +181,8 @@ class InMemoryPayments:
             raise PaymentRefused(f"cannot capture {amount} of a {intent.state.status} intent")
         intent.state = replace(intent.state, status="succeeded", amount_captured=amount)
         self.captures += 1
+        if self.during_capture is not None:
+            self.during_capture()
         self._keys[idempotency_key] = intent.state
         if self.crash_after_capture > 0:
             self.crash_after_capture -= 1
@@ -231,5 +234,5 @@ class InMemoryCallControl:
 class InMemoryCallTimers:
     scheduled: list[tuple[str, str, str, datetime]] = field(default_factory=list)
 
-    def schedule(self, app_id: str, consultation_id: str, kind: str, due: datetime, now: datetime) -> None:
-        self.scheduled.append((app_id, consultation_id, kind, due))
+    def schedule(self, app_id: str, consultation_id: str, timers: list[tuple[str, datetime]], now: datetime) -> None:
+        self.scheduled.extend((app_id, consultation_id, kind, due) for kind, due in timers)

@@ -8,6 +8,7 @@ scheduler resource per call.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,9 +32,23 @@ class SqsCallTimers:
         self._url = queue_url
         self._sqs = client
 
-    def schedule(self, app_id: str, consultation_id: str, kind: str, due: datetime, now: datetime) -> None:
-        timer = CallTimer(app_id=app_id, consultation_id=consultation_id, kind=kind, due=due)  # type: ignore[arg-type]
-        self.requeue(timer, now)
+    def schedule(
+        self, app_id: str, consultation_id: str, timers: Sequence[tuple[str, datetime]], now: datetime
+    ) -> None:
+        """One SendMessageBatch for a call's timers (at most a few); a failed entry is an error for the caller."""
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": (
+                    t := CallTimer(app_id=app_id, consultation_id=consultation_id, kind=kind, due=due)
+                ).model_dump_json(),
+                "DelaySeconds": t.remaining_delay(now),
+            }
+            for i, (kind, due) in enumerate(timers)
+        ]
+        response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+        if response.get("Failed"):
+            raise RuntimeError(f"call timers not queued: {response['Failed']}")
 
     def requeue(self, timer: CallTimer, now: datetime) -> None:
         self._sqs.send_message(

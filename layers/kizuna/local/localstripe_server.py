@@ -25,12 +25,14 @@ from aiohttp import web
 
 _ID = re.compile(r"/(?:pi|ch|cus|pm|re|evt|seti|card|src)_[A-Za-z0-9]+")
 _counts: Counter[tuple[str, str, int]] = Counter()
+_counts_lock = threading.Lock()  # updated on localstripe's loop thread, read from any other
 
 
 @web.middleware
 async def _count(request: web.Request, handler: Any) -> web.StreamResponse:
     response = await handler(request)
-    _counts[(request.method, _ID.sub("/{id}", request.path), response.status)] += 1
+    with _counts_lock:
+        _counts[(request.method, _ID.sub("/{id}", request.path), response.status)] += 1
     return response
 
 
@@ -67,7 +69,8 @@ class LocalStripe:
         store.dump_to_disk = lambda: None  # type: ignore[method-assign]
         store.clear()
         webhooks._webhooks.clear()
-        _counts.clear()
+        with _counts_lock:
+            _counts.clear()
         if _count not in server.app.middlewares:
             server.app.middlewares.insert(0, _count)  # outermost (sees error responses); before the app freezes
         self._runner = web.AppRunner(server.app, access_log=None)
@@ -102,7 +105,8 @@ class LocalStripe:
 
     def count(self, method: str, path: str, status: int | None = None) -> int:
         """Requests localstripe answered, by method and path with ids as {id}; only `status` if given."""
-        return sum(n for (m, p, s), n in _counts.items() if m == method and p == path and status in (None, s))
+        return sum(n for (m, p, s), n in self.requests().items() if m == method and p == path and status in (None, s))
 
     def requests(self) -> dict[tuple[str, str, int], int]:
-        return dict(_counts)
+        with _counts_lock:
+            return dict(_counts)

@@ -193,8 +193,10 @@ def _schedule_timers(deps: ConsultationDeps, c: Consultation) -> None:
     if deps.timers is None or c.bridged_at is None:
         return
     limit = c.time_limit_s or c.authorized_seconds
-    now = deps.clock.now()
-    if limit > WARNING_BEFORE_END_S:
-        warn_at = c.bridged_at + timedelta(seconds=limit - WARNING_BEFORE_END_S)
-        deps.timers.schedule(c.app_id, c.consultation_id, "warn", warn_at, now)
-    deps.timers.schedule(c.app_id, c.consultation_id, "cut", c.bridged_at + timedelta(seconds=limit + CUT_GRACE_S), now)
+    timers = (
+        [("warn", c.bridged_at + timedelta(seconds=limit - WARNING_BEFORE_END_S))]
+        if limit > WARNING_BEFORE_END_S
+        else []
+    )
+    timers.append(("cut", c.bridged_at + timedelta(seconds=limit + CUT_GRACE_S)))
+    deps.timers.schedule(c.app_id, c.consultation_id, timers, deps.clock.now())

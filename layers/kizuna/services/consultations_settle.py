@@ -24,6 +24,7 @@ from kizuna.services.consultation_events import alert, settled
 from kizuna.services.consultations_deps import ConsultationDeps
 
 logger = Logger(child=True)
+ATTEMPTS = 4  # re-applications of a final write that lost to an unrelated concurrent write
 
 
 def capture_key(c: Consultation) -> str:
@@ -97,40 +98,49 @@ def take_over(deps: ConsultationDeps, c: Consultation) -> Consultation:
 
 
 def record(deps: ConsultationDeps, c: Consultation, state: PaymentIntentState) -> Consultation:
-    """Write what Stripe says happened to a SETTLING record (a no-op for anything else)."""
-    if c.payment is not Payment.SETTLING:
-        return c
+    """Write what Stripe says happened to a SETTLING record (a no-op for anything else).
+
+    Other writers may touch the record meanwhile (a leg's late callback updates its call log state), so a lost
+    write is re-applied to the fresh record for as long as it is still SETTLING."""
     now = deps.clock.now()
-    revenue = None
-    if state.status == "succeeded":
-        done = c.with_changes(now, payment=Payment.CAPTURED, amount_captured=state.amount_captured,
-                              settle_lease_until=None)  # fmt: skip
-        revenue = RevenueDelta(now.date(), c.currency, state.amount_captured)
-    elif state.status == "canceled":
-        if c.settlement and c.settlement.action == "capture":
-            # Stripe canceled the intent itself (the authorization lapsed): nothing was captured.
-            return _hold_expired(deps, c, reason=f"intent canceled by Stripe ({state.cancellation_reason})")
-        done = c.with_changes(now, payment=Payment.RELEASED, amount_captured=0, settle_lease_until=None)
-    elif state.status == "requires_capture":
+    if state.status == "requires_capture":
         return c  # the capture has not happened yet (Stripe unavailable earlier): retried after the lease
-    else:
-        done = c.with_changes(now, payment=Payment.FAILED, status_reason=f"intent is {state.status}")
-        if deps.store.save(done):
-            alert(deps.events, done, f"capture failed: intent is {state.status}", now)
-        return done
-    if not deps.store.save(done, revenue):
-        return deps.store.get(c.app_id, c.consultation_id) or c
-    settled(deps.events, done, now)
-    return done
+    if state.status == "canceled" and c.settlement and c.settlement.action == "capture":
+        # Stripe canceled the intent itself (the authorization lapsed): nothing was captured.
+        return _hold_expired(deps, c, reason=f"intent canceled by Stripe ({state.cancellation_reason})")
+    for _ in range(ATTEMPTS):
+        if c.payment is not Payment.SETTLING:
+            return c
+        revenue = None
+        if state.status == "succeeded":
+            done = c.with_changes(now, payment=Payment.CAPTURED, amount_captured=state.amount_captured,
+                                  settle_lease_until=None)  # fmt: skip
+            revenue = RevenueDelta(now.date(), c.currency, state.amount_captured)
+        elif state.status == "canceled":
+            done = c.with_changes(now, payment=Payment.RELEASED, amount_captured=0, settle_lease_until=None)
+        else:
+            done = c.with_changes(now, payment=Payment.FAILED, status_reason=f"intent is {state.status}")
+        if deps.store.save(done, revenue):
+            if done.payment is Payment.FAILED:
+                alert(deps.events, done, f"capture failed: intent is {state.status}", now)
+            else:
+                settled(deps.events, done, now)
+            return done
+        c = deps.store.get(c.app_id, c.consultation_id) or c
+    return c
 
 
 def _hold_expired(deps: ConsultationDeps, c: Consultation, reason: str = "hold expired before capture") -> Consultation:
     now = deps.clock.now()
-    expired = c.with_changes(now, payment=Payment.HOLD_EXPIRED, status_reason=reason, settle_lease_until=None)
-    if not deps.store.save(expired):
-        return deps.store.get(c.app_id, c.consultation_id) or c
-    alert(deps.events, expired, reason, now)
-    return expired
+    for _ in range(ATTEMPTS):
+        if c.payment is not Payment.SETTLING:
+            return c
+        expired = c.with_changes(now, payment=Payment.HOLD_EXPIRED, status_reason=reason, settle_lease_until=None)
+        if deps.store.save(expired):
+            alert(deps.events, expired, reason, now)
+            return expired
+        c = deps.store.get(c.app_id, c.consultation_id) or c
+    return c
 
 
 def settlement_for_ended_call(c: Consultation) -> Settlement:

@@ -230,7 +230,9 @@ def test_duplicate_completed_callbacks_capture_once(deps, clock, payments):
 def test_a_leg_update_landing_during_the_capture_does_not_lose_the_record_of_it(deps, clock, payments):
     # Given the caller's own completed callback arriving while Stripe captures (it updates the same record)
     c = booked(deps, clock)
-    payments.during_capture = lambda: call_status(deps, APP, c["Id"], {"CallSid": "CAparent", "CallStatus": "completed"})
+    payments.during_capture = lambda: call_status(
+        deps, APP, c["Id"], {"CallSid": "CAparent", "CallStatus": "completed"}
+    )
     # When the expert's completed callback settles
     talk(deps, c["Id"], 61)
     # Then the capture is recorded at once (not left SETTLING for the reconciler), and counted once

@@ -136,6 +136,10 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
         QUEUES["send"].env_var: first.queue_urls["send"],
         QUEUES["jobs"].env_var: first.queue_urls["jobs"],
         STREAMS["events"].env_var: first.stream_name,
+        # billed consultations (issue 8)
+        TABLES["consultations"].env_var: first.tables["consultations"],
+        "STRIPE_SECRET_ID": first.secrets["stripe"],
+        "TWILIO_SECRET_ID": first.secrets["twilio"],
     }
     ApiSettings(**api_env)  # the model accepts it
     assert first.env_for(ReconcilerSettings)["TWILIO_SECRET_ID"] == first.secrets["twilio"]
@@ -405,8 +409,9 @@ def test_scheduler_fires_rate_schedule_on_virtual_clock() -> None:
     clock = VirtualClock()
     start = clock.now()
     calls: list[tuple[dict, Any]] = []
-    scheduler = LocalScheduler(clock, {"reconciler": lambda event, context: calls.append((event, context))})
     spec = SCHEDULES["reconcile_messages"]
+    handlers = {"reconciler": lambda event, context: calls.append((event, context))}
+    scheduler = LocalScheduler(clock, handlers, schedules=[spec])  # the catalog has other schedules too
     assert spec.rate_minutes == 5
     for _ in range(60):
         clock.advance(timedelta(minutes=1))

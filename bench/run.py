@@ -19,7 +19,16 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from report import PYTHON, REPO_ROOT, Section, write  # noqa: E402
 
-BENCHMARKS = ["cold_import", "package_size", "send_path", "send_rate", "import_rate", "segment_eval", "demo_time"]
+BENCHMARKS = [
+    "cold_import",
+    "package_size",
+    "send_path",
+    "send_rate",
+    "import_rate",
+    "segment_eval",
+    "consultations",
+    "demo_time",
+]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 
 

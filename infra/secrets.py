@@ -31,7 +31,7 @@ class Secrets(Construct):
             acknowledge(
                 secret,
                 {
-                    "AwsSolutions-SMG4": "Third-party provider credentials (Twilio) are rotated in the provider's "
+                    "AwsSolutions-SMG4": "Provider credentials (Twilio, Stripe) are rotated in the provider's "
                     "console and then put into the secret; there is no rotation API Kizuna could call.",
                 },
             )

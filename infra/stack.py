@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.consultations import ConsultationAlarms
 from infra.email import Email
 from infra.event_stream import EventStream
 from infra.functions import FunctionFactory
@@ -57,7 +58,13 @@ class KizunaStack(Stack):
                 )
             },
         )
-        webhooks = WebhooksApi(self, "WebhooksApi", twilio_function=factory.build(self, "twilio_webhook"))
+        webhooks = WebhooksApi(
+            self,
+            "WebhooksApi",
+            twilio_function=factory.build(self, "twilio_webhook"),
+            voice_function=factory.build(self, "voice_webhook"),
+            stripe_function=factory.build(self, "stripe_webhook"),
+        )
         factory.bind("WEBHOOK_BASE_URL", webhooks.url)
         consumers = {
             key: QueueConsumer(self, f"{key.capitalize()}Consumer", queue=queue, factory=factory)
@@ -99,6 +106,8 @@ class KizunaStack(Stack):
             functions=factory.functions,
         )
 
+        ConsultationAlarms(self, "ConsultationAlarms", topic=observability.topic)
+
         CfnOutput(self, "ManagementApiUrl", value=management.url, description="Pinpoint client endpoint_url")
         CfnOutput(self, "WebhooksApiUrl", value=webhooks.url, description="Base URL Twilio calls back")
         CfnOutput(
@@ -115,5 +124,12 @@ class KizunaStack(Stack):
             value=f"kizuna keys create --admin --table {storage.tables['access_keys'].table_name} "
             f"--kms-key {storage.key.key_id} --region {self.region}",
             description="Run this once with AWS credentials to create the first admin access key (SigV4 key pair)",
+        )
+        CfnOutput(
+            self,
+            "StripeSecretName",
+            value=secrets.names["stripe"],
+            description="Put the Stripe credentials JSON here (api_key, webhook_secret); point a Stripe webhook "
+            "endpoint at <WebhooksApiUrl>/webhooks/stripe/events",
         )
         CfnOutput(self, "AlarmTopicArn", value=observability.topic.topic_arn, description="Subscribe to alarms")

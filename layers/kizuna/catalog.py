@@ -185,6 +185,53 @@ SECRETS: dict[str, Secret] = {
     )
 }
 
+# --- Billed consultations (issue 8): their table, call timers, webhook/timer/reconciler functions, the Stripe secret.
+FUNCTIONS.update(
+    {
+        f.key: f
+        for f in (
+            # Twilio voice: the number's voice URL, <Gather>/<Dial> actions and every call status callback.
+            Function("voice_webhook", "functions/voice_webhook/handler.handler", timeout_s=10, memory_mb=256),
+            Function("stripe_webhook", "functions/stripe_webhook/handler.handler", timeout_s=10, memory_mb=256),
+            # The one-minute warning and the cut, woken by delayed messages on the timers queue.
+            Function(
+                "consultation_timers", "functions/consultation_timers/handler.handler", timeout_s=20, memory_mb=256
+            ),  # fmt: skip
+            Function(
+                "consultations_reconciler",
+                "functions/consultations_reconciler/handler.handler",
+                timeout_s=120,
+                memory_mb=256,
+            ),
+        )
+    }
+)
+TABLES["consultations"] = Table(
+    "consultations",
+    "CONSULTATIONS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",  # only provider-event dedup markers expire; consultations are kept (accounting)
+    indexes=(
+        # Sparse: only callable bookings carry caller_key / pin_key, only a call's record carries call_key, and
+        # only records with work left carry open_shard ("open#0".."open#3") and check_at.
+        Index("by_caller", partition_key="caller_key", sort_key="window_start"),
+        Index("by_pin", partition_key="pin_key", sort_key="window_start"),
+        Index("by_call", partition_key="call_key"),
+        Index("open", partition_key="open_shard", sort_key="check_at"),
+    ),
+)
+QUEUES["timers"] = Queue(
+    "timers", "CALL_TIMERS_QUEUE_URL", consumer="consultation_timers", batch_size=10, max_concurrency=2,
+    max_receive_count=4,
+)  # fmt: skip
+SCHEDULES["reconcile_consultations"] = Schedule(
+    "reconcile_consultations", function="consultations_reconciler", rate_minutes=5
+)
+SECRETS["stripe"] = Secret(
+    "stripe", "STRIPE_SECRET_ID", "Stripe credentials as JSON: api_key (sk_...) and webhook_secret (whsec_...)"
+)
+
 # Endpoints of one app are spread over this many partitions; segment resolution and exports run one worker per shard.
 ENDPOINT_SHARDS = 16
 

@@ -31,9 +31,13 @@ class ApiSettings(FunctionSettings):
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
     events_stream: str = Field(alias=STREAMS["events"].env_var)
-    # One-time passwords are sent by the API itself (services.otp), with the sender's provider and callbacks.
+    # One-time passwords are sent by the API itself (services.otp), with the sender's provider and callbacks;
+    # consultations name the app's Twilio number from the same secret.
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
     webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
+    # Billed consultations (issue 8): bookings place Stripe holds.
+    consultations_table: str = Field(alias=TABLES["consultations"].env_var)
+    stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
 
 
 class SenderSettings(FunctionSettings):
@@ -89,3 +93,42 @@ SETTINGS_BY_FUNCTION: dict[str, type[FunctionSettings]] = {
     "email_events": EmailEventsSettings,
     "jobs": JobsSettings,
 }
+
+
+# --- Billed consultations (issue 8) -----------------------------------------------------------------------------
+class VoiceWebhookSettings(FunctionSettings):
+    consultations_table: str = Field(alias=TABLES["consultations"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+    stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
+    call_timers_queue_url: str = Field(alias=QUEUES["timers"].env_var)
+
+
+class StripeWebhookSettings(FunctionSettings):
+    consultations_table: str = Field(alias=TABLES["consultations"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+    stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
+
+
+class ConsultationTimersSettings(FunctionSettings):
+    consultations_table: str = Field(alias=TABLES["consultations"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+    call_timers_queue_url: str = Field(alias=QUEUES["timers"].env_var)
+
+
+class ConsultationsReconcilerSettings(FunctionSettings):
+    consultations_table: str = Field(alias=TABLES["consultations"].env_var)
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+    twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+    stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
+
+
+SETTINGS_BY_FUNCTION.update(
+    {
+        "voice_webhook": VoiceWebhookSettings,
+        "stripe_webhook": StripeWebhookSettings,
+        "consultation_timers": ConsultationTimersSettings,
+        "consultations_reconciler": ConsultationsReconcilerSettings,
+    }
+)

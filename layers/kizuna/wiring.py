@@ -204,6 +204,7 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         channels=(channels := channel_store(settings.data_table)),
         consent=channels,
         otp=lambda: otp_deps(settings, channels, clock),
+        consultations=_consultations(settings, clock, data),
     )
 
 
@@ -234,6 +235,12 @@ def channel_store(table: str) -> Any:
     from kizuna.adapters.dynamo_channels import DynamoChannelStore
 
     return DynamoChannelStore(table, aws("dynamodb"))
+
+
+def _consultations(settings: ApiSettings, clock: Clock, apps: DynamoDataStore) -> Any:
+    from kizuna.wiring_consultations import consultation_deps
+
+    return consultation_deps(settings, clock, apps)
 
 
 def job_store(table: str) -> Any:

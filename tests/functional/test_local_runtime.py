@@ -139,6 +139,8 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
             QUEUES["jobs"].env_var: first.queue_urls["jobs"],
             STREAMS["events"].env_var: first.stream_name,
             SECRETS["twilio"].env_var: first.secrets["twilio"],
+            TABLES["consultations"].env_var: first.tables["consultations"],
+            SECRETS["stripe"].env_var: first.secrets["stripe"],
         }.items()
     )
     assert set(api_env) == ApiSettings.env_names() - {"POWERTOOLS_SERVICE_NAME"}  # nothing missing, nothing extra
@@ -412,8 +414,9 @@ def test_scheduler_fires_rate_schedule_on_virtual_clock() -> None:
     clock = VirtualClock()
     start = clock.now()
     calls: list[tuple[dict, Any]] = []
-    scheduler = LocalScheduler(clock, {"reconciler": lambda event, context: calls.append((event, context))})
     spec = SCHEDULES["reconcile_messages"]
+    handlers = {"reconciler": lambda event, context: calls.append((event, context))}
+    scheduler = LocalScheduler(clock, handlers, schedules=[spec])  # the catalog has other schedules too
     assert spec.rate_minutes == 5
     for _ in range(60):
         clock.advance(timedelta(minutes=1))

@@ -203,6 +203,7 @@ def test_inbound_call_gathers_a_pin_and_dial_time_limit_cuts_the_bridge(sandbox,
     assert web.forms("/pin")[0]["Digits"] == "123456"
     # And the dialed leg is a child of the call, from the Twilio number, cut at exactly 61 s of talk
     parent, child = sandbox.calls.legs(sid)
+    assert parent.said == [("暗証番号を入力してください", "ja-JP")]
     leg = web.forms("/leg")
     assert statuses(leg, child.sid) == ["initiated", "ringing", "in-progress", "completed"]
     assert {(f["ParentCallSid"], f["Direction"], f["From"], f["To"]) for f in leg} == {

@@ -1,5 +1,6 @@
 """`make demo`: local mode end to end — an app, 200 endpoints (a few on Twilio's magic failure numbers), one
-Japanese SMS to each, the delivery receipts, and a summary. Exits non-zero if anything was lost."""
+Japanese SMS to each, the delivery receipts, and a summary; then one billed consultation booked, called and
+settled (kizuna.local.demo_consultation). Exits non-zero if anything was lost."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from kizuna import wiring
 from kizuna.domain.messages import TERMINAL
+from kizuna.local.demo_consultation import run_consultation
 from kizuna.local.system import LocalKizuna
 
 BODY = "【Kizuna】ご予約ありがとうございます。明日10時にお待ちしております。"
@@ -44,6 +46,9 @@ def run(endpoint_count: int = 200, timeout_s: float = 120.0, out: Any = sys.stdo
         lost = [m for m in message_ids if records.get(m, {}).get("status") not in TERMINAL]
         if lost:
             print(f"NOT FINISHED: {len(lost)} messages without a final status", file=out)
+            return 1
+        if run_consultation(kizuna, app_id, out) != 0:
+            print("NOT FINISHED: the consultation was not settled", file=out)
             return 1
     return 0
 

@@ -153,7 +153,7 @@ class CallRunner:
             members.clear()
 
     # programs ------------------------------------------------------------------------------------------------
-    def load(self, leg: Leg, twiml: str, url: str | None, t: float) -> None:
+    def load(self, leg: Leg, twiml: str | bytes, url: str | None, t: float) -> None:
         try:
             root = ET.fromstring(twiml)
         except ET.ParseError as exc:
@@ -179,9 +179,10 @@ class CallRunner:
         def request() -> None:
             try:
                 response = self.calls.engine.post_signed(target, params, new_sid("ID"))
-                body, status = response.text, response.status_code
+                # Bytes: the XML declaration says the encoding (requests would guess ISO-8859-1 for text/xml).
+                body, status = response.content, response.status_code
             except requests.RequestException as exc:
-                body, status = "", None
+                body, status = b"", None
                 log.warning("sandbox twilio: webhook %s failed: %s", target, exc)
             if ignore_response:
                 return

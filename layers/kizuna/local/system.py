@@ -22,8 +22,10 @@ from kizuna.adapters.access_key_store import DynamoAccessKeyStore
 from kizuna.auth.access_keys import AccessKey, KeyStatus, create_access_key
 from kizuna.catalog import FUNCTIONS, QUEUES
 from kizuna.clock import Clock, SystemClock
+from kizuna.local import consultations_local
 from kizuna.local.aws_resources import LocalResources, create_local_resources
 from kizuna.local.functions import FunctionEnvironments, Handler
+from kizuna.local.localstripe_server import LocalStripe
 from kizuna.local.runtime_gateway import LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
@@ -50,6 +52,8 @@ class LocalKizuna:
     credentials: Credentials | None = None  # None: a fresh admin key (or KIZUNA_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)
     clock: Clock = field(default_factory=SystemClock)
     sandbox: SandboxTwilio = field(default_factory=SandboxTwilio)
+    stripe: LocalStripe = field(default_factory=LocalStripe)  # localstripe, for billed consultations
+    stripe_webhook_secret: str = field(init=False, default="")
 
     base_url: str = field(init=False, default="")
     resources: LocalResources = field(init=False)
@@ -81,6 +85,7 @@ class LocalKizuna:
         self.resources = create_local_resources(boto3.Session(), endpoint_url=self.aws_endpoint, region=REGION)
         self.sandbox.start()
         self._store_twilio_secret()
+        consultations_local.start_stripe(self)
         self.credentials = self.credentials or _credentials_from_env() or None
         self.credentials = self._install_admin_key(self.credentials)
 
@@ -93,10 +98,12 @@ class LocalKizuna:
                     "twilio_webhook",
                     FUNCTIONS["twilio_webhook"].timeout_s,
                 ),
+                *consultations_local.routes(self),
             ],
             port=self.port,
         )
         self.base_url = self._gateway.start()
+        consultations_local.point_providers_at(self, self.base_url)
         self._create_email_identity()
         os.environ.update(
             self.resources.env_values()
@@ -127,6 +134,7 @@ class LocalKizuna:
             *(p.stop for p in self.pollers.values()),
             getattr(getattr(self, "_gateway", None), "stop", None),
             self.sandbox.stop,
+            self.stripe.stop,
             getattr(getattr(self, "_moto", None), "stop", None),
         ):
             if stop is not None:

@@ -91,11 +91,13 @@ class Deliverer:
         """Deliver (message, receive count) pairs: claim them all, book their slots, then send each at its slot,
         concurrently. Booking after the claims means nothing but a sleep stands between a slot and its send.
         Never raises for one message: an unexpected error becomes that message's RETRY (SQS redelivers just it)."""
-        if not batch:
+        # SQS may hand the same message over twice in one batch: it is delivered once and both answers are its.
+        unique = list({m.message_id: m for m, _ in reversed(batch)}.values())[::-1]
+        if not unique:
             return {}
         outcomes: dict[str, Outcome] = {}
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(batch))) as pool:
-            claimed = {m.message_id: pool.submit(self._safely, self._claim, m) for m, _ in batch}
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(unique))) as pool:
+            claimed = {m.message_id: pool.submit(self._safely, self._claim, m) for m in unique}
             ready: list[_Ready] = []
             for message_id, future in claimed.items():
                 result = future.result()

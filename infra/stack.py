@@ -133,3 +133,9 @@ class KizunaStack(Stack):
             "endpoint at <WebhooksApiUrl>/webhooks/stripe/events",
         )
         CfnOutput(self, "AlarmTopicArn", value=observability.topic.topic_arn, description="Subscribe to alarms")
+        CfnOutput(
+            self,
+            "EmailConfigurationSet",
+            value=email.configuration_set.configuration_set_name,
+            description="SES configuration set Kizuna's e-mails use (its events settle delivery records)",
+        )

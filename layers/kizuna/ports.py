@@ -146,6 +146,11 @@ class SpendLedger(Protocol):
         """Take back a charge for a message the provider did not take."""
         ...
 
+    def open_conversation(self, sender: str, now: datetime, cap: int) -> bool:
+        """Count one business-initiated WhatsApp conversation for `sender` unless the last 24 hours already hold
+        `cap` of them."""
+        ...
+
 
 class SegmentStore(Protocol):
     """Segments (Pinpoint SegmentResponse documents, every version kept) and imported segments' members."""

@@ -205,7 +205,14 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         consent=channels,
         otp=lambda: otp_deps(settings, channels, clock),
         consultations=_consultations(settings, clock, data),
+        content_approvals=lambda: content_approvals(settings.twilio_secret_id),
     )
+
+
+def content_approvals(secret_id: str) -> Any:
+    from kizuna.adapters.twilio_content import TwilioContentApprovals
+
+    return TwilioContentApprovals(twilio_client(secret_id)[1])
 
 
 def otp_deps(settings: ApiSettings, channels: Any, clock: Clock) -> OtpDeps:

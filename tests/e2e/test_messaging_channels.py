@@ -357,3 +357,51 @@ def _ses_messages(kizuna: LocalKizuna, to: str) -> list[Any]:
 
     backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
     return [m for m in backend.sent_messages if to in (m.destinations.get("ToAddresses") or [])]
+
+
+# --- WhatsApp templates and the messaging tier ----------------------------------------------------------------------
+
+
+def test_a_whatsapp_template_carries_metas_approval_and_a_rejected_one_is_not_sent(kizuna, client, app):
+    rejected = "HX" + "b2" * 16
+    kizuna.sandbox.contents[rejected] = {"body": "{{1}}様", "status": "rejected"}
+    for name, sid in (("confirm", TEMPLATE_SID), ("promo", rejected)):
+        client.create_whats_app_template(
+            TemplateName=f"{name}-{app[:6]}",
+            WhatsAppTemplateRequest={"ContentSid": sid, "Variables": {"1": "{{User.UserAttributes.FirstName}}"}},
+        )
+    approved = client.get_whats_app_template(TemplateName=f"confirm-{app[:6]}")["WhatsAppTemplateResponse"]
+    endpoint(client, app, "wa", "WHATSAPP", "+819012340013", Attributes={"WhatsAppOptIn": ["yes"]})
+
+    refused = client.send_messages(
+        ApplicationId=app,
+        MessageRequest={
+            "Endpoints": {"wa": {}},
+            "MessageConfiguration": {},
+            "TemplateConfiguration": {"WhatsAppTemplate": {"Name": f"promo-{app[:6]}"}},
+        },
+    )["MessageResponse"]["EndpointResult"]["wa"]
+
+    assert approved["ApprovalStatus"] == "approved" and approved["ContentSid"] == TEMPLATE_SID
+    assert refused["DeliveryStatus"] == "PERMANENT_FAILURE" and "rejected" in refused["StatusMessage"]
+    with pytest.raises(client.exceptions.BadRequestException, match="ContentSid"):
+        client.create_whats_app_template(
+            TemplateName=f"ghost-{app[:6]}", WhatsAppTemplateRequest={"ContentSid": "HX" + "c3" * 16}
+        )
+
+
+def test_the_whatsapp_tier_caps_business_initiated_messages_per_24_hours(kizuna, client, app):
+    client.update_whats_app_channel(ApplicationId=app, WhatsAppChannelRequest={"DailyConversationLimit": 2})
+    numbers = [f"+81901234010{n}" for n in range(3)]
+    for n, number in enumerate(numbers):
+        endpoint(client, app, f"t{n}", "WHATSAPP", number, Attributes={"WhatsAppOptIn": ["yes"]})
+    template = {"WhatsAppMessage": {"ContentSid": TEMPLATE_SID, "ContentVariables": {"1": "様"}}}
+
+    ids = [
+        send(client, app, template, Endpoints={f"t{n}": {}})["EndpointResult"][f"t{n}"]["MessageId"] for n in range(3)
+    ]
+    statuses = wait_for_status(kizuna, ids, DONE)
+
+    assert sorted(statuses.values()) == ["delivered", "delivered", "failed"]
+    failed = [m for m, s in statuses.items() if s == "failed"]
+    assert record(kizuna, failed[0])["error_code"]["S"] == "WHATSAPP_TIER"

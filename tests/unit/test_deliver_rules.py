@@ -10,7 +10,7 @@ import pytest
 
 from kizuna.adapters.memory_sending import InMemorySpendLedger
 from kizuna.clock import iso
-from kizuna.domain.messages import OutboundMessage
+from kizuna.domain.messages import OutboundMessage, WhatsAppTemplate
 from kizuna.errors import RetryableProviderError
 from kizuna.services.deliver import Deliverer, Outcome
 
@@ -167,3 +167,33 @@ def test_an_unexpected_provider_error_retries_only_that_message_of_the_batch(del
 
     assert outcomes == {"m1": Outcome.SENT, "m2": Outcome.RETRY, "m3": Outcome.SENT}
     assert sorted(s["to"] for s in provider.sent) == ["+819012345671", "+819012345673"]
+
+
+# -- WhatsApp messaging tier ----------------------------------------------------------------------------------------
+
+
+def whatsapp_template(message_id: str, cap: int = 2) -> OutboundMessage:
+    return message(
+        message_id,
+        to=f"+8190{message_id[-4:]:0>8}",
+        channel="WHATSAPP",
+        whatsapp_template=WhatsAppTemplate(content_sid="HX" + "0" * 32),
+        conversation_cap=cap,
+    )
+
+
+def test_business_initiated_whatsapp_messages_stop_at_the_tier_for_24_hours(deliverer, provider, messages, clock):
+    outcomes = [deliverer.deliver(whatsapp_template(f"m{i:04d}")) for i in range(3)]
+
+    assert outcomes == [Outcome.SENT, Outcome.SENT, Outcome.FAILED]
+    assert messages.get("m0002").error_code == "WHATSAPP_TIER"
+    assert len(provider.sent) == 2
+    clock.advance(timedelta(hours=24, seconds=1))
+    assert deliverer.deliver(whatsapp_template("m0003")) is Outcome.SENT  # the rolling day has moved on
+
+
+def test_free_form_whatsapp_replies_inside_the_window_do_not_count_against_the_tier(deliverer, spend):
+    reply = message("r1", channel="WHATSAPP")
+
+    assert deliverer.deliver(reply) is Outcome.SENT
+    assert spend.conversations == {}

@@ -4,13 +4,15 @@ Both are contended by every concurrent sender, so each is one small item changed
 - "rate#<bucket>"                 tat (epoch seconds, the bucket's theoretical arrival time); optimistic: the write
                                   succeeds only if tat is still what was read, otherwise read again and re-book
 - "spend#<app>#<channel>#<day>"   usd; ADD succeeds only while the sum stays within the cap
+- "wa#<sender>"                   hours: {"YYYYMMDDHH": conversations opened}, v: a version for optimistic writes;
+                                  the last 24 hours' sum is the WhatsApp tier's rolling count
 Items expire (TTL) once they can no longer matter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -88,3 +90,34 @@ class DynamoLimits:
             UpdateExpression="ADD usd :a",
             ExpressionAttributeValues={":a": {"N": str(-Decimal(str(round(amount_usd, 6))))}},
         )
+
+    def open_conversation(self, sender: str, now: datetime, cap: int) -> bool:
+        key = {"pk": {"S": f"wa#{sender}"}}
+        hour = now.strftime("%Y%m%d%H")
+        oldest = (now - timedelta(hours=23)).strftime("%Y%m%d%H")
+        for _ in range(MAX_CONFLICTS):
+            item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item") or {}
+            hours = {h: int(v["N"]) for h, v in item.get("hours", {}).get("M", {}).items()}
+            if sum(n for h, n in hours.items() if h >= oldest) >= cap:
+                return False
+            kept = {h: {"N": str(n)} for h, n in hours.items() if h >= oldest}
+            kept[hour] = {"N": str(hours.get(hour, 0) + 1)}
+            version = int(item.get("v", {"N": "0"})["N"])
+            try:
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={
+                        **key,
+                        "hours": {"M": kept},
+                        "v": {"N": str(version + 1)},
+                        "expires_at": {"N": str(int(now.timestamp()) + 2 * 86400)},
+                    },  # fmt: skip
+                    ConditionExpression="attribute_not_exists(pk) OR v = :v",
+                    ExpressionAttributeValues={":v": {"N": str(version)}},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue
+            return True
+        return False

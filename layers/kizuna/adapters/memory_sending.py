@@ -82,6 +82,7 @@ class InMemoryRateLimiter:
 class InMemorySpendLedger:
     def __init__(self) -> None:
         self.spent: dict[tuple[str, str, str], float] = {}
+        self.conversations: dict[str, list[datetime]] = {}
         self._lock = threading.Lock()
 
     def try_spend(self, app_id: str, channel: str, day: str, amount_usd: float, cap_usd: float) -> bool:
@@ -96,6 +97,15 @@ class InMemorySpendLedger:
         with self._lock:
             key = (app_id, channel, day)
             self.spent[key] = self.spent.get(key, 0.0) - amount_usd
+
+    def open_conversation(self, sender: str, now: datetime, cap: int) -> bool:
+        with self._lock:
+            opened = self.conversations.setdefault(sender, [])
+            recent = [t for t in opened if (now - t).total_seconds() < 24 * 3600]
+            if len(recent) >= cap:
+                return False
+            self.conversations[sender] = [*recent, now]
+            return True
 
 
 class InMemoryChannelStore:

@@ -140,6 +140,7 @@ def make_twilio_client(
     client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout_s))
     if api_base_url:
         client.api.base_url = api_base_url.rstrip("/")
+        client.content.base_url = api_base_url.rstrip("/")  # the Content API (WhatsApp template approvals) too
     return client
 
 

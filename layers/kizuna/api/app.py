@@ -70,6 +70,7 @@ class ApiDeps:
     # One-time passwords: built per call (a Deliverer holds one request's events), absent where OTP is not wired.
     otp: Callable[[], OtpDeps] | None = None
     consultations: Any = None  # kizuna.services.consultations_deps.ConsultationDeps (billed consultations)
+    content_approvals: Callable[[], Any] | None = None  # WhatsApp template approvals (adapters.twilio_content)
 
     def send_deps(self) -> SendDeps:
         return SendDeps(self.apps, self.endpoints, self.queue, self.clock, self.templates, self.channels, self.consent)

@@ -40,18 +40,19 @@ def _register(channel: str, template_type: str) -> None:
     def create(call: Call) -> dict:
         d, p = call.deps, call.params
         created = templates.create_template(
-            _admin(call), d.clock, d.arn_prefix, template_type, p["TemplateName"], p.get(member)
+            _admin(call), d.clock, d.arn_prefix, template_type, p["TemplateName"], _with_approval(call, p.get(member))
         )
         return {**created, "RequestID": call.request_id}
 
     def get(call: Call) -> dict:
         p = call.params
-        return templates.get_template(_store(call), template_type, p["TemplateName"], p.get("Version"))
+        template = templates.get_template(_store(call), template_type, p["TemplateName"], p.get("Version"))
+        return _with_approval(call, template) if template_type == "WHATSAPP" else template
 
     def update(call: Call) -> dict:
         p = call.params
         result = templates.update_template(
-            _admin(call), call.deps.clock, template_type, p["TemplateName"], p.get(member),
+            _admin(call), call.deps.clock, template_type, p["TemplateName"], _with_approval(call, p.get(member)),
             p.get("CreateNewVersion"), p.get("Version"),
         )  # fmt: skip
         return {**result, "RequestID": call.request_id}
@@ -64,6 +65,13 @@ def _register(channel: str, template_type: str) -> None:
     handlers: dict[str, Callable[[Call], dict]] = {"Create": create, "Get": get, "Update": update, "Delete": delete}
     for verb, fn in handlers.items():
         operation(f"{verb}{channel}Template")(fn)
+
+
+def _with_approval(call: Call, request: dict | None) -> dict | None:
+    """A WhatsApp template with the approval Twilio reports for its ContentSid now (others unchanged)."""
+    if not request or not request.get("ContentSid") or call.deps.content_approvals is None:
+        return request
+    return {**request, "ApprovalStatus": call.deps.content_approvals().approval_status(request["ContentSid"])}
 
 
 for _channel, _type in CHANNELS.items():

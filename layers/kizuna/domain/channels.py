@@ -94,6 +94,11 @@ class ChannelRules:
             return VOICE_PRICE_USD
         return 0.0
 
+    def conversation_cap(self) -> int | None:
+        """Meta's messaging tier for the WhatsApp sender: business-initiated conversations per 24 h (None: none)."""
+        limit = (self.channels.get("WHATSAPP") or {}).get("DailyConversationLimit")
+        return int(limit) if limit else None
+
     def email_from(self) -> tuple[str | None, str | None]:
         doc = self.channels.get("EMAIL") or {}
         return doc.get("FromAddress"), doc.get("ConfigurationSet")

@@ -88,6 +88,7 @@ class OutboundMessage(BaseModel):
     cost_usd: float = 0.0  # estimated provider price, counted against the app's daily spend cap
     spend_cap_usd: float | None = None  # the app's daily cap for this channel; None: no cap
     deferrals: int = 0  # times the provider throttled it: each backs off longer
+    conversation_cap: int | None = None  # WhatsApp tier: business-initiated conversations per rolling 24 h
 
 
 # Forward-only status ladder. A callback may only move a record up; terminal statuses never change.

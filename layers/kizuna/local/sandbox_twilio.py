@@ -64,6 +64,8 @@ __all__ = ["SandboxTwilio", "VALID_FROM", "RecordedRequest", "SandboxMessage", "
 
 _LIST = re.compile(rf"^{API_PREFIX}/(?P<account>[^/]+)/Messages\.json$")
 _ONE = re.compile(rf"^{API_PREFIX}/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
+# The Content API (content.twilio.com): a template's WhatsApp approval, as Meta decided it.
+_APPROVAL = re.compile(r"^/v1/Content/(?P<sid>HX[0-9a-fA-F]{32})/ApprovalRequests$")
 _PRICE_PER_SEGMENT = 0.0079
 
 
@@ -274,6 +276,8 @@ class SandboxTwilio:
                 msg = self.messages.get(m["sid"])
                 if msg is not None:
                     return _json(msg.to_json(), 200)
+        if (m := _APPROVAL.match(path)) and request.method == "GET":
+            return self._approval(m["sid"])
         raise TwilioApiError(404, 20404, f"The requested resource {path} was not found")
 
     def _roll(self, ratio: float) -> bool:
@@ -401,6 +405,16 @@ class SandboxTwilio:
             return
         self._engine.schedule(to_sent, lambda: self._transition(msg.sid, "sent"))
         self._engine.schedule(to_sent + to_final, lambda: self._transition(msg.sid, final, code))
+
+    def _approval(self, sid: str) -> Response:
+        content = self.contents.get(sid)
+        if content is None:
+            raise TwilioApiError(404, 20404, f"The requested resource /v1/Content/{sid} was not found")
+        whatsapp = {"status": content.get("status", "approved"), "name": content.get("name", sid.lower()),
+                    "category": content.get("category", "UTILITY"), "rejection_reason": ""}  # fmt: skip
+        body = {"sid": sid, "account_sid": self.account_sid, "whatsapp": whatsapp,
+                "url": f"https://content.twilio.com/v1/Content/{sid}/ApprovalRequests"}  # fmt: skip
+        return _json(body, 200)
 
     def _render_content(self, content_sid: str, variables: str | None) -> str:
         content = self.contents.get(content_sid)

@@ -27,6 +27,7 @@ from kizuna.sms_segments import MAX_BODY_CHARACTERS, count_segments
 _CONFIG = "MessageRequest.MessageConfiguration"
 MAX_EMAIL_CHARS = 150_000  # rendered text + HTML must fit one send-queue message (256 KiB)
 DEFAULT_VOICE_LANGUAGE = "en-US"
+NOT_SENDABLE = frozenset({"rejected", "paused", "disabled"})  # Meta's WhatsApp template states that cannot send
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,9 @@ class MessagePlan:
         message = self.config.get("WhatsAppMessage") or {}
         template_doc = self.templates.get("WHATSAPP") or {}
         content_sid = message.get("ContentSid") or template_doc.get("ContentSid")
+        if not message.get("ContentSid") and template_doc.get("ApprovalStatus") in NOT_SENDABLE:
+            status = template_doc["ApprovalStatus"]
+            return refuse(f"The WhatsApp template's content is {status} by Meta; it cannot be sent")
         template = None
         if content_sid:
             variables = {**(template_doc.get("Variables") or {}), **(message.get("ContentVariables") or {})}

@@ -139,7 +139,21 @@ class Deliverer:
         charge = self._charge(message, day) if result.claim is Claim.CLAIMED else Charge.NONE
         if charge is Charge.REFUSED:
             return self._fail(message, "SPEND_CAP", "the app's daily spend cap for this channel is reached")
+        if result.claim is Claim.CLAIMED and not self._within_conversation_tier(message, now):
+            self._refund(message, charge, day)
+            return self._fail(
+                message, "WHATSAPP_TIER", "the WhatsApp sender's business-initiated conversations for 24 h are used up"
+            )
         return _Ready(message, charge, day)
+
+    def _within_conversation_tier(self, message: OutboundMessage, now: datetime) -> bool:
+        """A template message opens a business-initiated conversation; Meta's tier caps them per rolling 24 h
+        (counted per template send: a second template to the same person within 24 h counts again, so the count
+        errs on the safe side)."""
+        if message.conversation_cap is None or self.spend is None:
+            return True
+        sender = self.providers[message.channel].throttle(message).key
+        return self.spend.open_conversation(sender, now, message.conversation_cap)
 
     def _book(self, messages: Sequence[OutboundMessage]) -> dict[str, tuple[float | None, float]]:
         """message id -> (epoch second it may be sent at, or None: no slot within the horizon; seconds until the

@@ -165,6 +165,7 @@ def _message(
         rate_per_s=rules.rate_cap(sender),
         cost_usd=rules.estimated_cost(channel, country, composed.segments),
         spend_cap_usd=rules.spend_cap(channel),
+        conversation_cap=rules.conversation_cap() if composed.whatsapp_template else None,
     )
 
 

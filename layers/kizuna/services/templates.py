@@ -30,7 +30,12 @@ TYPES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ("RecommenderId", "TemplateDescription", "Headers"),
     ),
     # Kizuna's extension: an approved Twilio Content template; Body is the free-form text for inside the window.
-    "WHATSAPP": ("WhatsAppTemplateRequest", ("Body",), ("ContentSid", "Variables", "TemplateDescription")),
+    # ApprovalStatus is never the caller's: the model refuses it in a request, the API adds what Twilio reports.
+    "WHATSAPP": (
+        "WhatsAppTemplateRequest",
+        ("Body",),
+        ("ContentSid", "Variables", "TemplateDescription", "ApprovalStatus"),
+    ),
 }
 _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")

@@ -8,7 +8,7 @@ from kizuna.adapters.memory import (
     InMemoryMessageStore,
     InMemorySendQueue,
 )
-from kizuna.adapters.memory_sending import InMemoryProvider
+from kizuna.adapters.memory_sending import InMemoryChannelStore, InMemoryConsentStore, InMemoryProvider
 from kizuna.clock import VirtualClock
 
 
@@ -40,3 +40,13 @@ def sink() -> InMemoryEventSink:
 @pytest.fixture
 def provider(clock: VirtualClock) -> InMemoryProvider:
     return InMemoryProvider(clock)
+
+
+@pytest.fixture
+def channels() -> InMemoryChannelStore:
+    return InMemoryChannelStore()
+
+
+@pytest.fixture
+def consent() -> InMemoryConsentStore:
+    return InMemoryConsentStore()

@@ -3,6 +3,8 @@ tampered → 403, nothing stored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from twilio.twiml.messaging_response import MessagingResponse
@@ -35,19 +37,20 @@ def _query(name: str) -> str | None:
 
 @app.post("/webhooks/twilio/status")
 def message_status() -> Response:
-    request = _verified()
-    message_id = _query("m")
-    if message_id:
-        record_status(store, events, SystemClock(), message_id, request.params)
-    return Response(200, "text/xml", EMPTY_TWIML)
+    return _status(record_status)
 
 
 @app.post("/webhooks/twilio/call-status")
 def call_status() -> Response:
+    return _status(record_call_status)
+
+
+def _status(apply: Callable[..., bool]) -> Response:
+    """A status callback of a message (?m=<message id>, set by the sender on each message or call)."""
     request = _verified()
     message_id = _query("m")
     if message_id:
-        record_call_status(store, events, SystemClock(), message_id, request.params)
+        apply(store, events, SystemClock(), message_id, request.params)
     return Response(200, "text/xml", EMPTY_TWIML)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from kizuna.adapters.memory import InMemoryEventSink
-from kizuna.adapters.memory_sending import InMemoryChannelStore, InMemoryConsentStore
+from kizuna.adapters.memory_sending import InMemoryConsentStore
 from kizuna.domain.messages import RelayRequest
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import update_endpoint
@@ -53,16 +53,6 @@ class RelayInbox:
 @pytest.fixture
 def app_id(data, clock) -> str:
     return create_app(data, clock, "arn:aws:mobiletargeting:us-east-1:123456789012", {"Name": "demo"}).id
-
-
-@pytest.fixture
-def channels() -> InMemoryChannelStore:
-    return InMemoryChannelStore()
-
-
-@pytest.fixture
-def consent() -> InMemoryConsentStore:
-    return InMemoryConsentStore()
 
 
 @pytest.fixture

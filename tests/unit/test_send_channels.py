@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from kizuna.adapters.memory_sending import InMemoryChannelStore, InMemoryConsentStore
 from kizuna.domain.messages import OutboundMessage
 from kizuna.services.app_settings import update_settings
 from kizuna.services.apps import create_app
@@ -18,16 +17,6 @@ JP = "+819012345678"
 US = "+15005550010"
 SMS = {"SMSMessage": {"Body": "ご予約ありがとうございます", "MessageType": "TRANSACTIONAL"}}
 PROMO = {"SMSMessage": {"Body": "セール開催中", "MessageType": "PROMOTIONAL"}}
-
-
-@pytest.fixture
-def channels() -> InMemoryChannelStore:
-    return InMemoryChannelStore()
-
-
-@pytest.fixture
-def consent() -> InMemoryConsentStore:
-    return InMemoryConsentStore()
 
 
 @pytest.fixture

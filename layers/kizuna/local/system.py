@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from kizuna import wiring
@@ -184,7 +185,12 @@ class LocalKizuna:
         """SES (moto) sends only from verified identities: local mode verifies the domain the demo sends from."""
         ses = wiring.aws("sesv2")
         ses.create_email_identity(EmailIdentity=LOCAL_EMAIL_DOMAIN)
-        ses.create_configuration_set(ConfigurationSetName=LOCAL_EMAIL_CONFIGURATION_SET)
+        # moto keeps its state per process: a second local system in the same process finds the set already there.
+        try:
+            ses.create_configuration_set(ConfigurationSetName=LOCAL_EMAIL_CONFIGURATION_SET)
+        except ClientError as exc:
+            if "AlreadyExists" not in exc.response["Error"]["Code"]:  # moto names it ConfigurationSetAlready...
+                raise
 
     def _store_twilio_secret(self) -> None:
         secret = {

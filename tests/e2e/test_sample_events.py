@@ -37,6 +37,14 @@ def test_a_forged_twilio_status_callback_is_forbidden(kizuna):
     assert (response["statusCode"], response["body"]) == (expected["statusCode"], expected["body"])
 
 
+def test_a_forged_inbound_stop_opts_nobody_out(kizuna):
+    event, expected = load("twilio_inbound_stop_forged")
+
+    response = kizuna.handlers["twilio_webhook"](event, LocalLambdaContext("twilio_webhook", 10))
+
+    assert (response["statusCode"], response["body"]) == (expected["statusCode"], expected["body"])
+
+
 def test_a_malformed_queue_message_fails_alone_and_goes_back_to_the_queue(kizuna):
     event, expected = load("sqs_send_batch_malformed")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SECRETS, STREAMS, TABLES
+from kizuna.catalog import EVENTS_BUCKET_ENV_VAR, KEYS_KMS_ENV_VAR, QUEUES, SECRETS, STREAMS, TABLES
 
 
 class FunctionSettings(BaseSettings):
@@ -30,6 +30,7 @@ class ApiSettings(FunctionSettings):
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
     events_stream: str = Field(alias=STREAMS["events"].env_var)
+    analytics_table: str = Field(alias=TABLES["analytics"].env_var)
 
 
 class SenderSettings(FunctionSettings):
@@ -59,6 +60,26 @@ class JobsSettings(FunctionSettings):
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
 
 
+# --- Analytics (issue 5) ---
+
+
+class AnalyticsIngestSettings(FunctionSettings):
+    events_bucket: str = Field(alias=EVENTS_BUCKET_ENV_VAR)
+    analytics_events_table: str = Field(alias=TABLES["analytics_events"].env_var)
+    # The aggregates, and the per-app event stream destinations (PutEventStream).
+    analytics_table: str = Field(alias=TABLES["analytics"].env_var)
+
+
+class AnalyticsWebSettings(FunctionSettings):
+    analytics_table: str = Field(alias=TABLES["analytics"].env_var)
+    data_table: str = Field(alias=TABLES["data"].env_var)  # app names
+    # Dashboard tokens are signed with a Kizuna access key; checking one needs the key's secret.
+    access_keys_table: str = Field(alias=TABLES["access_keys"].env_var)
+    keys_kms_key_id: str = Field(alias=KEYS_KMS_ENV_VAR)
+    # A click on a tracked link is an event.
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
+
+
 # Function key (catalog.FUNCTIONS) -> the settings model its handler reads.
 SETTINGS_BY_FUNCTION: dict[str, type[FunctionSettings]] = {
     "api": ApiSettings,
@@ -67,3 +88,9 @@ SETTINGS_BY_FUNCTION: dict[str, type[FunctionSettings]] = {
     "reconciler": ReconcilerSettings,
     "jobs": JobsSettings,
 }
+SETTINGS_BY_FUNCTION.update(
+    {
+        "analytics_ingest": AnalyticsIngestSettings,
+        "analytics_web": AnalyticsWebSettings,
+    }
+)

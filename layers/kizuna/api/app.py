@@ -26,7 +26,17 @@ from kizuna.clock import Clock
 from kizuna.errors import BadRequest, Forbidden, KizunaError, PayloadTooLarge
 from kizuna.pinpoint.model import Operation, bind_input
 from kizuna.pinpoint.model import operation as model_operation
-from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore, SendQueue, TemplateStore
+from kizuna.ports import (
+    AppStore,
+    EndpointStore,
+    EventSink,
+    JobQueue,
+    JobStore,
+    SegmentStore,
+    SendQueue,
+    TemplateStore,
+)
+from kizuna.ports_analytics import AggregateStore, EventStreamStore
 
 logger = Logger(child=True)
 
@@ -53,6 +63,10 @@ class ApiDeps:
     jobs: JobStore | None = None
     jobs_queue: JobQueue | None = None
     templates: TemplateStore | None = None
+    # Analytics (issue 5): the event stream PutEvents writes to, the day aggregates KPIs read, app destinations.
+    events: EventSink | None = None
+    analytics: AggregateStore | None = None
+    event_streams: EventStreamStore | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,11 @@ class LocalKizuna:
                     "twilio_webhook",
                     FUNCTIONS["twilio_webhook"].timeout_s,
                 ),
+                # Analytics (issue 5): the dashboard (on the management API in AWS) and tracked links (webhooks API).
+                Route(
+                    "/dashboard/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s
+                ),
+                Route("/l/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s),
             ],
             port=self.port,
         )
@@ -138,6 +144,29 @@ class LocalKizuna:
         """Wait until every queue is empty and idle and the sandbox has delivered every callback."""
         queues_idle = all(p.drain(timeout) for p in self.pollers.values())
         return queues_idle and self.sandbox.wait_for_idle(timeout)
+
+    def drain_analytics(self, timeout: float = 60.0) -> bool:
+        """Wait until every message, callback and event has gone through: sends settled, their events in S3, and
+        every announced object counted by analytics_ingest (which a send's callbacks keep feeding)."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            before = self.pollers["analytics"].records
+            idle = self.drain(max(1.0, deadline - time.monotonic()))
+            idle = self.pollers["analytics"].drain(max(1.0, deadline - time.monotonic())) and idle
+            quiet = quiet + 1 if idle and self.pollers["analytics"].records == before else 0
+            if quiet >= 2:
+                return True
+        return False
+
+    def dashboard_url(self, app_id: str, expires_in_s: int = 3600) -> str:
+        """A signed dashboard link for the admin key (what `kizuna analytics dashboard-url` prints)."""
+        from kizuna.auth.dashboard_tokens import mint
+
+        assert self.credentials is not None
+        expires = int(self.clock.now().timestamp()) + expires_in_s
+        token = mint(self.credentials.access_key_id, self.credentials.secret_access_key, app_id, expires)
+        return f"{self.base_url}/dashboard/apps/{app_id}?token={token}"
 
     def pinpoint(self) -> Any:
         """The stock boto3 pinpoint client, pointed at local mode with the admin key."""

@@ -35,7 +35,7 @@ def _frame(upper: float, labels: Sequence[str], percent: bool) -> list[str]:
     for i in range(5):
         y = TOP + plot_h * i / 4
         value = upper * (4 - i) / 4
-        text = f"{value * 100:.0f}%" if percent else (f"{value:,.0f}" if upper >= 4 else f"{value:.2f}")
+        text = f"{value * 100:.0f}%" if percent else (f"{value:,.0f}" if value == int(value) else f"{value:,.1f}")
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e0e0e0"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{text}</text>')
     every = max(1, len(labels) // 8)

@@ -59,7 +59,7 @@ def render(view: DashboardView, base_path: str) -> str:
     ]
     if view.kind == APP:
         sections.append(
-            line_chart(
+            bar_chart(
                 "Engagement per day",
                 labels,
                 [

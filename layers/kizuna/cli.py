@@ -1,4 +1,5 @@
-"""The `kizuna` command: local mode, the demo, access keys, and endpoint import/export (local or deployed)."""
+"""The `kizuna` command: local mode, the demo, access keys, endpoint import/export and analytics exports (local or
+deployed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import signal
 import sys
 import threading
 
-from kizuna import cli_endpoints
+from kizuna import cli_analytics, cli_endpoints
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--region", default=None)
 
     cli_endpoints.add_parser(commands)
+    cli_analytics.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "endpoints":
         return cli_endpoints.run(args)
+    if args.command == "analytics":
+        return cli_analytics.run(args)
     if args.command == "local":
         return _local(args.port)
     if args.command == "demo":

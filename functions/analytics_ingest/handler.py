@@ -20,7 +20,7 @@ from kizuna.wiring import EVENT_TRIGGERS, aggregate_store, event_destinations, e
 
 settings = AnalyticsIngestSettings()
 ledger = event_ledger(settings.analytics_events_table)
-aggregates = aggregate_store(settings.analytics_table, settings.analytics_events_table)
+aggregates = aggregate_store(settings.analytics_table)
 streams = CachedEventStreams(aggregate_store(settings.analytics_table))
 destinations = event_destinations()
 objects = event_objects()

@@ -189,7 +189,7 @@ TABLES.update(
         t.key: t
         for t in (
             # The event ledger: one item per distinct event (pk app#endpoint, sk event id) for 90 days, naming the
-            # S3 object that claimed it; and the markers of object chunks already counted.
+            # S3 object that claimed it.
             Table(
                 "analytics_events",
                 "ANALYTICS_EVENTS_TABLE",
@@ -197,8 +197,8 @@ TABLES.update(
                 sort_key="sk",
                 ttl_attribute="expires_at",
             ),
-            # Day aggregates (counters, distinct-endpoint sketches), per-endpoint activity state, event stream
-            # destinations and tracked links (layout in kizuna.adapters.dynamo_aggregates).
+            # Day aggregates (counters, distinct-endpoint sketches), counted-chunk markers, per-endpoint activity
+            # state, event stream destinations and tracked links (layout in kizuna.adapters.dynamo_aggregates).
             Table("analytics", "ANALYTICS_TABLE", partition_key="pk", sort_key="sk", ttl_attribute="expires_at"),
         )
     }

@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="local mode end to end: 200 endpoints, one SMS each, receipts, summary")
     demo.add_argument("--endpoints", type=int, default=200)
+    demo.add_argument("--keep-running", action="store_true", help="keep local mode up afterwards for the dashboard")
 
     keys = commands.add_parser("keys", help="access keys for the management API")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from kizuna.local.demo import run
 
-        return run(args.endpoints)
+        return run(args.endpoints, keep_running=args.keep_running)
     return _create_key(args)
 
 

@@ -190,12 +190,11 @@ def reset() -> None:
 # --- Analytics (issue 5) ---------------------------------------------------------------------------------------
 
 
-def aggregate_store(table: str, ledger_table: str = "") -> Any:
-    """The analytics table (aggregates, event stream destinations, links); counting also needs the ledger table,
-    which keeps the chunk markers."""
+def aggregate_store(table: str) -> Any:
+    """The analytics table: aggregates, chunk markers, event stream destinations, tracked links."""
     from kizuna.adapters.dynamo_aggregates import DynamoAggregateStore
 
-    return DynamoAggregateStore(table, ledger_table, aws("dynamodb"))
+    return DynamoAggregateStore(table, aws("dynamodb"))
 
 
 def event_ledger(table: str) -> Any:

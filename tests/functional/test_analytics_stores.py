@@ -40,7 +40,7 @@ def aws() -> Iterator[dict[str, Any]]:
             )
         yield {
             "ddb": ddb,
-            "store": DynamoAggregateStore("analytics", "ledger", ddb),
+            "store": DynamoAggregateStore("analytics", ddb),
             "ledger": DynamoEventLedger("ledger", ddb),
         }
 

@@ -10,8 +10,10 @@ Layout (pk, sk):
 Scopes: `app`, `c:<campaign>`, `j:<journey>`. Counter and sketch items expire (TTL) 91 days after their day; a
 KPI query never asks for days outside the 90-day window, so TTL's deletion lag never shows.
 
-Counting writes one transaction per chunk of an S3 object (services/count_events.py): the chunk's marker in the
-ledger table, an ADD per counter item, the changed activity states; all or nothing.
+- `chunk#<object>#<n>`, `chunk`                      the marker of a counted chunk of an S3 object (20 days)
+Counting writes one transaction per chunk of an S3 object (services/count_events.py): the chunk's marker, an ADD per
+counter item, the changed activity states; all or nothing. All of them are in this table, so a transaction never
+touches the (much larger) ledger.
 """
 
 from __future__ import annotations
@@ -59,9 +61,8 @@ def _number(value: float) -> str:
 
 
 class DynamoAggregateStore:
-    def __init__(self, table: str, markers_table: str, client: Any) -> None:
+    def __init__(self, table: str, client: Any) -> None:
         self._table = table
-        self._markers_table = markers_table  # the ledger table keeps the chunk markers beside the claims
         self._ddb = client
         self._reads = 0
         self._lock = threading.Lock()
@@ -75,7 +76,7 @@ class DynamoAggregateStore:
         actions: list[dict[str, Any]] = [
             {
                 "Put": {
-                    "TableName": self._markers_table,
+                    "TableName": self._table,
                     "Item": {
                         "pk": {"S": f"chunk#{commit.marker}"},
                         "sk": {"S": "chunk"},

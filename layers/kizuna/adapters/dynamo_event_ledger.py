@@ -1,6 +1,5 @@
 """The event ledger table: one item per distinct event, pk `<app>#<endpoint>`, sk `<event id>`, holding the compact
-event (`e`, JSON) and the S3 object that claimed it (`src`), expiring 91 days after the event's day. The same table
-keeps the chunk markers of the counting transactions (pk `chunk#<object>#<n>`, adapters/dynamo_aggregates.py).
+event (`e`, JSON) and the S3 object that claimed it (`src`), expiring 91 days after the event's day.
 
 A claim is a conditional PutItem: written if the event is new, or if it already names this object (an earlier
 attempt at the same object). Anything else is a duplicate of an event another object holds.

@@ -25,6 +25,7 @@ from kizuna.catalog import FUNCTIONS, QUEUES
 from kizuna.clock import Clock, SystemClock
 from kizuna.local.aws_resources import LocalResources, create_local_resources
 from kizuna.local.functions import FunctionEnvironments, Handler
+from kizuna.local.moto_dynamodb_lock import serialise_dynamodb_writes
 from kizuna.local.runtime_gateway import LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
@@ -57,6 +58,7 @@ class LocalKizuna:
         # Local mode points this process's AWS clients at moto; stop() puts the environment back as it was.
         self._saved_environ = dict(os.environ)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
+        serialise_dynamodb_writes()  # analytics counts with transactions, which moto does not lock (issue 5)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, moto_port = self._moto.get_host_and_port()

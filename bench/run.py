@@ -20,6 +20,7 @@ sys.path.insert(0, str(BENCH_DIR))
 from report import PYTHON, REPO_ROOT, Section, write  # noqa: E402
 
 BENCHMARKS = ["cold_import", "package_size", "send_path", "import_rate", "segment_eval", "demo_time"]
+BENCHMARKS += ["analytics_ingest"]  # issue 5
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 
 

@@ -136,6 +136,7 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
         QUEUES["send"].env_var: first.queue_urls["send"],
         QUEUES["jobs"].env_var: first.queue_urls["jobs"],
         STREAMS["events"].env_var: first.stream_name,
+        TABLES["analytics"].env_var: first.tables["analytics"],  # KPIs and event stream destinations (issue 5)
     }
     ApiSettings(**api_env)  # the model accepts it
     assert first.env_for(ReconcilerSettings)["TWILIO_SECRET_ID"] == first.secrets["twilio"]

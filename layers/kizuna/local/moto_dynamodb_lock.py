@@ -1,6 +1,7 @@
 """moto 5.2.5's TransactWriteItems deep-copies the tables it touches to roll back on failure, without a lock: a
-write from another thread meanwhile fails it with "dictionary changed size during iteration" (a 500). DynamoDB
-itself serialises conflicting writes, so local mode does the same for moto: every DynamoDB write takes one lock."""
+write or read from another thread meanwhile fails it with "dictionary changed size during iteration" (a 500; moto's
+items are not safe to copy while they are being read). DynamoDB itself isolates transactions, so local mode does
+the same for moto: every item operation takes one lock."""
 
 from __future__ import annotations
 
@@ -10,7 +11,18 @@ from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 
-_WRITES = ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item")
+_WRITES = (
+    "transact_write_items",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_write_item",
+    "get_item",
+    "batch_get_item",
+    "transact_get_items",
+    "query",
+    "scan",
+)
 _lock = threading.RLock()
 
 

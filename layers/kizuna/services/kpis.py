@@ -113,6 +113,9 @@ class _Data:
 
     def sketches(self, sketch: str, dim: str | None, first: date) -> dict[tuple[date, str], DistinctSketch]:
         key = (sketch, dim, first)
+        wider = next((k for k in self._sketches if k[:2] == (sketch, dim) and k[2] <= first), None)
+        if wider is not None:  # a longer range of the same sketches was read already (MAU before DAU)
+            return {(d, v): s for (d, v), s in self._sketches[wider].items() if d >= first}
         if key not in self._sketches:
             self._sketches[key] = self.store.sketches_between(
                 self.app_id, self.scope, sketch, dim, first, self.window.last_day

@@ -29,6 +29,7 @@ from kizuna.domain.sharding import endpoint_shard
 ATTRIBUTE_KINDS = ("custom", "metric", "user")
 
 APPS_PK = "APPS"
+ADDRESS_INDEXED = frozenset({"SMS", "VOICE", "WHATSAPP"})
 SETTINGS_SK = "SETTINGS"
 ATTRIBUTES_SK = "ATTRIBUTES"
 ERASURE_SALT_SK = "ERASURE_SALT"
@@ -59,7 +60,9 @@ def endpoint_item(app_id: str, endpoint: dict[str, Any]) -> dict[str, Any]:
     user_id = endpoint.get("User", {}).get("UserId")
     if user_id:
         item["user_pk"] = {"S": user_pk(app_id, user_id)}
-    if endpoint.get("Address"):
+    if endpoint.get("Address") and endpoint.get("ChannelType") in ADDRESS_INDEXED:
+        # Phone channels only: their addresses are E.164 (short), and only they take STOP keywords. Other
+        # addresses can be far longer than an index key may be (2,048 bytes).
         item["address_pk"] = {"S": address_pk(app_id, endpoint["Address"])}
     return item
 

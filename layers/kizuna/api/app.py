@@ -38,9 +38,9 @@ from kizuna.ports import (
     SendQueue,
     TemplateStore,
 )
+from kizuna.ports_analytics import AggregateStore, EventStreamStore
 from kizuna.services.otp import OtpDeps
 from kizuna.services.send_messages import SendDeps
-from kizuna.ports_analytics import AggregateStore, EventStreamStore
 
 logger = Logger(child=True)
 

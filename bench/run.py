@@ -27,7 +27,6 @@ BENCHMARKS = [
     "import_rate",
     "segment_eval",
     "consultations",
-    "analytics_ingest",
     "demo_time",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import requests
 from botocore.exceptions import ClientError
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -136,6 +137,7 @@ class LocalKizuna:
             getattr(getattr(self, "_gateway", None), "stop", None),
             self.sandbox.stop,
             self.stripe.stop,
+            self._forget_aws_state,
             getattr(getattr(self, "_moto", None), "stop", None),
         ):
             if stop is not None:
@@ -144,6 +146,12 @@ class LocalKizuna:
             os.environ.clear()
             os.environ.update(self._saved_environ)
             wiring.reset()
+
+    def _forget_aws_state(self) -> None:
+        # moto keeps its backends per process, not per server: without a reset the next local system in this
+        # process would open the same queue names and inherit this one's in-flight and delayed messages.
+        if getattr(self, "aws_endpoint", None):
+            requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=30)
 
     def __enter__(self) -> LocalKizuna:
         return self.start()

@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 CDK_ENV := CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: demo test test-unit test-functional test-infra test-e2e synth bench local clean
+.PHONY: demo test test-unit test-functional test-infra test-e2e synth bench local clean chromium
 
 demo: $(VENV)/.local-installed
 	$(VENV)/bin/kizuna demo
@@ -15,13 +15,22 @@ demo: $(VENV)/.local-installed
 local: $(VENV)/.local-installed
 	$(VENV)/bin/kizuna local
 
-test: $(VENV)/.test-installed node_modules/.installed
+test: $(VENV)/.test-installed node_modules/.installed chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 test-unit test-functional test-infra test-e2e: test-%: $(VENV)/.test-installed node_modules/.installed
 	$(PY) -m pytest -q tests/$*
+test-e2e: chromium
+
+# The dashboard's e2e test renders it in headless Chromium (Debian's package, with a Japanese font), installed here
+# once when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (the dashboard test renders in it)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-ipafont-gothic; }
 
 synth: $(VENV)/.test-installed node_modules/.installed
 	$(CDK_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk synth -q --no-notices --no-version-reporting

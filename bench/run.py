@@ -27,6 +27,7 @@ BENCHMARKS = [
     "import_rate",
     "segment_eval",
     "consultations",
+    "analytics_ingest",
     "demo_time",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"

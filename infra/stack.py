@@ -8,19 +8,20 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.analytics import Analytics, grant_assume_app_roles
 from infra.consultations import ConsultationAlarms
 from infra.email import Email
 from infra.event_stream import EventStream
 from infra.functions import FunctionFactory
 from infra.management_api import ManagementApi
-from infra.nag import acknowledge
+from infra.nag import acknowledge, arn_of
 from infra.observability import Observability
 from infra.queues import QueueConsumer, WorkQueue
 from infra.reconciliation import Reconciliation
 from infra.secrets import Secrets
 from infra.storage import Storage
 from infra.webhooks_api import WebhooksApi
-from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
+from kizuna.catalog import EVENTS_BUCKET_ENV_VAR, KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
 
 
 class KizunaStack(Stack):
@@ -45,6 +46,23 @@ class KizunaStack(Stack):
         factory.bind(STREAMS["events"].env_var, events.stream_name, events.grant_put_records)
         for key, secret in secrets.secrets.items():
             factory.bind_secret(SECRETS[key].env_var, secret)
+        # Analytics (issue 5): analytics_ingest reads the objects Firehose writes.
+        factory.bind(
+            EVENTS_BUCKET_ENV_VAR,
+            events.bucket.bucket_name,
+            events.bucket.grant_read,
+            {
+                "AwsSolutions-IAM5[Action::s3:GetObject*]": "Reading the event objects S3 announces; the grant is "
+                "CDK's read grant on the events bucket only.",
+                "AwsSolutions-IAM5[Action::s3:GetBucket*]": "CDK's read grant on the events bucket only.",
+                "AwsSolutions-IAM5[Action::s3:List*]": "CDK's read grant on the events bucket only.",
+                f"AwsSolutions-IAM5[Resource::{arn_of(events.bucket)}/*]": "Event objects are written under keys "
+                "chosen per record (app and date); this one bucket only.",
+                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "The bucket's objects are encrypted with Kizuna's "
+                "one customer key; that key only.",
+                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "CDK's decrypt grant on Kizuna's customer key only.",
+            },
+        )
 
         email = Email(self, "Email", key=storage.key)
         factory.bind(
@@ -82,6 +100,18 @@ class KizunaStack(Stack):
         )
         email.route_events_to(factory.build(self, "email_events"))
         management = ManagementApi(self, "ManagementApi", function=factory.build(self, "api"))
+        # Analytics (issue 5): object notifications, dashboard and link routes, Glue table and Athena queries.
+        grant_assume_app_roles(consumers["analytics"].function)
+        Analytics(
+            self,
+            "Analytics",
+            events=events,
+            queue=queues["analytics"].queue,
+            key=storage.key,
+            web_function=factory.build(self, "analytics_web"),
+            management_api=management.api,
+            webhooks_api=webhooks.api,
+        )
         # The webhook stage logs through the account-level role the management API sets up.
         webhooks.api.deployment_stage.node.add_dependency(management.cloudwatch_account)
         reconciliations = [

@@ -249,6 +249,76 @@ def visibility_timeout_s(queue: Queue) -> int:
     return FUNCTIONS[queue.consumer].timeout_s * VISIBILITY_FACTOR
 
 
+# --- Analytics (issue 5): the event ledger, the 90-day aggregates, and the functions around them ---------------
+#
+# Events reach S3 through the Firehose stream above; each new object is announced on the analytics queue, and
+# the analytics_ingest function claims the object's events in the ledger (one item per distinct event, so replays
+# and duplicates are recognised) and folds the ones it claimed into the day aggregates, exactly once per object
+# chunk (a DynamoDB transaction with a marker). Design and figures: docs/analytics.md.
+
+TABLES.update(
+    {
+        t.key: t
+        for t in (
+            # The event ledger: one item per distinct event (pk app#endpoint, sk event id) for 90 days, naming the
+            # S3 object that claimed it.
+            Table(
+                "analytics_events",
+                "ANALYTICS_EVENTS_TABLE",
+                partition_key="pk",
+                sort_key="sk",
+                ttl_attribute="expires_at",
+            ),
+            # Day aggregates (counters, distinct-endpoint sketches), counted-chunk markers, per-endpoint activity
+            # state, event stream destinations and tracked links (layout in kizuna.adapters.dynamo_aggregates).
+            Table("analytics", "ANALYTICS_TABLE", partition_key="pk", sort_key="sk", ttl_attribute="expires_at"),
+        )
+    }
+)
+
+FUNCTIONS.update(
+    {
+        f.key: f
+        for f in (
+            # One S3 object of events (Firehose output) per queue record → ledger, aggregates, app destinations.
+            Function("analytics_ingest", "functions/analytics_ingest/handler.handler", timeout_s=300, memory_mb=1024),
+            # The read-only dashboard and tracked-link redirects.
+            Function("analytics_web", "functions/analytics_web/handler.handler", timeout_s=10, memory_mb=512),
+        )
+    }
+)
+
+QUEUES.update(
+    {
+        q.key: q
+        for q in (
+            # S3 ObjectCreated notifications of the events bucket. Ingesting an object again counts nothing twice
+            # (ledger claims and chunk markers), so redeliveries and redrives are harmless.
+            Queue(
+                "analytics",
+                "ANALYTICS_QUEUE_URL",
+                consumer="analytics_ingest",
+                batch_size=10,
+                max_concurrency=2,
+                max_receive_count=5,
+            ),
+        )
+    }
+)
+
+# The events bucket (Firehose's destination), which analytics_ingest reads the announced objects from.
+EVENTS_BUCKET_ENV_VAR = "EVENTS_BUCKET"
+
+# Pinpoint keeps analytics 90 days: older events are neither counted nor answered.
+ANALYTICS_RETENTION_DAYS = 90
+
+# A chunk marker outlives every redelivery of its object: 4 days on the queue, then up to 14 in its DLQ.
+CHUNK_MARKER_DAYS = 20
+
+# Tracked links keep redirecting this long after the message was sent.
+LINK_RETENTION_DAYS = 180
+
+
 @dataclass(frozen=True)
 class Naming:
     """Physical names for local mode (CDK lets CloudFormation name things in AWS)."""

@@ -1,4 +1,5 @@
-"""The `kizuna` command: local mode, the demo, access keys, and endpoint import/export (local or deployed)."""
+"""The `kizuna` command: local mode, the demo, access keys, endpoint import/export and analytics exports (local or
+deployed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import signal
 import sys
 import threading
 
-from kizuna import cli_endpoints
+from kizuna import cli_analytics, cli_endpoints
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="local mode end to end: 200 endpoints, one SMS each, receipts, summary")
     demo.add_argument("--endpoints", type=int, default=200)
+    demo.add_argument("--keep-running", action="store_true", help="keep local mode up afterwards for the dashboard")
 
     keys = commands.add_parser("keys", help="access keys for the management API")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -32,16 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--region", default=None)
 
     cli_endpoints.add_parser(commands)
+    cli_analytics.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "endpoints":
         return cli_endpoints.run(args)
+    if args.command == "analytics":
+        return cli_analytics.run(args)
     if args.command == "local":
         return _local(args.port)
     if args.command == "demo":
         from kizuna.local.demo import run
 
-        return run(args.endpoints)
+        return run(args.endpoints, keep_running=args.keep_running)
     return _create_key(args)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kizuna.catalog import KEYS_KMS_ENV_VAR, QUEUES, SECRETS, STREAMS, TABLES
+from kizuna.catalog import EVENTS_BUCKET_ENV_VAR, KEYS_KMS_ENV_VAR, QUEUES, SECRETS, STREAMS, TABLES
 
 
 class FunctionSettings(BaseSettings):
@@ -38,6 +38,7 @@ class ApiSettings(FunctionSettings):
     # Billed consultations (issue 8): bookings place Stripe holds.
     consultations_table: str = Field(alias=TABLES["consultations"].env_var)
     stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
+    analytics_table: str = Field(alias=TABLES["analytics"].env_var)
 
 
 class SenderSettings(FunctionSettings):
@@ -81,6 +82,26 @@ class ReconcilerSettings(FunctionSettings):
 class JobsSettings(FunctionSettings):
     data_table: str = Field(alias=TABLES["data"].env_var)
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
+
+
+# --- Analytics (issue 5) ---
+
+
+class AnalyticsIngestSettings(FunctionSettings):
+    events_bucket: str = Field(alias=EVENTS_BUCKET_ENV_VAR)
+    analytics_events_table: str = Field(alias=TABLES["analytics_events"].env_var)
+    # The aggregates, and the per-app event stream destinations (PutEventStream).
+    analytics_table: str = Field(alias=TABLES["analytics"].env_var)
+
+
+class AnalyticsWebSettings(FunctionSettings):
+    analytics_table: str = Field(alias=TABLES["analytics"].env_var)
+    data_table: str = Field(alias=TABLES["data"].env_var)  # app names
+    # Dashboard tokens are signed with a Kizuna access key; checking one needs the key's secret.
+    access_keys_table: str = Field(alias=TABLES["access_keys"].env_var)
+    keys_kms_key_id: str = Field(alias=KEYS_KMS_ENV_VAR)
+    # A click on a tracked link is an event.
+    events_stream: str = Field(alias=STREAMS["events"].env_var)
 
 
 # Function key (catalog.FUNCTIONS) -> the settings model its handler reads.
@@ -130,5 +151,7 @@ SETTINGS_BY_FUNCTION.update(
         "stripe_webhook": StripeWebhookSettings,
         "consultation_timers": ConsultationTimersSettings,
         "consultations_reconciler": ConsultationsReconcilerSettings,
+        "analytics_ingest": AnalyticsIngestSettings,
+        "analytics_web": AnalyticsWebSettings,
     }
 )

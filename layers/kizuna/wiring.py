@@ -206,6 +206,9 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         otp=lambda: otp_deps(settings, channels, clock),
         consultations=_consultations(settings, clock, data),
         content_approvals=lambda: content_approvals(settings.twilio_secret_id),
+        events=event_sink(settings.events_stream),
+        analytics=aggregate_store(settings.analytics_table),
+        event_streams=aggregate_store(settings.analytics_table),
     )
 
 
@@ -300,3 +303,43 @@ def reset() -> None:
     _session.cache_clear()
     _secrets.cache_clear()
     _twilio.clear()
+
+
+# --- Analytics (issue 5) ---------------------------------------------------------------------------------------
+
+
+def aggregate_store(table: str) -> Any:
+    """The analytics table: aggregates, chunk markers, event stream destinations, tracked links."""
+    from kizuna.adapters.dynamo_aggregates import DynamoAggregateStore
+
+    return DynamoAggregateStore(table, aws("dynamodb"))
+
+
+def event_ledger(table: str) -> Any:
+    from kizuna.adapters.dynamo_event_ledger import DynamoEventLedger
+
+    return DynamoEventLedger(table, aws("dynamodb"))
+
+
+def event_objects() -> Any:
+    from kizuna.adapters.s3_event_objects import S3EventObjects
+
+    return S3EventObjects(aws("s3"))
+
+
+def event_destinations() -> Any:
+    from kizuna.adapters.event_destinations import AssumedRoleDestinations
+
+    return AssumedRoleDestinations(
+        aws("sts"), lambda service, **credentials: _session().create_client(service, config=_config(), **credentials)
+    )
+
+
+def link_store(table: str) -> Any:
+    """Tracked links (kizuna.services.links): the send path stores them, analytics_web resolves them."""
+    return aggregate_store(table)
+
+
+# Subscribers to ingested events (kizuna.ports_analytics.EventTriggers): campaigns and journeys (issues 6 and 7)
+# append theirs here; analytics_ingest calls each with every distinct event after its counts are committed.
+EVENT_TRIGGERS: list[Any] = []

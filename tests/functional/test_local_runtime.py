@@ -141,6 +141,7 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
             SECRETS["twilio"].env_var: first.secrets["twilio"],
             TABLES["consultations"].env_var: first.tables["consultations"],
             SECRETS["stripe"].env_var: first.secrets["stripe"],
+            TABLES["analytics"].env_var: first.tables["analytics"],
         }.items()
     )
     assert set(api_env) == ApiSettings.env_names() - {"POWERTOOLS_SERVICE_NAME"}  # nothing missing, nothing extra

@@ -31,6 +31,7 @@ from kizuna.ports import (
     ChannelStore,
     ConsentStore,
     EndpointStore,
+    EventSink,
     JobQueue,
     JobStore,
     SegmentStore,
@@ -71,6 +72,10 @@ class ApiDeps:
     otp: Callable[[], OtpDeps] | None = None
     consultations: Any = None  # kizuna.services.consultations_deps.ConsultationDeps (billed consultations)
     content_approvals: Callable[[], Any] | None = None  # WhatsApp template approvals (adapters.twilio_content)
+    # Analytics (issue 5): the event stream PutEvents writes to, the day aggregates KPIs read, app destinations.
+    events: EventSink | None = None
+    analytics: AggregateStore | None = None
+    event_streams: EventStreamStore | None = None
 
     def send_deps(self) -> SendDeps:
         return SendDeps(self.apps, self.endpoints, self.queue, self.clock, self.templates, self.channels, self.consent)

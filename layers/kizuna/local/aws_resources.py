@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from pydantic_settings import BaseSettings
 
 from kizuna.catalog import (
+    EVENTS_BUCKET_ENV_VAR,
     KEYS_KMS_ENV_VAR,
     QUEUES,
     SECRETS,
@@ -72,6 +73,8 @@ class LocalResources:
         env |= {STREAMS[k].env_var: v for k, v in self.streams.items()}
         env |= {SECRETS[k].env_var: v for k, v in self.secrets.items()}
         env[KEYS_KMS_ENV_VAR] = self.kms_key_id
+        if "events" in self.buckets:
+            env[EVENTS_BUCKET_ENV_VAR] = self.buckets["events"]
         return env
 
     def env_for(self, settings_model: type[BaseSettings], extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -147,7 +150,27 @@ def create_local_resources(
     for spec in SECRETS.values():
         res.secrets[spec.key] = _secret(secrets, naming.secret(spec.key), spec.description)
     res.kms_key_id = _kms_key(client("kms"), f"alias/{naming.prefix}-keys")
+    if "analytics" in res.queue_arns and "events" in res.buckets:
+        announce_event_objects(s3, res.buckets["events"], res.queue_arns["analytics"], STREAMS["events"])
     return res
+
+
+def announce_event_objects(s3: Any, bucket: str, queue_arn: str, spec: Stream) -> None:
+    """Analytics (issue 5): each object Firehose writes under the events prefix is announced on the analytics
+    queue, as infra/analytics.py configures the bucket in AWS."""
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "analytics-ingest",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": static_prefix(spec.prefix)}]}},
+                }
+            ]
+        },
+    )
 
 
 def _table(ddb: Any, name: str, spec: Table) -> str:

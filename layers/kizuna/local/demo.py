@@ -25,7 +25,7 @@ def demo_addresses(count: int) -> list[str]:
     return japanese + MAGIC_FAILURES
 
 
-def run(endpoint_count: int = 200, timeout_s: float = 120.0, out: Any = sys.stdout) -> int:
+def run(endpoint_count: int = 200, timeout_s: float = 120.0, out: Any = sys.stdout, keep_running: bool = False) -> int:
     started = time.monotonic()
     with LocalKizuna() as kizuna:
         for number, code in UNDELIVERED.items():
@@ -50,7 +50,45 @@ def run(endpoint_count: int = 200, timeout_s: float = 120.0, out: Any = sys.stdo
         if run_consultation(kizuna, app_id, out) != 0:
             print("NOT FINISHED: the consultation was not settled", file=out)
             return 1
+        if not _print_kpis(kizuna, pinpoint, app_id, out):
+            return 1
+        print(f"dashboard: {kizuna.dashboard_url(app_id)}", file=out)
+        if keep_running:
+            print("local mode keeps running for the dashboard; Ctrl-C stops it", file=out, flush=True)
+            _wait_for_interrupt()
+        else:
+            print("  (local mode stops with the demo: `kizuna demo --keep-running` to open it)", file=out)
     return 0
+
+
+# The demo's sends are transactional SMS: Pinpoint's txn-sms-* KPIs describe them.
+DEMO_KPIS = ("txn-sms-sent", "txn-sms-delivered", "txn-sms-delivery-rate", "txn-sms-error-distribution")
+
+
+def _print_kpis(kizuna: LocalKizuna, pinpoint: Any, app_id: str, out: Any) -> bool:
+    """The demo's KPIs from GetApplicationDateRangeKpi, once every event is counted. False if they never were."""
+    if not kizuna.drain_analytics(timeout=60):
+        print("NOT FINISHED: the analytics pipeline did not settle", file=out)
+        return False
+    print("KPIs (GetApplicationDateRangeKpi, today):", file=out)
+    for name in DEMO_KPIS:
+        rows = pinpoint.get_application_date_range_kpi(ApplicationId=app_id, KpiName=name)[
+            "ApplicationDateRangeKpiResponse"
+        ]["KpiResult"]["Rows"]
+        for row in rows:
+            group = f" [{row['GroupedBys'][0]['Value']}]" if row["GroupedBys"] else ""
+            value = float(row["Values"][0]["Value"])
+            shown = f"{value:.1%}" if name.endswith("rate") else f"{value:,.0f}"
+            print(f"  {name}{group}: {shown}", file=out)
+    return True
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def _send(pinpoint: Any, app_id: str, endpoint_ids: list[str]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from kizuna.local import consultations_local
 from kizuna.local.aws_resources import LocalResources, create_local_resources
 from kizuna.local.functions import FunctionEnvironments, Handler
 from kizuna.local.localstripe_server import LocalStripe
+from kizuna.local.moto_dynamodb_lock import serialise_dynamodb_writes
 from kizuna.local.runtime_gateway import LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
@@ -66,6 +68,7 @@ class LocalKizuna:
         # Local mode points this process's AWS clients at moto; stop() puts the environment back as it was.
         self._saved_environ = dict(os.environ)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
+        serialise_dynamodb_writes()  # analytics counts with transactions, which moto does not lock (issue 5)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, moto_port = self._moto.get_host_and_port()
@@ -101,6 +104,11 @@ class LocalKizuna:
                     FUNCTIONS["twilio_webhook"].timeout_s,
                 ),
                 *consultations_local.routes(self),
+                # Analytics (issue 5): the dashboard (on the management API in AWS) and tracked links (webhooks API).
+                Route(
+                    "/dashboard/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s
+                ),
+                Route("/l/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s),
             ],
             port=self.port,
         )
@@ -163,6 +171,29 @@ class LocalKizuna:
         """Wait until every queue is empty and idle and the sandbox has delivered every callback."""
         queues_idle = all(p.drain(timeout) for p in self.pollers.values())
         return queues_idle and self.sandbox.wait_for_idle(timeout)
+
+    def drain_analytics(self, timeout: float = 60.0) -> bool:
+        """Wait until every message, callback and event has gone through: sends settled, their events in S3, and
+        every announced object counted by analytics_ingest (which a send's callbacks keep feeding)."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            before = self.pollers["analytics"].records
+            idle = self.drain(max(1.0, deadline - time.monotonic()))
+            idle = self.pollers["analytics"].drain(max(1.0, deadline - time.monotonic())) and idle
+            quiet = quiet + 1 if idle and self.pollers["analytics"].records == before else 0
+            if quiet >= 2:
+                return True
+        return False
+
+    def dashboard_url(self, app_id: str, expires_in_s: int = 3600) -> str:
+        """A signed dashboard link for the admin key (what `kizuna analytics dashboard-url` prints)."""
+        from kizuna.auth.dashboard_tokens import mint
+
+        assert self.credentials is not None
+        expires = int(self.clock.now().timestamp()) + expires_in_s
+        token = mint(self.credentials.access_key_id, self.credentials.secret_access_key, app_id, expires)
+        return f"{self.base_url}/dashboard/apps/{app_id}?token={token}"
 
     def pinpoint(self) -> Any:
         """The stock boto3 pinpoint client, pointed at local mode with the admin key."""

@@ -1,0 +1,32 @@
+"""Analytics web: the read-only dashboard (authenticated with a dashboard token signed by a Kizuna key) and the
+tracked-link redirects (public)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kizuna.auth.access_keys import CachedSecretLookup
+from kizuna.clock import SystemClock
+from kizuna.observability import logger
+from kizuna.settings import AnalyticsWebSettings
+from kizuna.web.app import WebDeps, build_resolver
+from kizuna.wiring import access_key_store, aggregate_store, data_store, event_sink, link_store
+
+settings = AnalyticsWebSettings()
+clock = SystemClock()
+aggregates = aggregate_store(settings.analytics_table)
+app = build_resolver(
+    WebDeps(
+        apps=data_store(settings.data_table),
+        aggregates=aggregates,
+        links=link_store(settings.analytics_table),
+        events=event_sink(settings.events_stream),
+        keys=CachedSecretLookup(access_key_store(settings.access_keys_table, settings.keys_kms_key_id), clock),
+        clock=clock,
+    )
+)
+
+
+@logger.inject_lambda_context
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,47 @@
+"""PutEvents and the app's own event stream destination (PutEventStream, GetEventStream, DeleteEventStream)."""
+
+from __future__ import annotations
+
+from kizuna.api.app import Call, operation
+from kizuna.errors import BadRequest
+from kizuna.ports import EventSink
+from kizuna.ports_analytics import EventStreamStore
+from kizuna.services import event_streams, ingest_events
+
+
+def _sink(call: Call) -> EventSink:
+    if call.deps.events is None:
+        raise BadRequest("The event stream is not configured")
+    return call.deps.events
+
+
+def _streams(call: Call) -> EventStreamStore:
+    if call.deps.event_streams is None:
+        raise BadRequest("Event stream destinations are not configured")
+    return call.deps.event_streams
+
+
+@operation("PutEvents")
+def put_events(call: Call) -> dict:
+    d = call.deps
+    return ingest_events.put_events(
+        d.apps, d.endpoints, _sink(call), d.clock, call.app_id, call.params["EventsRequest"]
+    )
+
+
+@operation("PutEventStream")
+def put_event_stream(call: Call) -> dict:
+    d = call.deps
+    return event_streams.put_event_stream(
+        d.apps, _streams(call), d.clock, call.app_id, call.params["WriteEventStream"], call.caller.access_key_id
+    )
+
+
+@operation("GetEventStream")
+def get_event_stream(call: Call) -> dict:
+    return event_streams.get_event_stream(call.deps.apps, _streams(call), call.app_id)
+
+
+@operation("DeleteEventStream")
+def delete_event_stream(call: Call) -> dict:
+    return event_streams.delete_event_stream(call.deps.apps, _streams(call), call.app_id)

@@ -1,0 +1,76 @@
+"""What the dashboard shows, read through the same KPI service as the API (so the page and GetApplicationDateRangeKpi
+can never disagree): the delivery funnel and daily series for an app, a campaign or a journey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from kizuna.clock import Clock
+from kizuna.domain.analytics_rules import APP, CAMPAIGN, JOURNEY
+from kizuna.ports import AppStore
+from kizuna.ports_analytics import AggregateStore
+from kizuna.services.kpis import MAX_RANGE_DAYS, get_date_range_kpi, grouped_counts
+
+DEFAULT_DAYS = 30
+
+
+@dataclass
+class DashboardView:
+    app_id: str
+    app_name: str
+    kind: str
+    resource_id: str | None
+    start: str
+    end: str
+    dates: list[str]
+    totals: dict[str, float] = field(default_factory=dict)
+    daily: dict[str, list[float | None]] = field(default_factory=dict)
+    errors: dict[str, float] = field(default_factory=dict)
+    queries: int = 0
+
+
+def dashboard_view(
+    apps: AppStore,
+    store: AggregateStore,
+    clock: Clock,
+    app_id: str,
+    kind: str = APP,
+    resource_id: str | None = None,
+    days: int = DEFAULT_DAYS,
+) -> DashboardView:
+    days = max(1, min(days, MAX_RANGE_DAYS))
+    now = clock.now()
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    dates = [(start + timedelta(days=i)).date().isoformat() for i in range(days)]
+    app = apps.get_app(app_id)
+    view = DashboardView(
+        app_id, app.name if app else app_id, kind, resource_id, start.isoformat(), now.isoformat(), dates
+    )
+
+    def kpi(name: str) -> list[dict[str, Any]]:
+        view.queries += 1
+        return get_date_range_kpi(apps, store, clock, app_id, kind, name, start, now, resource_id)["KpiResult"]["Rows"]
+
+    def daily(name: str) -> list[float | None]:
+        values = grouped_counts(kpi(name))
+        return [values.get(d) for d in dates]
+
+    for word in ("sent", "delivered", "failed"):
+        view.daily[word] = daily(f"messages-{word}-grouped-by-date")
+        view.totals[word] = sum(v or 0.0 for v in view.daily[word])
+    view.daily["delivery_rate"] = daily("messages-delivery-rate-grouped-by-date")
+    view.errors = grouped_counts(kpi("message-error-distribution"))
+    if kind == APP:
+        view.daily["clicks"] = daily("link-clicks-grouped-by-date")
+        view.daily["active"] = daily("daily-active-endpoints-grouped-by-date")
+        view.daily["sessions"] = daily("sessions-grouped-by-date")
+    elif kind == CAMPAIGN:
+        view.daily["clicks"] = daily("clicks-grouped-by-date")
+    elif kind == JOURNEY:
+        view.daily["clicks"] = [None] * len(dates)
+        view.totals["clicks"] = float(sum(grouped_counts(kpi("journey-sms-clicked")).values()))
+    if "clicks" not in view.totals:
+        view.totals["clicks"] = sum(v or 0.0 for v in view.daily["clicks"])
+    return view

@@ -1,0 +1,1 @@
+"""The analytics web function: the read-only dashboard and the tracked-link redirects."""

@@ -1,0 +1,75 @@
+"""The analytics resources: object notifications to the analytics queue, dashboard and link routes, the Glue table
+with partition projection, an encrypting Athena workgroup with the named queries."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from infra.analytics import GLUE_DATABASE, NAMED_QUERIES
+from kizuna.catalog import STREAMS
+
+pytestmark = pytest.mark.infra
+
+
+def test_new_event_objects_are_announced_on_the_analytics_queue(synthesized):
+    (notification,) = synthesized.of_type("Custom::S3BucketNotifications").values()
+    (queue_config,) = notification["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert queue_config["Events"] == ["s3:ObjectCreated:*"]
+    assert queue_config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "events/"}]
+    queue_logical_id = queue_config["QueueArn"]["Fn::GetAtt"][0]
+    queue = synthesized.resources[queue_logical_id]["Properties"]
+    assert "RedrivePolicy" in queue and "KmsMasterKeyId" in queue
+    # only the events bucket may send to it
+    policies = [p["Properties"] for p in synthesized.of_type("AWS::SQS::QueuePolicy").values()
+                if {"Ref": queue_logical_id} in p["Properties"]["Queues"]]  # fmt: skip
+    statements = [s for p in policies for s in p["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert any(s["Principal"] == {"Service": "s3.amazonaws.com"} and "ArnLike" in s["Condition"] for s in statements)
+
+
+def test_dashboard_and_link_routes_reach_the_web_function(synthesized):
+    paths = {r["Properties"]["PathPart"] for r in synthesized.of_type("AWS::ApiGateway::Resource").values()}
+    assert {"dashboard", "l"} <= paths
+
+
+def test_glue_table_reads_the_stream_with_partition_projection(synthesized):
+    synthesized.template.has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "DatabaseName": GLUE_DATABASE,
+            "TableInput": Match.object_like(
+                {
+                    "Name": "events",
+                    "PartitionKeys": [{"Name": n, "Type": "string"} for n in ("app", "year", "month", "day")],
+                    "Parameters": Match.object_like({"projection.enabled": "true", "projection.app.type": "injected"}),
+                    "StorageDescriptor": Match.object_like(
+                        {"SerdeInfo": Match.object_like({"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"})}
+                    ),
+                }
+            ),
+        },
+    )
+    # the projection's location template is the Firehose prefix with the same placeholders
+    (table,) = synthesized.of_type("AWS::Glue::Table").values()
+    template = table["Properties"]["TableInput"]["Parameters"]["storage.location.template"]
+    assert STREAMS["events"].prefix.replace("{", "${") in str(template)
+
+
+def test_athena_results_are_encrypted_and_the_named_queries_exist(synthesized):
+    synthesized.template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": Match.object_like(
+                {
+                    "EnforceWorkGroupConfiguration": True,
+                    "ResultConfiguration": Match.object_like(
+                        {"EncryptionConfiguration": Match.object_like({"EncryptionOption": "SSE_KMS"})}
+                    ),
+                }
+            )
+        },
+    )
+    names = {q["Properties"]["Name"] for q in synthesized.of_type("AWS::Athena::NamedQuery").values()}
+    assert names == {f"kizuna-{n}" for n in NAMED_QUERIES}
+    outputs = synthesized.template.to_json()["Outputs"]
+    assert {"EventsBucket", "AthenaWorkGroup"} <= set(outputs)

@@ -1,0 +1,131 @@
+"""Link tracking, dashboard tokens, and the dashboard page's charts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kizuna.adapters.memory import InMemoryEventSink
+from kizuna.adapters.memory_analytics import InMemoryLinkStore
+from kizuna.auth import dashboard_tokens
+from kizuna.auth.access_keys import AccessKey, KeyStatus
+from kizuna.clock import VirtualClock
+from kizuna.domain.analytics_events import StreamEvent
+from kizuna.errors import Forbidden
+from kizuna.services.dashboard import DashboardView
+from kizuna.services.links import follow_link, rewrite_links
+from kizuna.web.charts import Series, bar_chart, line_chart
+from kizuna.web.dashboard_page import render
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+BASE = "https://hooks.example.jp/prod"
+
+
+def _rewrite(store, body, message_id="m1"):
+    return rewrite_links(
+        body, store, VirtualClock(NOW), base_url=BASE, app_id="app1", message_id=message_id, endpoint_id="ep1",
+        attributes={"campaign_id": "c1", "destination_phone_number": "+819012345678"},
+    )  # fmt: skip
+
+
+def test_links_are_rewritten_to_the_stacks_domain_and_trailing_punctuation_stays():
+    store = InMemoryLinkStore()
+    body = "ご予約はこちら https://shop.example.jp/r?id=1&x=2。詳細: http://a.example.com/p, 以上"
+    rewritten = _rewrite(store, body)
+    codes = re.findall(rf"{re.escape(BASE)}/l/([0-9A-Za-z]{{10}})", rewritten)
+    assert len(codes) == 2 and rewritten.endswith(", 以上") and "。詳細" in rewritten
+    assert {store.links[c]["url"] for c in codes} == {"https://shop.example.jp/r?id=1&x=2", "http://a.example.com/p"}
+    assert store.links[codes[0]]["attributes"] == {"campaign_id": "c1"}  # no phone number carried
+
+
+def test_rewriting_the_same_message_again_gives_the_same_codes_and_leaves_own_links_alone():
+    store = InMemoryLinkStore()
+    first = _rewrite(store, "see https://shop.example.jp/a")
+    assert _rewrite(store, "see https://shop.example.jp/a") == first
+    assert _rewrite(store, first) == first
+    assert _rewrite(store, "see https://shop.example.jp/a", message_id="m2") != first
+    assert _rewrite(store, "no links here") == "no links here"
+
+
+def test_a_click_records_an_event_and_a_preview_does_not():
+    store, sink = InMemoryLinkStore(), InMemoryEventSink()
+    code = _rewrite(store, "https://shop.example.jp/a").rsplit("/", 1)[1]
+    clock = VirtualClock(NOW)
+    assert follow_link(store, sink, clock, code, "Mozilla/5.0 (iPhone)") == "https://shop.example.jp/a"
+    assert follow_link(store, sink, clock, code, "WhatsApp/2.23.20 A") == "https://shop.example.jp/a"
+    (event,) = sink.events
+    parsed = StreamEvent.model_validate(event)
+    assert parsed.event_type == "_SMS.CLICK" and parsed.client.client_id == "ep1"
+    assert parsed.attributes == {"message_id": "m1", "link": "https://shop.example.jp/a", "campaign_id": "c1"}
+    assert follow_link(store, sink, clock, "nosuchcode", "") is None
+    assert follow_link(store, sink, clock, "../../etc", "") is None
+
+
+def _keys(active=True, apps=None):
+    key = AccessKey("KZABCDEFGHIJKLMNOPQR", apps, NOW, KeyStatus.ACTIVE if active else KeyStatus.INACTIVE)
+    return (lambda k: "s3cret" if k == key.access_key_id else None), (lambda k: key if k == key.access_key_id else None)
+
+
+def test_dashboard_token_verifies_for_its_app_until_it_expires():
+    secret_for, key_for = _keys()
+    token = dashboard_tokens.mint("KZABCDEFGHIJKLMNOPQR", "s3cret", "app1", int(NOW.timestamp()) + 600)
+    assert dashboard_tokens.verify(token, "app1", NOW, secret_for, key_for).access_key_id == "KZABCDEFGHIJKLMNOPQR"
+    for app, now in (("app2", NOW), ("app1", NOW + timedelta(minutes=11))):
+        with pytest.raises(Forbidden):
+            dashboard_tokens.verify(token, app, now, secret_for, key_for)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature changed
+        lambda t: t.replace(".app1.", ".app9."),  # app changed
+        lambda t: t.split(".")[0] + "." + t.split(".", 1)[1].replace("KZ", "KY", 1),  # key changed
+        lambda t: "",
+        lambda t: "kzd1.x.y.z.w",
+    ],
+)
+def test_tampered_dashboard_tokens_are_refused(mutate):
+    secret_for, key_for = _keys()
+    token = dashboard_tokens.mint("KZABCDEFGHIJKLMNOPQR", "s3cret", "app1", int(NOW.timestamp()) + 600)
+    with pytest.raises(Forbidden):
+        dashboard_tokens.verify(mutate(token), "app1", NOW, secret_for, key_for)
+
+
+def test_a_scoped_or_deactivated_key_cannot_open_other_dashboards():
+    token = dashboard_tokens.mint("KZABCDEFGHIJKLMNOPQR", "s3cret", "app1", int(NOW.timestamp()) + 600)
+    secret_for, key_for = _keys(apps=frozenset({"app2"}))
+    with pytest.raises(Forbidden):
+        dashboard_tokens.verify(token, "app1", NOW, secret_for, key_for)
+    secret_for, _ = _keys()
+    with pytest.raises(Forbidden):
+        dashboard_tokens.verify(token, "app1", NOW, secret_for, lambda k: None)
+    too_long = dashboard_tokens.mint("KZABCDEFGHIJKLMNOPQR", "s3cret", "app1", int(NOW.timestamp()) + 13 * 3600)
+    with pytest.raises(Forbidden):
+        dashboard_tokens.verify(too_long, "app1", NOW, *_keys())
+
+
+def test_charts_draw_one_mark_per_value_and_scale_to_the_largest():
+    svg = bar_chart("x", ["a", "b", "c"], [Series("s", "#123456", [1, None, 40]), Series("t", "#654321", [2, 3, 0])])
+    assert svg.count('fill="#123456"') == 2 and svg.count('fill="#654321"') == 2
+    heights = [float(h) for h in re.findall(r'height="([\d.]+)" fill="#123456"', svg)]
+    assert heights[1] == pytest.approx(heights[0] * 40, rel=0.01)
+    line = line_chart("rate", ["a", "b"], [Series("r", "#00aa00", [0.5, 1.0])], percent=True)
+    assert line.count("<circle") == 2 and "100%" in line
+
+
+def test_the_page_escapes_names_and_draws_every_section():
+    view = DashboardView(
+        "app1", "<script>alert(1)</script>", "app", None, "s", "e", ["2026-11-19", "2026-11-20"],
+        totals={"sent": 3, "delivered": 2, "failed": 1, "clicks": 1},
+        daily={"sent": [1, 2], "delivered": [1, 1], "failed": [0, 1], "delivery_rate": [1.0, 0.5], "clicks": [None, 1],
+               "active": [None, None], "sessions": [None, None]},
+        errors={"30003": 1},
+    )  # fmt: skip
+    page = render(view, "/prod/dashboard/apps/app1")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    for title in ("Delivery funnel", "Messages per day", "Delivery rate", "Engagement per day", "Failures by error"):
+        assert title in page
+    assert "30003" in page and "(66.7%)" in page

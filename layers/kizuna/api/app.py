@@ -38,6 +38,7 @@ from kizuna.ports import (
     SendQueue,
     TemplateStore,
 )
+from kizuna.ports_analytics import AggregateStore, EventStreamStore
 from kizuna.services.otp import OtpDeps
 from kizuna.services.send_messages import SendDeps
 

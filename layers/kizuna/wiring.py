@@ -209,7 +209,14 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         events=event_sink(settings.events_stream),
         analytics=aggregate_store(settings.analytics_table),
         event_streams=aggregate_store(settings.analytics_table),
+        links=_link_tracking(settings),
     )
+
+
+def _link_tracking(settings: ApiSettings) -> Any:
+    from kizuna.services.send_messages import LinkTracking
+
+    return LinkTracking(link_store(settings.analytics_table), settings.webhook_base_url)
 
 
 def content_approvals(secret_id: str) -> Any:

@@ -189,19 +189,40 @@ def test_an_apps_own_kinesis_stream_receives_its_events(kizuna: LocalKizuna, pin
         )
 
 
-def test_a_tracked_link_redirects_and_its_click_is_counted(kizuna: LocalKizuna, pinpoint, app_id):
+def test_a_sent_link_is_tracked_redirects_and_its_click_is_counted(kizuna: LocalKizuna, pinpoint, app_id):
+    kizuna.kizuna_client().update_messaging_policy(ApplicationId=app_id, MessagingPolicy={"TrackLinks": True})
+    number = "+819012345601"
+    message = "セール https://shop.example.jp/sale?c=1 をご覧ください。"
+    sent = pinpoint.send_messages(
+        ApplicationId=app_id,
+        MessageRequest={"Addresses": {number: {"ChannelType": "SMS"}},
+                        "MessageConfiguration": {"SMSMessage": {"Body": message}}},
+    )["MessageResponse"]["Result"][number]  # fmt: skip
+    assert sent["DeliveryStatus"] == "SUCCESSFUL"
+    assert kizuna.drain(30)
+    (delivered,) = [r for r in kizuna.sandbox.requests if r.to == number]
+    short = delivered.body.split()[1]
+    assert short.startswith(f"{kizuna.base_url}/l/") and "shop.example.jp" not in delivered.body
+    assert delivered.body.endswith(" をご覧ください。")
+
+    preview = requests.get(short, allow_redirects=False, headers={"User-Agent": "WhatsApp/2.23"}, timeout=10)
+    answer = requests.get(short, allow_redirects=False, headers={"User-Agent": "Mozilla/5.0"}, timeout=10)
+    for response in (preview, answer):
+        assert response.status_code == 302 and response.headers["Location"] == "https://shop.example.jp/sale?c=1"
+    assert requests.get(f"{kizuna.base_url}/l/NoSuchCod3", allow_redirects=False, timeout=10).status_code == 404
+    assert kizuna.drain_analytics()
+    assert _kpi(pinpoint, app_id, "sms-clicks") == {"": 1.0}  # the preview is not a click
+
+
+def test_a_links_click_counts_for_its_campaign(kizuna: LocalKizuna, pinpoint, app_id):
     store = wiring.link_store(kizuna.resources.tables["analytics"])
     body = rewrite_links(
         "セール https://shop.example.jp/sale?c=1 をご覧ください", store, kizuna.clock, base_url=kizuna.base_url,
         app_id=app_id, message_id="msg-1", endpoint_id="c1", attributes={"campaign_id": "camp-7"},
     )  # fmt: skip
-    short = body.split()[1]
-    assert short.startswith(f"{kizuna.base_url}/l/")
-    answer = requests.get(short, allow_redirects=False, headers={"User-Agent": "Mozilla/5.0"}, timeout=10)
-    assert answer.status_code == 302 and answer.headers["Location"] == "https://shop.example.jp/sale?c=1"
-    assert requests.get(f"{kizuna.base_url}/l/NoSuchCod3", allow_redirects=False, timeout=10).status_code == 404
+    answer = requests.get(body.split()[1], allow_redirects=False, headers={"User-Agent": "Mozilla/5.0"}, timeout=10)
+    assert answer.status_code == 302
     assert kizuna.drain_analytics()
-    assert _kpi(pinpoint, app_id, "sms-clicks") == {"": 1.0}
     assert _kpi(pinpoint, app_id, "link-clicks-grouped-by-campaign") == {"camp-7": 1.0}
     clicks = pinpoint.get_campaign_date_range_kpi(ApplicationId=app_id, CampaignId="camp-7", KpiName="clicks")
     assert clicks["CampaignDateRangeKpiResponse"]["KpiResult"]["Rows"][0]["Values"][0]["Value"] == "1.0"

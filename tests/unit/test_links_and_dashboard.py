@@ -13,9 +13,12 @@ from kizuna.auth import dashboard_tokens
 from kizuna.auth.access_keys import AccessKey, KeyStatus
 from kizuna.clock import VirtualClock
 from kizuna.domain.analytics_events import StreamEvent
+from kizuna.domain.channels import ChannelRules
+from kizuna.domain.messages import OutboundMessage, WhatsAppTemplate
 from kizuna.errors import Forbidden
 from kizuna.services.dashboard import DashboardView
-from kizuna.services.links import follow_link, rewrite_links
+from kizuna.services.links import follow_link, rewrite_links, track_message_links
+from kizuna.sms_segments import count_segments
 from kizuna.web.charts import Series, bar_chart, line_chart
 from kizuna.web.dashboard_page import render
 
@@ -38,6 +41,33 @@ def test_links_are_rewritten_to_the_stacks_domain_and_trailing_punctuation_stays
     assert len(codes) == 2 and rewritten.endswith(", 以上") and "。詳細" in rewritten
     assert {store.links[c]["url"] for c in codes} == {"https://shop.example.jp/r?id=1&x=2", "http://a.example.com/p"}
     assert store.links[codes[0]]["attributes"] == {"campaign_id": "c1"}  # no phone number carried
+
+
+def _message(message_id: str, body: str, channel: str = "SMS", **more) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=message_id, app_id="app1", channel=channel, to="+819012345678", body=body, request_id="r",
+        accepted_at=NOW.isoformat(), country="JP", segments=1, **more,
+    )  # fmt: skip
+
+
+def test_a_batch_of_sends_is_rewritten_with_its_segments_recounted_and_one_write_of_its_links():
+    store = InMemoryLinkStore()
+    long_link = "https://shop.example.jp/" + "a" * 60
+    messages = [
+        _message("m1", "セールのご案内です。詳細は " + long_link, attribution={"campaign_id": "c1"}),
+        _message("m2", "no links here"),
+        _message("m3", "voice https://x.example.jp/v", channel="VOICE"),
+        _message("m4", "", channel="WHATSAPP", whatsapp_template=WhatsAppTemplate(content_sid="HX" + "0" * 32)),
+        _message("m5", "wa https://x.example.jp/w", channel="WHATSAPP"),
+    ]
+    rewritten = track_message_links(messages, store, VirtualClock(NOW), BASE, ChannelRules())
+    assert set(rewritten) == {"m1", "m5"}
+    first = rewritten["m1"]
+    assert long_link not in first.body and first.body.startswith("セールのご案内です。詳細は " + BASE + "/l/")
+    assert count_segments(messages[0].body).segments == 2 and first.segments == 1  # UCS-2: 70 characters a segment
+    assert first.cost_usd == ChannelRules().estimated_cost("SMS", "JP", 1)
+    assert {link["message_id"] for link in store.links.values()} == {"m1", "m5"}
+    assert store.links[first.body.rsplit("/", 1)[1]]["attributes"] == {"campaign_id": "c1"}
 
 
 def test_rewriting_the_same_message_again_gives_the_same_codes_and_leaves_own_links_alone():

@@ -40,7 +40,7 @@ from kizuna.ports import (
 )
 from kizuna.ports_analytics import AggregateStore, EventStreamStore
 from kizuna.services.otp import OtpDeps
-from kizuna.services.send_messages import SendDeps
+from kizuna.services.send_messages import LinkTracking, SendDeps
 
 logger = Logger(child=True)
 
@@ -77,9 +77,12 @@ class ApiDeps:
     events: EventSink | None = None
     analytics: AggregateStore | None = None
     event_streams: EventStreamStore | None = None
+    links: LinkTracking | None = None  # tracked links of SMS/WhatsApp sends (the app's policy turns them on)
 
     def send_deps(self) -> SendDeps:
-        return SendDeps(self.apps, self.endpoints, self.queue, self.clock, self.templates, self.channels, self.consent)
+        return SendDeps(
+            self.apps, self.endpoints, self.queue, self.clock, self.templates, self.channels, self.consent, self.links
+        )
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ _SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")  # Twilio: up to 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 POLICY_FIELDS = (
+    "TrackLinks",
     "AllowedCountries",
     "SenderIds",
     "OriginationNumbers",

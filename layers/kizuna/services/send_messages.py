@@ -24,11 +24,21 @@ from kizuna.domain.channels import PHONE_CHANNELS, ChannelRules
 from kizuna.domain.messages import OutboundMessage, Priority
 from kizuna.errors import BadRequest, NotFound
 from kizuna.ports import AppStore, ChannelStore, ConsentStore, EndpointStore, SendQueue, TemplateStore
+from kizuna.ports_analytics import LinkStore
 from kizuna.services.compose import MessagePlan, Refusal, refuse
+from kizuna.services.links import track_message_links
 from kizuna.services.recipients import Consent, Recipient, SendContext, normalise, prepare
 
 MAX_RECIPIENTS = 100
 MAX_USERS = 100
+
+
+@dataclass(frozen=True)
+class LinkTracking:
+    """Where tracked links are stored and the base URL their redirects are served under (the webhooks API)."""
+
+    store: LinkStore
+    base_url: str
 
 
 @dataclass
@@ -40,6 +50,7 @@ class SendDeps:
     templates: TemplateStore | None = None
     channels: ChannelStore | None = None
     consent: ConsentStore | None = None
+    links: LinkTracking | None = None  # used when the app's messaging policy sets TrackLinks
 
 
 def send_messages(
@@ -144,6 +155,12 @@ def _decide_and_queue(deps: SendDeps, ctx: SendContext, recipients: Sequence[Rec
         ("endpoint" if r.endpoint else "address", r.key): prepare(r, ctx) for r in recipients
     }
     to_queue = [m for m in decided.values() if isinstance(m, OutboundMessage)]
+    if deps.links is not None and ctx.rules.policy.get("TrackLinks") and to_queue:
+        tracked = track_message_links(to_queue, deps.links.store, deps.clock, deps.links.base_url, ctx.rules)
+        if tracked:
+            decided = {k: tracked.get(m.message_id, m) if isinstance(m, OutboundMessage) else m
+                       for k, m in decided.items()}  # fmt: skip
+            to_queue = [m for m in decided.values() if isinstance(m, OutboundMessage)]
     not_queued = set(deps.queue.enqueue(to_queue)) if to_queue else set()
     return {key: _result(outcome, not_queued) for key, outcome in decided.items()}
 

@@ -112,6 +112,9 @@ class EventStream(Construct):
                 processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
                     enabled=True,
                     processors=[
+                        # The sink packs events into records as JSON lines (adapters/firehose_events.py): split
+                        # them again first, so each event is partitioned and delimited on its own.
+                        _processor("RecordDeAggregation", SubRecordType="JSON"),
                         _processor(
                             "MetadataExtraction",
                             MetadataExtractionQuery=_jq_object(partition_keys(spec.prefix)),

@@ -156,6 +156,16 @@ def test_firehose_partitions_by_app_and_date(synthesized):
         },
     )
 
+    # The sink packs events into records: they must be split again before they are partitioned and delimited.
+    (stream_resource,) = synthesized.template.find_resources("AWS::KinesisFirehose::DeliveryStream").values()
+    processors = stream_resource["Properties"]["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"]
+    assert [p["Type"] for p in processors["Processors"]] == [
+        "RecordDeAggregation",
+        "MetadataExtraction",
+        "AppendDelimiterToRecord",
+    ]
+    assert processors["Processors"][0]["Parameters"] == [{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}]
+
 
 def test_firehose_prefix_translation_matches_catalog():
     assert firehose_prefix(STREAMS["events"].prefix).count("!{") == 4

@@ -210,7 +210,14 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         analytics=aggregate_store(settings.analytics_table),
         event_streams=aggregate_store(settings.analytics_table),
         links=_link_tracking(settings),
+        journeys=journey_store(settings.data_table),
     )
+
+
+def journey_store(table: str) -> Any:
+    from kizuna.adapters.dynamo_journeys import DynamoJourneyStore
+
+    return DynamoJourneyStore(table, aws("dynamodb"))
 
 
 def _link_tracking(settings: ApiSettings) -> Any:

@@ -34,6 +34,7 @@ from kizuna.ports import (
     EventSink,
     JobQueue,
     JobStore,
+    JourneyStore,
     SegmentStore,
     SendQueue,
     TemplateStore,
@@ -78,6 +79,7 @@ class ApiDeps:
     analytics: AggregateStore | None = None
     event_streams: EventStreamStore | None = None
     links: LinkTracking | None = None  # tracked links of SMS/WhatsApp sends (the app's policy turns them on)
+    journeys: JourneyStore | None = None
 
     def send_deps(self) -> SendDeps:
         return SendDeps(

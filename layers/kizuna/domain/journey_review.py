@@ -1,0 +1,412 @@
+"""Review before publish: what stops a journey from being activated (errors) and what a careful marketer would change
+(recommendations), each naming the activity it is about.
+
+Pinpoint refused some of these at activation with one opaque message; Kizuna reports all of them at once, through
+the `POST .../journeys/{id}/validate` extension and again when the journey is activated.
+
+Errors: a missing or unknown start activity, next activities that do not exist, activities no path reaches, loops
+that never wait (a participant would spin through them), more than 40 activities, a journey longer than 540 days
+(its schedule, a wait, or the longest path of waits), message activities without a known template, unknown
+segments, conditions on a message activity that is not one, malformed splits and holdouts, and activity kinds
+Kizuna does not run (PUSH, ContactCenter). Recommendations: no end time, no quiet time, no holdout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+MAX_ACTIVITIES = 40
+MAX_DURATION = timedelta(days=540)
+MAX_MULTI_CONDITION_BRANCHES = 4
+MAX_RANDOM_SPLIT_BRANCHES = 5
+MAX_ACTIVITY_ID_CHARS = 100
+
+MESSAGE_KINDS = ("SMS", "EMAIL", "CUSTOM", "VOICE", "WHATSAPP")  # VOICE and WHATSAPP are Kizuna's extensions
+FLOW_KINDS = ("Wait", "ConditionalSplit", "MultiCondition", "RandomSplit", "Holdout")
+UNSUPPORTED_KINDS = ("PUSH", "ContactCenter")
+TEMPLATE_TYPE = {"SMS": "SMS", "EMAIL": "EMAIL", "VOICE": "VOICE", "CUSTOM": None, "WHATSAPP": "WHATSAPP"}
+
+_DURATION = TypeAdapter(timedelta)
+Severity = Literal["ERROR", "RECOMMENDATION"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    code: str
+    message: str
+    activity: str | None = None  # the activity id it is about; None: the journey as a whole
+
+    def as_dict(self) -> dict[str, str]:
+        return {"Severity": self.severity, "Code": self.code, "Message": self.message} | (
+            {"Activity": self.activity} if self.activity else {}
+        )
+
+
+@dataclass
+class Review:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "ERROR"]
+
+    @property
+    def recommendations(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "RECOMMENDATION"]
+
+    def error(self, code: str, message: str, activity: str | None = None) -> None:
+        self.findings.append(Finding("ERROR", code, message, activity))
+
+    def recommend(self, code: str, message: str, activity: str | None = None) -> None:
+        self.findings.append(Finding("RECOMMENDATION", code, message, activity))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the journey may refer to: `template_exists(name, type)` and `segment_exists(id)`."""
+
+    template_exists: Callable[[str, str | None], bool]
+    segment_exists: Callable[[str], bool]
+
+
+def activity_kind(activity: dict[str, Any]) -> str | None:
+    """The one kind an activity document holds (None when it holds none or several)."""
+    kinds = [k for k in (*MESSAGE_KINDS, *FLOW_KINDS, *UNSUPPORTED_KINDS) if activity.get(k) is not None]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def next_activities(activity: dict[str, Any]) -> list[str]:
+    """The activity ids a participant may move to from `activity`, in branch order."""
+    kind = activity_kind(activity)
+    body = (activity.get(kind) or {}) if kind else {}
+    if kind == "ConditionalSplit":
+        targets = [body.get("TrueActivity"), body.get("FalseActivity")]
+    elif kind == "MultiCondition":
+        targets = [b.get("NextActivity") for b in body.get("Branches") or []] + [body.get("DefaultActivity")]
+    elif kind == "RandomSplit":
+        targets = [b.get("NextActivity") for b in body.get("Branches") or []]
+    else:
+        targets = [body.get("NextActivity")]
+    return [t for t in targets if t]
+
+
+def wait_of(activity: dict[str, Any], start: datetime) -> timedelta | None:
+    """How long a participant stays in the activity at most (a Wait, or a split's evaluation wait); None: no wait
+    or an unreadable one (reported by the review)."""
+    kind = activity_kind(activity)
+    body = (activity.get(kind) or {}) if kind else {}
+    wait = body.get("WaitTime") if kind == "Wait" else body.get("EvaluationWaitTime")
+    if not wait:
+        return None
+    if wait.get("WaitFor"):
+        return _duration(wait["WaitFor"])
+    if wait.get("WaitUntil"):
+        until = _timestamp(wait["WaitUntil"])
+        return max(until - start, timedelta()) if until else None
+    return None
+
+
+def review_journey(journey: dict[str, Any], catalog: Catalog, now: datetime) -> Review:
+    review = Review()
+    activities: dict[str, dict[str, Any]] = journey.get("Activities") or {}
+    start = _schedule_start(journey, now)
+    _check_size_and_ids(activities, review)
+    _check_each_activity(activities, catalog, start, review)
+    _check_graph(journey, activities, start, review)
+    _check_start_condition(journey, catalog, review)
+    _check_schedule(journey, now, review)
+    _recommend(journey, activities, review)
+    review.findings = unique(review.findings)
+    return review
+
+
+# -- the checks --------------------------------------------------------------------------------------------------
+
+
+def _check_size_and_ids(activities: dict[str, dict[str, Any]], review: Review) -> None:
+    if len(activities) > MAX_ACTIVITIES:
+        review.error("TOO_MANY_ACTIVITIES", f"The journey has {len(activities)} activities; the limit is 40")
+    for activity_id in activities:
+        if not activity_id.isalnum() or len(activity_id) > MAX_ACTIVITY_ID_CHARS:
+            review.error(
+                "BAD_ACTIVITY_ID", "Activity ids are 1 to 100 letters and digits", activity_id[:MAX_ACTIVITY_ID_CHARS]
+            )
+
+
+def _check_each_activity(
+    activities: dict[str, dict[str, Any]], catalog: Catalog, start: datetime, review: Review
+) -> None:
+    for activity_id, activity in activities.items():
+        kind = activity_kind(activity)
+        if kind is None:
+            review.error("NO_KIND", "An activity holds exactly one of SMS, EMAIL, CUSTOM, VOICE, WHATSAPP, Wait, "
+                         "ConditionalSplit, MultiCondition, RandomSplit or Holdout", activity_id)  # fmt: skip
+            continue
+        if kind in UNSUPPORTED_KINDS:
+            review.error("UNSUPPORTED_ACTIVITY", f"Kizuna does not run {kind} activities", activity_id)
+            continue
+        body = activity[kind]
+        if kind in MESSAGE_KINDS:
+            _check_message(kind, body, catalog, activity_id, review)
+        elif kind == "Wait":
+            _check_wait(body.get("WaitTime"), "Wait.WaitTime", start, activity_id, review, required=True)
+        elif kind in ("ConditionalSplit", "MultiCondition"):
+            _check_conditions(kind, body, activities, catalog, start, activity_id, review)
+        elif kind == "RandomSplit":
+            _check_random_split(body, activity_id, review)
+        elif kind == "Holdout":
+            percentage = body.get("Percentage")
+            if not isinstance(percentage, int) or not 1 <= percentage <= 100:
+                review.error("BAD_HOLDOUT", "Holdout.Percentage must be 1 to 100", activity_id)
+
+
+def _check_message(kind: str, body: dict[str, Any], catalog: Catalog, activity_id: str, review: Review) -> None:
+    name = body.get("TemplateName")
+    if kind == "CUSTOM" and not name:
+        if not body.get("DeliveryUri"):
+            review.error("NO_DELIVERY_URI", "A CUSTOM activity names a DeliveryUri (or a template)", activity_id)
+        return
+    if not name:
+        review.error("NO_TEMPLATE", f"A {kind} activity names the message template it sends (TemplateName)",
+                     activity_id)  # fmt: skip
+    elif not catalog.template_exists(name, TEMPLATE_TYPE[kind]):
+        review.error("UNKNOWN_TEMPLATE", f"{kind} template {name!r} does not exist", activity_id)
+
+
+def _check_conditions(
+    kind: str,
+    body: dict[str, Any],
+    activities: dict[str, dict[str, Any]],
+    catalog: Catalog,
+    start: datetime,
+    activity_id: str,
+    review: Review,
+) -> None:
+    _check_wait(body.get("EvaluationWaitTime"), f"{kind}.EvaluationWaitTime", start, activity_id, review)
+    if kind == "ConditionalSplit":
+        conditions = (body.get("Condition") or {}).get("Conditions") or []
+        if not conditions:
+            review.error("NO_CONDITION", "ConditionalSplit.Condition.Conditions is empty", activity_id)
+        if not body.get("TrueActivity") and not body.get("FalseActivity"):
+            review.error("NO_BRANCH", "A ConditionalSplit leads somewhere (TrueActivity or FalseActivity)",
+                         activity_id)  # fmt: skip
+    else:
+        branches = body.get("Branches") or []
+        if not 1 <= len(branches) <= MAX_MULTI_CONDITION_BRANCHES:
+            review.error("BAD_BRANCHES", "MultiCondition.Branches holds 1 to 4 branches (plus DefaultActivity)",
+                         activity_id)  # fmt: skip
+        conditions = [b.get("Condition") or {} for b in branches]
+    for condition in conditions:
+        _check_condition(condition, activities, catalog, activity_id, review)
+
+
+def _check_condition(
+    condition: dict[str, Any],
+    activities: dict[str, dict[str, Any]],
+    catalog: Catalog,
+    activity_id: str,
+    review: Review,
+) -> None:
+    segment_id = (condition.get("SegmentCondition") or {}).get("SegmentId")
+    if segment_id and not catalog.segment_exists(segment_id):
+        review.error("UNKNOWN_SEGMENT", f"Segment {segment_id!r} does not exist", activity_id)
+    event = condition.get("EventCondition") or {}
+    message_activity = event.get("MessageActivity")
+    if message_activity and activity_kind(activities.get(message_activity) or {}) not in MESSAGE_KINDS:
+        review.error("BAD_MESSAGE_CONDITION",
+                     f"EventCondition.MessageActivity {message_activity!r} is not a message activity of this journey",
+                     activity_id)  # fmt: skip
+    if not (segment_id or event or condition.get("SegmentDimensions")):
+        review.error("EMPTY_CONDITION", "A condition holds an EventCondition, SegmentCondition or SegmentDimensions",
+                     activity_id)  # fmt: skip
+
+
+def _check_random_split(body: dict[str, Any], activity_id: str, review: Review) -> None:
+    branches = body.get("Branches") or []
+    if not 1 <= len(branches) <= MAX_RANDOM_SPLIT_BRANCHES:
+        review.error("BAD_BRANCHES", "RandomSplit.Branches holds 1 to 5 branches", activity_id)
+    shares = [b.get("Percentage") for b in branches]
+    if any(not isinstance(s, int) or s < 0 for s in shares) or sum(s for s in shares if isinstance(s, int)) != 100:
+        review.error("BAD_PERCENTAGES", "RandomSplit branch percentages are whole numbers that add up to 100",
+                     activity_id)  # fmt: skip
+
+
+def _check_wait(
+    wait: dict[str, Any] | None, field: str, start: datetime, activity_id: str, review: Review, required: bool = False
+) -> None:
+    if not wait:
+        if required:
+            review.error("NO_WAIT", f"{field} holds WaitFor (an ISO 8601 duration) or WaitUntil", activity_id)
+        return
+    if bool(wait.get("WaitFor")) == bool(wait.get("WaitUntil")):
+        review.error("BAD_WAIT", f"{field} holds exactly one of WaitFor and WaitUntil", activity_id)
+        return
+    if wait.get("WaitFor"):
+        length = _duration(wait["WaitFor"])
+        if length is None:
+            review.error("BAD_WAIT", f"{field}.WaitFor must be an ISO 8601 duration such as P1D or PT2H; got "
+                         f"{wait['WaitFor']!r}", activity_id)  # fmt: skip
+        elif length > MAX_DURATION:
+            review.error("TOO_LONG", f"{field}.WaitFor is longer than 540 days", activity_id)
+        return
+    until = _timestamp(wait["WaitUntil"])
+    if until is None:
+        review.error("BAD_WAIT", f"{field}.WaitUntil must be an ISO 8601 timestamp", activity_id)
+    elif until - start > MAX_DURATION:
+        review.error("TOO_LONG", f"{field}.WaitUntil is more than 540 days after the journey starts", activity_id)
+
+
+def _check_graph(
+    journey: dict[str, Any], activities: dict[str, dict[str, Any]], start: datetime, review: Review
+) -> None:
+    first = journey.get("StartActivity")
+    if not first:
+        review.error("NO_START_ACTIVITY", "StartActivity names the journey's first activity")
+    elif first not in activities:
+        review.error("UNKNOWN_ACTIVITY", f"StartActivity {first!r} is not one of the journey's activities")
+    for activity_id, activity in activities.items():
+        for target in next_activities(activity):
+            if target not in activities:
+                review.error("UNKNOWN_ACTIVITY", f"Next activity {target!r} does not exist", activity_id)
+    if first not in activities:
+        return
+    reached = _reachable(first, activities)
+    for activity_id in activities:
+        if activity_id not in reached:
+            review.error("UNREACHABLE", "No path from the start activity reaches this activity", activity_id)
+    loops = _loops(first, activities)
+    for loop in loops:
+        if not any(wait_of(activities[a], start) for a in loop):
+            review.error("LOOP_WITHOUT_WAIT", "A loop through " + " → ".join(loop) + " never waits", loop[0])
+    if loops and not (journey.get("Schedule") or {}).get("EndTime"):
+        review.error("LOOP_WITHOUT_END", "A journey with a loop needs Schedule.EndTime (at most 540 days ahead)")
+    elif not loops:
+        longest = _longest_wait(first, activities, start, {})
+        if longest > MAX_DURATION:
+            review.error("TOO_LONG", f"The longest path waits {longest.days} days; the limit is 540")
+
+
+def _check_start_condition(journey: dict[str, Any], catalog: Catalog, review: Review) -> None:
+    condition = journey.get("StartCondition") or {}
+    segment = (condition.get("SegmentStartCondition") or {}).get("SegmentId")
+    event = condition.get("EventStartCondition") or {}
+    if not segment and not event:
+        review.error("NO_START_CONDITION", "StartCondition names a segment (SegmentStartCondition) or an event "
+                     "(EventStartCondition)")  # fmt: skip
+    if segment and event:
+        review.error("BAD_START_CONDITION", "StartCondition holds a segment or an event start, not both")
+    for segment_id in (segment, event.get("SegmentId")):
+        if segment_id and not catalog.segment_exists(segment_id):
+            review.error("UNKNOWN_SEGMENT", f"StartCondition segment {segment_id!r} does not exist")
+    if event and not ((event.get("EventFilter") or {}).get("Dimensions") or {}).get("EventType"):
+        review.error("NO_EVENT_TYPE", "EventStartCondition.EventFilter.Dimensions.EventType names the event types")
+
+
+def _check_schedule(journey: dict[str, Any], now: datetime, review: Review) -> None:
+    schedule = journey.get("Schedule") or {}
+    begin = _timestamp(schedule["StartTime"]) if schedule.get("StartTime") else now
+    end = _timestamp(schedule["EndTime"]) if schedule.get("EndTime") else None
+    if schedule.get("StartTime") and begin is None or schedule.get("EndTime") and end is None:
+        review.error("BAD_SCHEDULE", "Schedule.StartTime and Schedule.EndTime are ISO 8601 timestamps")
+        return
+    if end is not None and begin is not None:
+        if end <= begin:
+            review.error("BAD_SCHEDULE", "Schedule.EndTime is before its StartTime")
+        elif end - begin > MAX_DURATION:
+            review.error("TOO_LONG", "Schedule runs for more than 540 days")
+        if end <= now:
+            review.error("BAD_SCHEDULE", "Schedule.EndTime has passed")
+
+
+def _recommend(journey: dict[str, Any], activities: dict[str, dict[str, Any]], review: Review) -> None:
+    if not (journey.get("Schedule") or {}).get("EndTime"):
+        review.recommend("NO_END_TIME", "Set Schedule.EndTime: without it the journey runs until it is stopped")
+    quiet = journey.get("QuietTime") or {}
+    if not (quiet.get("Start") and quiet.get("End")):
+        review.recommend("NO_QUIET_TIME", "Set QuietTime so that no one is messaged at night")
+    if not any(activity_kind(a) == "Holdout" for a in activities.values()):
+        review.recommend("NO_HOLDOUT", "Add a Holdout activity to measure what the journey changes")
+
+
+# -- graph helpers ------------------------------------------------------------------------------------------------
+
+
+def _reachable(first: str, activities: dict[str, dict[str, Any]]) -> set[str]:
+    seen, stack = {first}, [first]
+    while stack:
+        for target in next_activities(activities[stack.pop()]):
+            if target in activities and target not in seen:
+                seen.add(target)
+                stack.append(target)
+    return seen
+
+
+def _loops(first: str, activities: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """One loop (as the path around it) per back edge found from the start activity."""
+    loops: list[list[str]] = []
+    path: list[str] = []
+    on_path: set[str] = set()
+    done: set[str] = set()
+
+    def visit(activity_id: str) -> None:
+        path.append(activity_id)
+        on_path.add(activity_id)
+        for target in next_activities(activities[activity_id]):
+            if target not in activities:
+                continue
+            if target in on_path:
+                loops.append(path[path.index(target) :])
+            elif target not in done:
+                visit(target)
+        on_path.discard(activity_id)
+        path.pop()
+        done.add(activity_id)
+
+    visit(first)
+    return loops
+
+
+def _longest_wait(
+    activity_id: str, activities: dict[str, dict[str, Any]], start: datetime, memo: dict[str, timedelta]
+) -> timedelta:
+    """The longest sum of waits along any path from `activity_id` (the graph has no loops here)."""
+    if activity_id not in memo:
+        activity = activities[activity_id]
+        after = [_longest_wait(t, activities, start, memo) for t in next_activities(activity) if t in activities]
+        memo[activity_id] = (wait_of(activity, start) or timedelta()) + max(after, default=timedelta())
+    return memo[activity_id]
+
+
+def _duration(value: str) -> timedelta | None:
+    if not isinstance(value, str) or not value.startswith("P"):
+        return None
+    try:
+        return _DURATION.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Pinpoint reads a zoneless time as UTC
+
+
+def _schedule_start(journey: dict[str, Any], now: datetime) -> datetime:
+    start = _timestamp((journey.get("Schedule") or {}).get("StartTime"))
+    return start or now
+
+
+def unique(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings without repeats, in order (one cause can be met through several paths)."""
+    return list(dict.fromkeys(findings))

@@ -1,0 +1,186 @@
+"""How one participant moves through a journey's activities: the engine's pure core.
+
+`advance` takes a participant where it stands and walks it forward until it must wait (a Wait, a split's evaluation
+wait), leaves (end of a path, held out) or has taken `MAX_STEPS` steps (a safety net: the review refuses loops that
+never wait). It returns the participant's new state and the sends to make; nothing here does I/O.
+
+Every decision is a function of (journey, endpoint, activity) and what the conditions port reports, so a retried
+wake-up replays the same path: random splits and holdouts hash the endpoint, and a message's id is derived from
+(journey, run, endpoint, activity), so the send path's claim on the message id makes a retried send a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from kizuna.domain.journey_review import MESSAGE_KINDS, activity_kind, wait_of
+
+MAX_STEPS = 100
+ParticipantStatus = Literal["ACTIVE", "WAITING", "FINISHED", "HELD_OUT"]
+
+
+class Conditions(Protocol):
+    """What conditions are evaluated against (adapters read the endpoint, the message records, the events)."""
+
+    def in_segment(self, segment_id: str, endpoint: dict[str, Any]) -> bool: ...
+    def matches_dimensions(self, dimensions: dict[str, Any], endpoint: dict[str, Any]) -> bool: ...
+    def message_event(self, message_id: str, event_types: list[str]) -> bool:
+        """Whether the message had one of these events (e.g. _SMS.SUCCESS, _SMS.CLICK, _WHATSAPP.REPLY)."""
+        ...
+
+    def replied_with(self, message_id: str, answers: list[str]) -> bool:
+        """Kizuna extension: whether a reply to the message matches one of `answers` (after NFKC, case-folded)."""
+        ...
+
+    def endpoint_event(self, endpoint_id: str, dimensions: dict[str, Any], since: datetime) -> bool:
+        """Whether the endpoint reported a matching custom event (PutEvents) since `since`."""
+        ...
+
+
+@dataclass(frozen=True)
+class Participant:
+    endpoint_id: str
+    activity: str | None  # where it stands (None: it has left)
+    arrived_at: datetime  # when it reached `activity`
+    status: ParticipantStatus = "ACTIVE"
+    wake_at: datetime | None = None  # while WAITING
+    messages: dict[str, str] = field(default_factory=dict)  # message activity id -> message id sent there
+    path: tuple[str, ...] = ()  # activities passed, in order (execution metrics count them)
+
+
+@dataclass(frozen=True)
+class Send:
+    activity_id: str
+    kind: str  # SMS, EMAIL, CUSTOM, VOICE, WHATSAPP
+    config: dict[str, Any]  # the activity's body: TemplateName, TemplateVersion, MessageConfig, ...
+    message_id: str
+
+
+def message_id_for(journey_id: str, run_id: str, endpoint_id: str, activity_id: str) -> str:
+    digest = hashlib.sha256(f"{journey_id}|{run_id}|{endpoint_id}|{activity_id}".encode()).hexdigest()
+    return f"j{digest[:31]}"
+
+
+def bucket(journey_id: str, endpoint_id: str, activity_id: str) -> int:
+    """0..99, the same for an endpoint at an activity on every evaluation (random splits and holdouts)."""
+    digest = hashlib.sha256(f"{journey_id}|{endpoint_id}|{activity_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def advance(
+    journey: dict[str, Any],
+    run_id: str,
+    participant: Participant,
+    endpoint: dict[str, Any],
+    now: datetime,
+    conditions: Conditions,
+) -> tuple[Participant, list[Send]]:
+    activities: dict[str, dict[str, Any]] = journey.get("Activities") or {}
+    sends: list[Send] = []
+    for _ in range(MAX_STEPS):
+        activity_id = participant.activity
+        if activity_id is None or activity_id not in activities:
+            return replace(participant, activity=None, status="FINISHED", wake_at=None), sends
+        activity = activities[activity_id]
+        kind = activity_kind(activity) or ""
+        body = activity.get(kind) or {}
+        waited = participant.status == "WAITING" and participant.wake_at is not None
+        if waited and now < participant.wake_at:  # woken early (another participant's wake-up): keep waiting
+            return participant, sends
+        if kind in MESSAGE_KINDS:
+            message_id = message_id_for(journey["Id"], run_id, participant.endpoint_id, activity_id)
+            sends.append(Send(activity_id, kind, body, message_id))
+            participant = replace(participant, messages={**participant.messages, activity_id: message_id})
+            next_id = body.get("NextActivity")
+        elif kind == "Holdout":
+            if bucket(journey["Id"], participant.endpoint_id, activity_id) < int(body.get("Percentage") or 0):
+                return _left(participant, "HELD_OUT"), sends
+            next_id = body.get("NextActivity")
+        elif kind == "RandomSplit":
+            next_id = _random_branch(journey["Id"], participant.endpoint_id, activity_id, body)
+        elif kind in ("Wait", "ConditionalSplit", "MultiCondition"):
+            wait = wait_of(activity, participant.arrived_at)
+            if wait and not waited:
+                return replace(participant, status="WAITING", wake_at=participant.arrived_at + wait), sends
+            if kind == "Wait":
+                next_id = body.get("NextActivity")
+            else:
+                next_id = _split(kind, body, participant, endpoint, conditions)
+        else:  # the review refuses unknown kinds before activation; a participant meeting one leaves
+            return _left(participant, "FINISHED"), sends
+        participant = replace(
+            participant,
+            activity=next_id,
+            arrived_at=participant.wake_at if waited and participant.wake_at else now,
+            status="ACTIVE",
+            wake_at=None,
+            path=(*participant.path, activity_id),
+        )
+    return participant, sends  # MAX_STEPS: continue at the next wake-up
+
+
+def _left(participant: Participant, status: ParticipantStatus) -> Participant:
+    path = (*participant.path, participant.activity) if participant.activity else participant.path
+    return replace(participant, activity=None, status=status, wake_at=None, path=path)
+
+
+def _random_branch(journey_id: str, endpoint_id: str, activity_id: str, body: dict[str, Any]) -> str | None:
+    point, total = bucket(journey_id, endpoint_id, activity_id), 0
+    for branch in body.get("Branches") or []:
+        total += int(branch.get("Percentage") or 0)
+        if point < total:
+            return branch.get("NextActivity")
+    return None
+
+
+def _split(
+    kind: str, body: dict[str, Any], participant: Participant, endpoint: dict[str, Any], conditions: Conditions
+) -> str | None:
+    if kind == "ConditionalSplit":
+        condition = body.get("Condition") or {}
+        results = [_simple(c, participant, endpoint, conditions) for c in condition.get("Conditions") or []]
+        met = all(results) if (condition.get("Operator") or "ALL") == "ALL" else any(results)
+        return body.get("TrueActivity") if met and results else body.get("FalseActivity")
+    for branch in body.get("Branches") or []:
+        if _simple(branch.get("Condition") or {}, participant, endpoint, conditions):
+            return branch.get("NextActivity")
+    return body.get("DefaultActivity")
+
+
+def _simple(
+    condition: dict[str, Any], participant: Participant, endpoint: dict[str, Any], conditions: Conditions
+) -> bool:
+    """One SimpleCondition: every part it holds must hold."""
+    checks: list[bool] = []
+    if segment := (condition.get("SegmentCondition") or {}).get("SegmentId"):
+        checks.append(conditions.in_segment(segment, endpoint))
+    if dimensions := condition.get("SegmentDimensions"):
+        checks.append(conditions.matches_dimensions(dimensions, endpoint))
+    if event := condition.get("EventCondition"):
+        checks.append(_event(event, participant, conditions))
+    return bool(checks) and all(checks)
+
+
+def _event(event: dict[str, Any], participant: Participant, conditions: Conditions) -> bool:
+    dimensions = event.get("Dimensions") or {}
+    source = event.get("MessageActivity")
+    if not source:  # a custom event the endpoint reported since it entered the split's wait
+        return conditions.endpoint_event(participant.endpoint_id, dimensions, participant.arrived_at)
+    message_id = participant.messages.get(source)
+    if message_id is None:  # the participant never passed that message activity
+        return False
+    event_type = dimensions.get("EventType") or {}
+    values = list(event_type.get("Values") or [])
+    matched = conditions.message_event(message_id, values) if values else False
+    if answers := (dimensions.get("Attributes") or {}).get("reply_body", {}).get("Values"):
+        matched = conditions.replied_with(message_id, list(answers))
+    return not matched if event_type.get("DimensionType") == "EXCLUSIVE" else matched
+
+
+def next_wake(participants: list[Participant]) -> datetime | None:
+    """When the journey must next wake up for these participants (None: nobody waits)."""
+    waits = [p.wake_at for p in participants if p.status == "WAITING" and p.wake_at is not None]
+    return min(waits, default=None)

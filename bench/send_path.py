@@ -131,7 +131,11 @@ def run() -> Section:
     section = Section(NAME, "Send path in local mode (moto + sandbox Twilio)", f"{PYTHON} bench/run.py --only {NAME}")
     rounds, handler_calls, pinpoint_calls = [], [], []
     # The handlers print CloudWatch EMF metrics to stdout (as in Lambda); keep them out of the runner's output.
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), LocalKizuna() as kizuna:
+    with (
+        open(os.devnull, "w") as devnull,
+        contextlib.redirect_stdout(devnull),
+        LocalKizuna(firehose_buffer_s=0) as kizuna,
+    ):
         counter = CallCounter()
         for service in HANDLER_SERVICES:
             wiring.aws(service).meta.events.register("before-call.*.*", counter)

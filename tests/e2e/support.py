@@ -47,7 +47,8 @@ def wait_for_status(
 
 
 def events_in_stream(kizuna: LocalKizuna) -> list[dict[str, Any]]:
-    """Every event Firehose has delivered to the local events bucket."""
+    """Every event emitted so far, as Firehose delivered it to the local events bucket (its buffer flushed first)."""
+    kizuna.firehose_buffer.flush()
     s3 = wiring.aws("s3")
     objects = s3.list_objects_v2(Bucket=kizuna.resources.bucket).get("Contents", [])
     lines: list[dict[str, Any]] = []

@@ -346,8 +346,7 @@ def test_send_users_messages_reaches_each_of_the_users_endpoints(kizuna, client,
 # --- helpers --------------------------------------------------------------------------------------------------------
 
 
-def _events_of(kizuna: LocalKizuna, app: str, settle_s: float = 0.3) -> list[dict]:
-    time.sleep(settle_s)  # the webhook's Firehose write is synchronous; S3 shows it at once locally
+def _events_of(kizuna: LocalKizuna, app: str) -> list[dict]:
     return [e for e in events_in_stream(kizuna) if e["application"]["app_id"] == app]
 
 

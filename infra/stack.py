@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.analytics import Analytics, grant_assume_app_roles
+from infra.campaign_schedules import CampaignSchedules
 from infra.consultations import ConsultationAlarms
 from infra.email import Email
 from infra.event_stream import EventStream
@@ -44,6 +45,11 @@ class KizunaStack(Stack):
             if QUEUES[key].dlq_env_var:  # consumers that dead-letter with a reason themselves
                 factory.bind_queue(QUEUES[key].dlq_env_var, queue.dead_letter_queue)
         factory.bind(STREAMS["events"].env_var, events.stream_name, events.grant_put_records)
+        # Campaign runs (issue 6): one-time schedules that put run messages on the jobs queue.
+        CampaignSchedules(
+            self, "CampaignSchedules", jobs_queue=queues["jobs"].queue, jobs_dlq=queues["jobs"].dead_letter_queue,
+            key=storage.key,
+        ).bind(factory)  # fmt: skip
         for key, secret in secrets.secrets.items():
             factory.bind_secret(SECRETS[key].env_var, secret)
         # Analytics (issue 5): analytics_ingest reads the objects Firehose writes.

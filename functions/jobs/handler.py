@@ -1,5 +1,5 @@
-"""Jobs: one import plan, import piece, export piece or app purge step per SQS message (batch size 1), failures
-reported per record.
+"""Jobs: one import plan, import piece, export piece, app purge step, campaign run or campaign piece per SQS
+message (batch size 1), failures reported per record.
 
 A piece that raises is delivered again by SQS; on its last delivery (the queue's maxReceiveCount) the service counts
 it as a failed piece instead, so the job still completes and says why.
@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kizuna.catalog import QUEUES
-from kizuna.domain.jobs import ExportPiece, ImportPiece, JobEnvelope, PlanImport, PurgeApp
+from kizuna.domain.jobs import CampaignPiece, CampaignRun, ExportPiece, ImportPiece, JobEnvelope, PlanImport, PurgeApp
 from kizuna.observability import logger
 from kizuna.services.apps import purge_app_step
+from kizuna.services.campaign_runs import run_piece, start_run
 from kizuna.services.export_jobs import process_export_piece
 from kizuna.services.import_jobs import plan_import, process_import_piece
 from kizuna.settings import JobsSettings
@@ -38,6 +39,10 @@ def record_handler(record: SQSRecord) -> None:
             process_export_piece(deps, message, final_attempt)
         case PurgeApp():
             purge_app_step(deps.apps, deps.segments, deps.queue, message)
+        case CampaignRun():
+            start_run(deps.campaigns, message)
+        case CampaignPiece():
+            run_piece(deps.campaigns, message, final_attempt)
 
 
 @logger.inject_lambda_context

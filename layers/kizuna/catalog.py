@@ -235,6 +235,12 @@ SECRETS["stripe"] = Secret(
 # Endpoints of one app are spread over this many partitions; segment resolution and exports run one worker per shard.
 ENDPOINT_SHARDS = 16
 
+# Campaign runs (issue 6): one-time EventBridge Scheduler schedules in this group put run messages on the jobs queue.
+CAMPAIGN_SCHEDULE_GROUP_ENV_VAR = "CAMPAIGN_SCHEDULE_GROUP"
+CAMPAIGN_SCHEDULER_ROLE_ENV_VAR = "CAMPAIGN_SCHEDULER_ROLE_ARN"
+JOBS_QUEUE_ARN_ENV_VAR = "JOBS_QUEUE_ARN"
+JOBS_DLQ_ARN_ENV_VAR = "JOBS_DLQ_ARN"
+
 # KMS key that encrypts access-key secrets (and the tables).
 KEYS_KMS_ENV_VAR = "KEYS_KMS_KEY_ID"
 

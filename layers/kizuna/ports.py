@@ -211,8 +211,8 @@ class JobStore(Protocol):
 class JobQueue(Protocol):
     """Where import/export work is queued (the jobs queue in the catalog)."""
 
-    def enqueue(self, messages: Sequence[JobMessage]) -> None:
-        """Enqueue every message (SendMessageBatch by 10, failed entries retried) or raise."""
+    def enqueue(self, messages: Sequence[JobMessage], delay_s: int = 0) -> None:
+        """Enqueue every message (SendMessageBatch by 10, failed entries retried) or raise; `delay_s` ≤ 900."""
         ...
 
 

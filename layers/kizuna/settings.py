@@ -9,7 +9,18 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kizuna.catalog import EVENTS_BUCKET_ENV_VAR, KEYS_KMS_ENV_VAR, QUEUES, SECRETS, STREAMS, TABLES
+from kizuna.catalog import (
+    CAMPAIGN_SCHEDULE_GROUP_ENV_VAR,
+    CAMPAIGN_SCHEDULER_ROLE_ENV_VAR,
+    EVENTS_BUCKET_ENV_VAR,
+    JOBS_DLQ_ARN_ENV_VAR,
+    JOBS_QUEUE_ARN_ENV_VAR,
+    KEYS_KMS_ENV_VAR,
+    QUEUES,
+    SECRETS,
+    STREAMS,
+    TABLES,
+)
 
 
 class FunctionSettings(BaseSettings):
@@ -22,7 +33,17 @@ class FunctionSettings(BaseSettings):
         return {field.alias or name.upper() for name, field in cls.model_fields.items()}
 
 
-class ApiSettings(FunctionSettings):
+class CampaignSettings(FunctionSettings):
+    """What scheduling campaign runs needs (kizuna.adapters.scheduler_runs): the schedule group, the role the
+    scheduler assumes to send to the jobs queue, and that queue's ARN and dead-letter queue's ARN as the target."""
+
+    campaign_schedule_group: str = Field(alias=CAMPAIGN_SCHEDULE_GROUP_ENV_VAR)
+    campaign_scheduler_role_arn: str = Field(alias=CAMPAIGN_SCHEDULER_ROLE_ENV_VAR)
+    jobs_queue_arn: str = Field(alias=JOBS_QUEUE_ARN_ENV_VAR)
+    jobs_dlq_arn: str = Field(alias=JOBS_DLQ_ARN_ENV_VAR)
+
+
+class ApiSettings(CampaignSettings):
     data_table: str = Field(alias=TABLES["data"].env_var)
     messages_table: str = Field(alias=TABLES["messages"].env_var)
     limits_table: str = Field(alias=TABLES["limits"].env_var)
@@ -79,9 +100,15 @@ class ReconcilerSettings(FunctionSettings):
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
 
 
-class JobsSettings(FunctionSettings):
+class JobsSettings(CampaignSettings):
     data_table: str = Field(alias=TABLES["data"].env_var)
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
+    # Campaign runs (issue 6) send through the send queue, count frequency caps in the limits table, and store
+    # tracked links in the analytics table under the webhook API's URL.
+    send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+    limits_table: str = Field(alias=TABLES["limits"].env_var)
+    analytics_table: str = Field(alias=TABLES["analytics"].env_var)
+    webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
 
 
 # --- Analytics (issue 5) ---

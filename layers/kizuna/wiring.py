@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from kizuna.adapters.dynamo_limits import DynamoLimits
     from kizuna.adapters.twilio_provider import TwilioMessagesProvider
     from kizuna.api.app import ApiDeps
-    from kizuna.ports import MessageProvider
+    from kizuna.ports import EventSink, MessageProvider
+    from kizuna.services.campaign_runs import CampaignDeps
     from kizuna.services.import_jobs import JobDeps
     from kizuna.services.otp import OtpDeps, SegmentStore
-    from kizuna.settings import ApiSettings, JobsSettings
+    from kizuna.settings import ApiSettings, CampaignSettings, JobsSettings
 
 # Short timeouts and standard retries: a Lambda should fail fast and let SQS or the caller retry, not hang.
 # KIZUNA_AWS_READ_TIMEOUT_S exists for local mode, where moto shares one interpreter (and its GIL) with every
@@ -68,8 +69,20 @@ def send_queue(url: str) -> SqsSendQueue:
     return SqsSendQueue(url, aws("sqs"))
 
 
-def event_sink(stream: str) -> FirehoseEventSink:
+# Local mode buffers the stream as Firehose does (kizuna.local.firehose_buffer) by setting this; None in AWS.
+_event_sink_factory: Callable[[str], EventSink] | None = None
+
+
+def event_sink(stream: str) -> EventSink:
+    if _event_sink_factory is not None:
+        return _event_sink_factory(stream)
     return FirehoseEventSink(stream, aws("firehose"))
+
+
+def use_event_sinks(factory: Callable[[str], EventSink] | None) -> None:
+    """Route every event_sink() built from now on through `factory` (None: back to Firehose)."""
+    global _event_sink_factory
+    _event_sink_factory = factory
 
 
 # Secrets are cached for five minutes: a rotated Twilio token reaches warm functions within that time.
@@ -211,6 +224,58 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         event_streams=aggregate_store(settings.analytics_table),
         links=_link_tracking(settings),
         journeys=journey_store(settings.data_table),
+        campaigns=campaign_deps(settings, clock),
+    )
+
+
+# --- Campaigns (issue 6) ---------------------------------------------------------------------------------------
+
+_run_scheduler_factory: Callable[[], Any] | None = None
+
+
+def use_run_schedulers(factory: Callable[[], Any] | None) -> None:
+    """Local mode: campaign runs are scheduled on the local scheduler instead of EventBridge Scheduler."""
+    global _run_scheduler_factory
+    _run_scheduler_factory = factory
+
+
+def run_scheduler(settings: CampaignSettings) -> Any:
+    if _run_scheduler_factory is not None:
+        return _run_scheduler_factory()
+    from kizuna.adapters.scheduler_runs import EventBridgeRunScheduler
+
+    return EventBridgeRunScheduler(
+        aws("scheduler"),
+        settings.campaign_schedule_group,
+        settings.jobs_queue_arn,
+        settings.campaign_scheduler_role_arn,
+        settings.jobs_dlq_arn,
+    )
+
+
+def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock) -> CampaignDeps:
+    from kizuna.adapters.dynamo_campaigns import DynamoCampaignStore
+    from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
+    from kizuna.services.campaign_runs import CampaignDeps
+    from kizuna.services.send_messages import LinkTracking, SendDeps
+
+    data = data_store(settings.data_table)
+    channels = channel_store(settings.data_table)
+    queue = job_queue(settings.jobs_queue_url)
+    links = LinkTracking(link_store(settings.analytics_table), settings.webhook_base_url)
+    send = SendDeps(data, data, send_queue(settings.send_queue_url), clock, template_store(settings.data_table),
+                    channels, channels, links)  # fmt: skip
+    return CampaignDeps(
+        apps=data,
+        endpoints=data,
+        segments=segment_store(settings.data_table),
+        campaigns=DynamoCampaignStore(settings.data_table, aws("dynamodb")),
+        jobs=job_store(settings.data_table),
+        jobs_queue=queue,
+        scheduler=run_scheduler(settings),
+        clock=clock,
+        send=send,
+        caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
     )
 
 
@@ -296,6 +361,7 @@ def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
     from kizuna.services.import_jobs import JobDeps
 
     data = data_store(settings.data_table)
+    clock = clock or SystemClock()
     return JobDeps(
         apps=data,
         endpoints=data,
@@ -306,8 +372,9 @@ def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
             aws("s3"),
             lambda **credentials: _session().create_client("s3", config=_config(), **credentials),
         ),
-        clock=clock or SystemClock(),
+        clock=clock,
         segments=segment_store(settings.data_table),
+        campaigns=campaign_deps(settings, clock),
     )
 
 

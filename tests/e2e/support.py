@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kizuna import wiring
@@ -56,3 +57,14 @@ def events_in_stream(kizuna: LocalKizuna) -> list[dict[str, Any]]:
         body = s3.get_object(Bucket=kizuna.resources.bucket, Key=obj["Key"])["Body"].read().decode()
         lines += [json.loads(line) for line in body.splitlines() if line]
     return lines
+
+
+def until(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Wait for asynchronous work (callbacks, Stripe's delayed webhooks, a campaign run) to land; a bound on waiting,
+    not a timing assertion. Returns the condition's last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)

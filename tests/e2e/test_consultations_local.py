@@ -25,6 +25,7 @@ from kizuna.local.system import LocalKizuna
 from kizuna.services.consultations_reconcile import reconcile_consultations
 from kizuna.settings import ConsultationsReconcilerSettings
 from kizuna.wiring_consultations import consultation_deps, payments
+from tests.e2e.support import until
 
 # localstripe registers plain functions as aiohttp handlers, which aiohttp warns about on every request.
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:Bare functions are deprecated")]
@@ -89,17 +90,6 @@ def book(client: Any, app_id: str, card: tuple[str, str], caller: str, **overrid
 
 def consultation(client: Any, app_id: str, consultation_id: str) -> dict[str, Any]:
     return client.get_consultation(ApplicationId=app_id, ConsultationId=consultation_id)["ConsultationResponse"]
-
-
-def until(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Wait for asynchronous work (callbacks, Stripe's delayed webhooks) to land; a bound on waiting, not a timing
-    assertion."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def settled(client: Any, app_id: str, consultation_id: str) -> dict[str, Any]:

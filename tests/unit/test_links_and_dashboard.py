@@ -159,3 +159,15 @@ def test_the_page_escapes_names_and_draws_every_section():
     for title in ("Delivery funnel", "Messages per day", "Delivery rate", "Engagement per day", "Failures by error"):
         assert title in page
     assert "30003" in page and "(66.7%)" in page
+
+
+def test_a_campaign_page_shows_each_treatments_results():
+    view = DashboardView(
+        "app1", "demo", "campaign", "c1", "s", "e", ["2026-11-20"],
+        totals={"sent": 3, "delivered": 3, "failed": 0, "clicks": 0},
+        daily={"sent": [3], "delivered": [3], "failed": [0], "delivery_rate": [1.0], "clicks": [None]},
+        treatments={"0": (2.0, 2.0), "1": (4.0, 1.0)},
+    )  # fmt: skip
+    page = render(view, "/prod/dashboard/apps/app1/campaigns/c1")
+    assert "Treatments (A/B" in page
+    assert "<td>1</td><td>4</td><td>1</td><td>25.0%</td>" in page

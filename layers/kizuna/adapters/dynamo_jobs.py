@@ -101,10 +101,11 @@ class DynamoJobStore:
             ":failures": {"N": str(outcome.failures)},
             ":pieces": {"NS": [str(piece)]},
             ":piece": {"N": str(piece)},
+            ":spawned": {"N": str(outcome.spawned)},
         }
         update = (
             "ADD CountedPieces :pieces, PiecesDone :done, CompletedPieces :completed, FailedPieces :failed, "
-            "TotalProcessed :processed, TotalFailures :failures"
+            "TotalProcessed :processed, TotalFailures :failures, TotalPieces :spawned"
         )
         messages = outcome.messages[: self._failure_room(key)] if outcome.messages else []
         if messages:

@@ -18,7 +18,7 @@ COUNTERS = ("TotalPieces", "CompletedPieces", "FailedPieces", "TotalProcessed", 
 class InMemoryJobStore:
     def __init__(self) -> None:
         self.jobs: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.pieces: set[tuple[str, int]] = set()
+        self.pieces: set[tuple[str, str, str, int]] = set()
 
     def create_job(self, app_id: str, job_type: str, job: dict[str, Any]) -> None:
         self.jobs[(app_id, job_type, job["Id"])] = {
@@ -50,10 +50,11 @@ class InMemoryJobStore:
         return True
 
     def record_piece(self, app_id: str, job_type: str, job_id: str, piece: int, outcome: PieceOutcome) -> bool:
-        if (job_id, piece) in self.pieces:
+        if (app_id, job_type, job_id, piece) in self.pieces:
             return False
-        self.pieces.add((job_id, piece))
+        self.pieces.add((app_id, job_type, job_id, piece))
         job = self.jobs[(app_id, job_type, job_id)]
+        job["TotalPieces"] += outcome.spawned
         job["CompletedPieces" if not outcome.failed else "FailedPieces"] += 1
         job["TotalProcessed"] += outcome.processed
         job["TotalFailures"] += outcome.failures
@@ -77,12 +78,14 @@ class InMemoryJobStore:
 class InMemoryJobQueue:
     def __init__(self) -> None:
         self.messages: list[JobMessage] = []
+        self.delays: list[int] = []  # each message's delay, in enqueue order
 
-    def enqueue(self, messages: Sequence[JobMessage]) -> None:
+    def enqueue(self, messages: Sequence[JobMessage], delay_s: int = 0) -> None:
         self.messages.extend(messages)
+        self.delays.extend(delay_s for _ in messages)
 
     def take(self) -> list[JobMessage]:
-        taken, self.messages = self.messages, []
+        taken, self.messages, self.delays = self.messages, [], []
         return taken
 
 

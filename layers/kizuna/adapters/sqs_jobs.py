@@ -21,7 +21,7 @@ class SqsJobQueue:
         self._url = queue_url
         self._sqs = client
 
-    def enqueue(self, messages: Sequence[JobMessage]) -> None:
+    def enqueue(self, messages: Sequence[JobMessage], delay_s: int = 0) -> None:
         for start in range(0, len(messages), SQS_BATCH):
             pending = {
                 str(i): JobEnvelope(message=m).model_dump_json()
@@ -29,7 +29,8 @@ class SqsJobQueue:
             }
             for round_ in range(ROUNDS):
                 response = self._sqs.send_message_batch(
-                    QueueUrl=self._url, Entries=[{"Id": i, "MessageBody": body} for i, body in pending.items()]
+                    QueueUrl=self._url,
+                    Entries=[{"Id": i, "MessageBody": body, "DelaySeconds": delay_s} for i, body in pending.items()],
                 )
                 pending = {f["Id"]: pending[f["Id"]] for f in response.get("Failed", [])}
                 if not pending:

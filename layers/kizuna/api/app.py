@@ -80,6 +80,7 @@ class ApiDeps:
     event_streams: EventStreamStore | None = None
     links: LinkTracking | None = None  # tracked links of SMS/WhatsApp sends (the app's policy turns them on)
     journeys: JourneyStore | None = None
+    campaigns: Any = None  # kizuna.services.campaign_runs.CampaignDeps (issue 6)
 
     def send_deps(self) -> SendDeps:
         return SendDeps(

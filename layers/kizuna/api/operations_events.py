@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from kizuna.api.app import Call, operation
 from kizuna.errors import BadRequest
 from kizuna.ports import EventSink
 from kizuna.ports_analytics import EventStreamStore
-from kizuna.services import event_streams, ingest_events
+from kizuna.services import campaign_runs, event_streams, ingest_events
 
 
 def _sink(call: Call) -> EventSink:
@@ -24,8 +26,9 @@ def _streams(call: Call) -> EventStreamStore:
 @operation("PutEvents")
 def put_events(call: Call) -> dict:
     d = call.deps
+    triggers = partial(campaign_runs.on_events, d.campaigns) if d.campaigns is not None else None
     return ingest_events.put_events(
-        d.apps, d.endpoints, _sink(call), d.clock, call.app_id, call.params["EventsRequest"]
+        d.apps, d.endpoints, _sink(call), d.clock, call.app_id, call.params["EventsRequest"], triggers
     )
 
 

@@ -102,7 +102,32 @@ class PurgeApp(_Message):
     part: Literal["segments", "app"] | int
 
 
-JobMessage = Annotated[PlanImport | ImportPiece | ExportPiece | PurgeApp, Field(discriminator="kind")]
+class CampaignRun(_Message):
+    """A campaign's scheduled run (sent by its one-time schedule, or at once for IMMEDIATE): `job_id` is the
+    campaign's id, `run_key` the run's nominal wall-clock time, `version` the campaign version it was scheduled
+    for (a run scheduled before an update is dropped: the update scheduled its own)."""
+
+    kind: Literal["campaign_run"] = "campaign_run"
+    run_key: str
+    version: int
+
+
+class CampaignPiece(_Message):
+    """One endpoint shard of a campaign run. With `zones` (IsLocalTime) only endpoints in those time zones, not
+    before `not_before` (the wall-clock time of the run in those zones); `piece` numbers it within the run."""
+
+    kind: Literal["campaign_piece"] = "campaign_piece"
+    run_key: str
+    version: int
+    shard: int
+    piece: int
+    zones: tuple[str, ...] | None = None
+    not_before: str | None = None
+
+
+JobMessage = Annotated[
+    PlanImport | ImportPiece | ExportPiece | PurgeApp | CampaignRun | CampaignPiece, Field(discriminator="kind")
+]
 
 
 class JobEnvelope(BaseModel):
@@ -124,6 +149,7 @@ class PieceOutcome:
     failures: int = 0
     messages: list[str] = field(default_factory=list)
     failed: bool = False  # the piece as a whole could not be processed (counted in FailedPieces)
+    spawned: int = 0  # further pieces this piece queued, added to TotalPieces atomically with its own count
 
     def reject(self, message: str) -> None:
         self.failures += 1

@@ -57,6 +57,7 @@ GROUP_KEYS = {
     "campaign": "CampaignId",
     "campaign_activity": "CampaignActivityId",
     "journey_activity": "JourneyActivityId",
+    "treatment": "TreatmentId",
     "txn_country": "Country",
     "txn_error": "ErrorCode",
     "error": "ErrorCode",
@@ -68,6 +69,7 @@ _SUFFIXES = {
     "campaign": "-grouped-by-campaign",
     "campaign_activity": "-grouped-by-campaign-activity",
     "journey_activity": "-grouped-by-journey-activity",
+    "treatment": "-grouped-by-treatment",
     "txn_country": "-grouped-by-country",
     "event_type": "-grouped-by-event-type",
     "txn_error": "",  # txn-sms-error-distribution: grouped by error code, without a suffix
@@ -229,6 +231,10 @@ _add(CAMPAIGN, "successful-deliveries", Count("messages.delivered"), _BY_ACTIVIT
 _add(CAMPAIGN, "attempted-deliveries", Count("messages.sent"), _BY_ACTIVITY)
 _add(CAMPAIGN, "attempted-deliveries", Count("messages.sent"), (None, "date"), extension=True)
 _add(CAMPAIGN, "successful-deliveries", Count("messages.delivered"), (None, "date"), extension=True)
+# A/B results (Kizuna extensions): each treatment's sends and deliveries, "0" being the campaign's own message.
+_add(CAMPAIGN, "attempted-deliveries", Count("messages.sent"), ("treatment",), extension=True)
+_add(CAMPAIGN, "successful-deliveries", Count("messages.delivered"), ("treatment",), extension=True)
+_add(CAMPAIGN, "successful-delivery-rate", _rate("messages.delivered", "messages.sent"), ("treatment",), extension=True)
 
 # -- journey engagement metrics (email as Pinpoint; SMS, WhatsApp and voice as Kizuna extensions) ---------------
 _JOURNEY_EMAIL = {

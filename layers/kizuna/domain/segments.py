@@ -149,6 +149,29 @@ def compile_dimensions(dims: Any, now: datetime, field: str = "Dimensions") -> P
     return _all([_guarded(check) for check in checks])
 
 
+def compile_event_dimensions(dims: Any, field: str = "EventFilter.Dimensions") -> Predicate:
+    """Pinpoint's EventDimensions (EventType, Attributes, Metrics: the segment dimension grammar) as a predicate
+    over one event in the event stream's shape (event_type, attributes, metrics), for event-triggered sends."""
+    require_object(dims, field)
+    checks: list[Predicate] = []
+    if dims.get("EventType") is not None:
+        values, inclusive = _set_dimension(dims["EventType"], f"{field}.EventType", str)
+        checks.append(_set_check(lambda e: e.get("EventType"), values, inclusive))
+    for name, spec in object_field(dims.get("Attributes"), f"{field}.Attributes").items():
+        checks.append(_attribute_check(_endpoint_attributes, name, spec, f"{field}.Attributes.{name}"))
+    for name, spec in object_field(dims.get("Metrics"), f"{field}.Metrics").items():
+        checks.append(_metric_check(name, spec, f"{field}.Metrics.{name}"))
+    predicate = _all([_guarded(check) for check in checks])
+
+    def matches(event: dict[str, Any]) -> bool:
+        # The segment checks read an endpoint's shape: list-valued Attributes, Metrics.
+        attributes = {k: [v] for k, v in (event.get("attributes") or {}).items() if isinstance(v, str)}
+        return predicate({"EventType": event.get("event_type"), "Attributes": attributes,
+                          "Metrics": event.get("metrics") or {}})  # fmt: skip
+
+    return matches
+
+
 def compile_groups(groups: Any, now: datetime, sources: SourceLookup, field: str = "SegmentGroups") -> Predicate:
     """A SegmentGroupList → predicate; SourceSegments become predicates through `sources`."""
     require_object(groups, field)

@@ -22,7 +22,11 @@ from botocore.exceptions import ClientError
 from pydantic_settings import BaseSettings
 
 from kizuna.catalog import (
+    CAMPAIGN_SCHEDULE_GROUP_ENV_VAR,
+    CAMPAIGN_SCHEDULER_ROLE_ENV_VAR,
     EVENTS_BUCKET_ENV_VAR,
+    JOBS_DLQ_ARN_ENV_VAR,
+    JOBS_QUEUE_ARN_ENV_VAR,
     KEYS_KMS_ENV_VAR,
     QUEUES,
     SECRETS,
@@ -75,6 +79,11 @@ class LocalResources:
         env[KEYS_KMS_ENV_VAR] = self.kms_key_id
         if "events" in self.buckets:
             env[EVENTS_BUCKET_ENV_VAR] = self.buckets["events"]
+        if "jobs" in self.queue_arns:  # local mode schedules campaign runs on the local scheduler (no role needed)
+            env[JOBS_QUEUE_ARN_ENV_VAR] = self.queue_arns["jobs"]
+            env[JOBS_DLQ_ARN_ENV_VAR] = self.dlq_arns["jobs"]
+            env[CAMPAIGN_SCHEDULE_GROUP_ENV_VAR] = "kizuna-local-campaigns"
+            env[CAMPAIGN_SCHEDULER_ROLE_ENV_VAR] = "arn:aws:iam::000000000000:role/kizuna-local-scheduler"
         return env
 
     def env_for(self, settings_model: type[BaseSettings], extra: Mapping[str, str] | None = None) -> dict[str, str]:

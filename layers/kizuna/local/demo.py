@@ -1,6 +1,6 @@
 """`make demo`: local mode end to end — an app, 200 endpoints (a few on Twilio's magic failure numbers), one
 Japanese SMS to each, the delivery receipts, and a summary; then one billed consultation booked, called and
-settled (kizuna.local.demo_consultation). Exits non-zero if anything was lost."""
+settled (kizuna.local.demo_consultation) and a Japanese A/B campaign with its results (kizuna.local.demo_campaign). Exits non-zero if anything was lost."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from kizuna import wiring
 from kizuna.domain.messages import TERMINAL
+from kizuna.local.demo_campaign import run_campaign
 from kizuna.local.demo_consultation import run_consultation
 from kizuna.local.system import LocalKizuna
 
@@ -25,7 +26,7 @@ def demo_addresses(count: int) -> list[str]:
     return japanese + MAGIC_FAILURES
 
 
-def run(endpoint_count: int = 200, timeout_s: float = 120.0, out: Any = sys.stdout, keep_running: bool = False) -> int:
+def run(endpoint_count: int = 200, timeout_s: float = 300.0, out: Any = sys.stdout, keep_running: bool = False) -> int:
     started = time.monotonic()
     with LocalKizuna() as kizuna:
         for number, code in UNDELIVERED.items():
@@ -38,7 +39,12 @@ def run(endpoint_count: int = 200, timeout_s: float = 120.0, out: Any = sys.stdo
             pinpoint.update_endpoint(
                 ApplicationId=app_id,
                 EndpointId=f"demo-{index:04d}",
-                EndpointRequest={"ChannelType": "SMS", "Address": address, "Attributes": {"plan": ["月額"]}},
+                EndpointRequest={
+                    "ChannelType": "SMS",
+                    "Address": address,
+                    "Attributes": {"plan": ["月額"]},
+                    **({"Location": {"Country": "JP"}} if address.startswith("+81") else {}),
+                },
             )
         message_ids = _send(pinpoint, app_id, [f"demo-{i:04d}" for i in range(len(addresses))])
         records = _wait_for_receipts(kizuna, message_ids, timeout_s)
@@ -49,6 +55,8 @@ def run(endpoint_count: int = 200, timeout_s: float = 120.0, out: Any = sys.stdo
             return 1
         if run_consultation(kizuna, app_id, out) != 0:
             print("NOT FINISHED: the consultation was not settled", file=out)
+            return 1
+        if run_campaign(kizuna, pinpoint, app_id, out) != 0:
             return 1
         if not _print_kpis(kizuna, pinpoint, app_id, out):
             return 1

@@ -22,11 +22,14 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from kizuna import wiring
 from kizuna.adapters.access_key_store import DynamoAccessKeyStore
+from kizuna.adapters.scheduler_runs import LocalRunScheduler
 from kizuna.auth.access_keys import AccessKey, KeyStatus, create_access_key
 from kizuna.catalog import FUNCTIONS, QUEUES
 from kizuna.clock import Clock, SystemClock
+from kizuna.domain.jobs import JobEnvelope
 from kizuna.local import consultations_local
 from kizuna.local.aws_resources import LocalResources, create_local_resources
+from kizuna.local.firehose_buffer import LocalFirehoseBuffer
 from kizuna.local.functions import FunctionEnvironments, Handler
 from kizuna.local.localstripe_server import LocalStripe
 from kizuna.local.moto_dynamodb_lock import serialise_dynamodb_writes
@@ -50,6 +53,11 @@ class Credentials:
     secret_access_key: str
 
 
+# Queues of work scheduled for later (a consultation's end-of-call warning, delayed until then): what analytics has
+# to wait for is done long before they fire.
+SCHEDULED_QUEUES = ("timers",)
+
+
 @dataclass
 class LocalKizuna:
     port: int = 0
@@ -58,6 +66,9 @@ class LocalKizuna:
     sandbox: SandboxTwilio = field(default_factory=SandboxTwilio)
     stripe: LocalStripe = field(default_factory=LocalStripe)  # localstripe, for billed consultations
     stripe_webhook_secret: str = field(init=False, default="")
+    # Firehose buffers records before it writes an S3 object; local mode does too (kizuna.local.firehose_buffer).
+    # 0: every emit is its own PutRecordBatch (benchmarks that count each handler's AWS calls).
+    firehose_buffer_s: float = 1.0
 
     base_url: str = field(init=False, default="")
     resources: LocalResources = field(init=False)
@@ -119,7 +130,21 @@ class LocalKizuna:
             self.resources.env_values()
             | {"WEBHOOK_BASE_URL": self.base_url, "EMAIL_CONFIGURATION_SET": LOCAL_EMAIL_CONFIGURATION_SET}
         )
+        self.firehose_buffer = LocalFirehoseBuffer(lambda: wiring.aws("firehose"), self.firehose_buffer_s or 1.0)
+        if self.firehose_buffer_s:
+            wiring.use_event_sinks(self.firehose_buffer.sink)  # before the handlers are imported: they bind sinks
+            self.firehose_buffer.start()
+        # Campaign runs are one-time schedules on the local scheduler, which puts them on the jobs queue when due.
+        self.scheduler = LocalScheduler(self.clock)
+        jobs_url = self.resources.queue_urls["jobs"]
+
+        def enqueue_run(body: dict) -> None:
+            wiring.job_queue(jobs_url).enqueue([JobEnvelope.model_validate(body).message])
+
+        wiring.use_run_schedulers(lambda: LocalRunScheduler(self.scheduler, enqueue_run))
         self.handlers = {key: FunctionEnvironments(key) for key in FUNCTIONS}
+        for key, handler in self.handlers.items():
+            self.scheduler.register(key, handler)
 
         sqs = wiring.aws("sqs")
         for key, queue in QUEUES.items():
@@ -134,7 +159,6 @@ class LocalKizuna:
             )
             poller.start()
             self.pollers[key] = poller
-        self.scheduler = LocalScheduler(self.clock, self.handlers)
         self.scheduler.start(poll_s=1.0)
         return self
 
@@ -145,6 +169,7 @@ class LocalKizuna:
             getattr(getattr(self, "_gateway", None), "stop", None),
             self.sandbox.stop,
             self.stripe.stop,
+            getattr(getattr(self, "firehose_buffer", None), "stop", None),
             self._forget_aws_state,
             getattr(getattr(self, "_moto", None), "stop", None),
         ):
@@ -153,6 +178,8 @@ class LocalKizuna:
         if hasattr(self, "_saved_environ"):
             os.environ.clear()
             os.environ.update(self._saved_environ)
+            wiring.use_event_sinks(None)
+            wiring.use_run_schedulers(None)
             wiring.reset()
 
     def _forget_aws_state(self) -> None:
@@ -167,10 +194,13 @@ class LocalKizuna:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def drain(self, timeout: float = 60.0) -> bool:
-        """Wait until every queue is empty and idle and the sandbox has delivered every callback."""
-        queues_idle = all(p.drain(timeout) for p in self.pollers.values())
-        return queues_idle and self.sandbox.wait_for_idle(timeout)
+    def drain(self, timeout: float = 60.0, skip: tuple[str, ...] = ()) -> bool:
+        """Wait until every queue (but those in `skip`) is empty and idle and the sandbox has delivered every
+        callback."""
+        queues_idle = all(p.drain(timeout) for key, p in self.pollers.items() if key not in skip)
+        idle = queues_idle and self.sandbox.wait_for_idle(timeout)
+        self.firehose_buffer.flush()  # what the settled work emitted is in S3 when drain returns
+        return idle
 
     def drain_analytics(self, timeout: float = 60.0) -> bool:
         """Wait until every message, callback and event has gone through: sends settled, their events in S3, and
@@ -179,7 +209,7 @@ class LocalKizuna:
         quiet = 0
         while time.monotonic() < deadline:
             before = self.pollers["analytics"].records
-            idle = self.drain(max(1.0, deadline - time.monotonic()))
+            idle = self.drain(max(1.0, deadline - time.monotonic()), skip=SCHEDULED_QUEUES)
             idle = self.pollers["analytics"].drain(max(1.0, deadline - time.monotonic())) and idle
             quiet = quiet + 1 if idle and self.pollers["analytics"].records == before else 0
             if quiet >= 2:

@@ -28,6 +28,8 @@ class DashboardView:
     totals: dict[str, float] = field(default_factory=dict)
     daily: dict[str, list[float | None]] = field(default_factory=dict)
     errors: dict[str, float] = field(default_factory=dict)
+    # A campaign's A/B results: treatment id → (sent, delivered).
+    treatments: dict[str, tuple[float, float]] = field(default_factory=dict)
     queries: int = 0
 
 
@@ -68,6 +70,9 @@ def dashboard_view(
         view.daily["sessions"] = daily("sessions-grouped-by-date")
     elif kind == CAMPAIGN:
         view.daily["clicks"] = daily("clicks-grouped-by-date")
+        sent = grouped_counts(kpi("attempted-deliveries-grouped-by-treatment"))
+        delivered = grouped_counts(kpi("successful-deliveries-grouped-by-treatment"))
+        view.treatments = {t: (sent.get(t, 0.0), delivered.get(t, 0.0)) for t in sorted(set(sent) | set(delivered))}
     elif kind == JOURNEY:
         view.daily["clicks"] = [None] * len(dates)
         view.totals["clicks"] = float(sum(grouped_counts(kpi("journey-sms-clicked")).values()))

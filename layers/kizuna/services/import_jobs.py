@@ -94,6 +94,7 @@ class JobDeps:
     segments: SegmentStore | None = None
     piece_bytes: int = PIECE_BYTES
     piece_rows: int = PIECE_ROWS
+    campaigns: Any = None  # kizuna.services.campaign_runs.CampaignDeps: campaign runs share the jobs queue
 
 
 # -- API -----------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ estimated price for the daily spend cap, so the sender decides nothing from conf
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +68,10 @@ class SendContext:
     priority: Priority = "transactional"
     attribution: dict[str, str] | None = None
     not_after: datetime | None = None
+    # Campaign runs: each endpoint's message id (derived from the run, so a resumed run repeats it) and when a
+    # message may go at the earliest (MessagesPerSecond spreading).
+    message_ids: Mapping[str, str] | None = None
+    not_before: Mapping[str, datetime] | None = None
 
 
 def normalise(channel: str, address: str) -> tuple[str, str | None]:
@@ -131,17 +136,21 @@ def _message(
     else:
         sender = composed.sender
     not_before = None
+    spread = (ctx.not_before or {}).get(recipient.key)
+    if spread is not None:
+        not_before = iso(spread)
     if composed.message_type == "PROMOTIONAL" and ctx.quiet_time:
         tz_name = (recipient.endpoint or {}).get("Demographic", {}).get("Timezone")
         if not tz_name and channel in PHONE_CHANNELS:
             tz_name = estimated_timezone(address)
         until = quiet_until(ctx.now, ctx.quiet_time.get("Start"), ctx.quiet_time.get("End"), zone(tz_name))
-        not_before = iso(until) if until else None
+        if until and (spread is None or until > spread):
+            not_before = iso(until)
     email = composed.email
     if email is not None and email.configuration_set is None and rules.email_from()[1]:
         email = email.model_copy(update={"configuration_set": rules.email_from()[1]})
     return OutboundMessage(
-        message_id=uuid.uuid4().hex,
+        message_id=(ctx.message_ids or {}).get(recipient.key) or uuid.uuid4().hex,
         app_id=ctx.app_id,
         channel=channel,
         to=address,

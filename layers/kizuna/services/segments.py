@@ -23,6 +23,7 @@ from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import Clock, iso
 from kizuna.domain import segments as criteria
 from kizuna.domain.segments import Predicate
+from kizuna.domain.sharding import endpoint_shard
 from kizuna.errors import BadRequest, NotFound
 from kizuna.ports import AppStore, EndpointStore, SegmentStore
 
@@ -211,6 +212,19 @@ def resolve_shard(
         for endpoint in endpoints.scan_shard(app_id, shard):
             if predicate(endpoint) and sendable(endpoint):
                 yield endpoint
+
+
+def is_member(
+    segments: SegmentStore, app_id: str, segment_doc: dict[str, Any], endpoint: dict[str, Any], *, now: datetime
+) -> bool:
+    """Whether one (sendable) endpoint is in the segment: event-triggered campaigns check the endpoint that
+    reported the event instead of resolving the whole segment."""
+    if not sendable(endpoint):
+        return False
+    shard = endpoint_shard(endpoint["Id"])
+    if segment_doc.get("SegmentType") == IMPORT:
+        return endpoint["Id"] in set(segments.members(app_id, segment_doc["Id"], shard))
+    return _ShardCompiler(segments, app_id, shard, now).segment(segment_doc, 0)(endpoint)
 
 
 def resolve(

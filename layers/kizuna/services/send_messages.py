@@ -121,6 +121,15 @@ def send_users_messages(deps: SendDeps, app_id: str, request: dict[str, Any]) ->
     }
 
 
+def send_to_endpoints(deps: SendDeps, ctx: SendContext, endpoints: Sequence[dict[str, Any]]) -> dict[str, dict]:
+    """Campaign runs: send `ctx`'s message to stored endpoints (at most MAX_RECIPIENTS, already read), answered per
+    endpoint id like SendMessages' EndpointResult. `ctx` comes from context_for, once per run piece and treatment."""
+    if len(endpoints) > MAX_RECIPIENTS:
+        raise ValueError(f"at most {MAX_RECIPIENTS} endpoints per call")
+    recipients = [Recipient(e["Id"], e.get("ChannelType"), e.get("Address", ""), {}, e) for e in endpoints]
+    return {key: result for (_, key), result in _decide_and_queue(deps, ctx, recipients).items()}
+
+
 def context_for(
     deps: SendDeps,
     app_id: str,

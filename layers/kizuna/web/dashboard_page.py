@@ -69,6 +69,8 @@ def render(view: DashboardView, base_path: str) -> str:
                 ],
             )
         )
+    if view.kind == CAMPAIGN:
+        sections.append(_treatments(view.treatments))
     sections.append(_errors(view.errors))
     nav = " ".join(f'<a href="{escape(base_path)}?days={n}">{n} days</a>' for n in (7, 14, 31))
     return (
@@ -76,6 +78,21 @@ def render(view: DashboardView, base_path: str) -> str:
         f"<title>Kizuna — {heading}</title><style>{_STYLE}</style></head><body>"
         f'<h1>{heading}</h1><p class="sub">{escape(view.dates[0])} to {escape(view.dates[-1])} (UTC) · '
         f"read-only · <nav>{nav}</nav></p>{''.join(sections)}</body></html>"
+    )
+
+
+def _treatments(treatments: dict[str, tuple[float, float]]) -> str:
+    rows = (
+        "".join(
+            f"<tr><td>{escape(t)}</td><td>{sent:,.0f}</td><td>{delivered:,.0f}</td>"
+            f"<td>{(delivered / sent if sent else 0):.1%}</td></tr>"
+            for t, (sent, delivered) in treatments.items()
+        )
+        or '<tr><td colspan="4">No messages yet</td></tr>'
+    )
+    return (
+        "<figure><figcaption>Treatments (A/B; 0 is the campaign's own message)</figcaption><table><tr>"
+        f"<th>Treatment</th><th>Sent</th><th>Delivered</th><th>Rate</th></tr>{rows}</table></figure>"
     )
 
 

@@ -1,0 +1,58 @@
+"""Per-endpoint frequency caps: Pinpoint's campaign Limits (Daily, Total) and the app's Limits.Daily across every
+campaign, counted when an endpoint is targeted (as Pinpoint did), not when a message is delivered.
+
+One small state per endpoint holds its counters and the ids of the messages last counted. Counter names carry what
+they count: "app#d#<day>" (the app's daily cap), "c#<campaign>#d#<day>" and "c#<campaign>#t" (the campaign's daily
+and total caps). Days are UTC dates. A message id already in the state is admitted again without counting, so a
+resumed or retried run keeps the caps exact; daily counters older than yesterday are dropped when the state is
+written, which keeps it small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+RECENT_IDS = 64
+
+
+def counters_for(
+    campaign_id: str, campaign_limits: Mapping[str, Any], app_limits: Mapping[str, Any], now: datetime
+) -> dict[str, int]:
+    """Counter name → limit for one targeting of an endpoint by a campaign (empty: nothing to count).
+
+    The campaign's own Daily and Total apply to it; where it sets none, the app's Limits give the default, and the
+    app's Daily also caps every campaign together."""
+    day = now.date().isoformat()
+    counters: dict[str, int] = {}
+    daily = campaign_limits.get("Daily") or app_limits.get("Daily")
+    total = campaign_limits.get("Total") or app_limits.get("Total")
+    if daily:
+        counters[f"c#{campaign_id}#d#{day}"] = int(daily)
+    if total:
+        counters[f"c#{campaign_id}#t"] = int(total)
+    if app_limits.get("Daily"):
+        counters[f"app#d#{day}"] = int(app_limits["Daily"])
+    return counters
+
+
+def admit(
+    state: Mapping[str, Any], message_id: str, limits: Mapping[str, int], now: datetime
+) -> tuple[bool, dict[str, Any] | None]:
+    """(admitted, new state to write or None when nothing changes)."""
+    recent = list(state.get("ids") or [])
+    if message_id in recent:
+        return True, None
+    counts: dict[str, int] = dict(state.get("counts") or {})
+    if any(counts.get(name, 0) >= limit for name, limit in limits.items()):
+        return False, None
+    yesterday = (now.date() - timedelta(days=1)).isoformat()
+    counts = {name: n for name, n in counts.items() if "#d#" not in name or _day(name) >= yesterday}
+    for name in limits:
+        counts[name] = counts.get(name, 0) + 1
+    return True, {"counts": counts, "ids": (recent + [message_id])[-RECENT_IDS:]}
+
+
+def _day(name: str) -> str:
+    return name.rsplit("#d#", 1)[1]

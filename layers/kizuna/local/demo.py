@@ -1,6 +1,7 @@
 """`make demo`: local mode end to end — an app, 200 endpoints (a few on Twilio's magic failure numbers), one
 Japanese SMS to each, the delivery receipts, and a summary; then one billed consultation booked, called and
-settled (kizuna.local.demo_consultation) and a Japanese A/B campaign with its results (kizuna.local.demo_campaign). Exits non-zero if anything was lost."""
+settled (kizuna.local.demo_consultation) and a Japanese A/B campaign with its results (kizuna.local.demo_campaign).
+Exits non-zero if anything was lost."""
 
 from __future__ import annotations
 

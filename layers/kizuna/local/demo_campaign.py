@@ -60,10 +60,8 @@ def run_campaign(kizuna: LocalKizuna, pinpoint: Any, app_id: str, out: Any, time
         rows = pinpoint.get_campaign_date_range_kpi(ApplicationId=app_id, CampaignId=campaign["Id"], KpiName=kpi)[
             "CampaignDateRangeKpiResponse"
         ]["KpiResult"]["Rows"]
-        shown = ", ".join(
-            f"{names.get(r['GroupedBys'][0]['Value'], r['GroupedBys'][0]['Value'])} {float(r['Values'][0]['Value']):.0f}"
-            for r in sorted(rows, key=lambda r: r["GroupedBys"][0]["Value"])
-        )
+        by_treatment = {r["GroupedBys"][0]["Value"]: float(r["Values"][0]["Value"]) for r in rows}
+        shown = ", ".join(f"{names.get(t, t)} {value:.0f}" for t, value in sorted(by_treatment.items()))
         print(f"  {kpi}: {shown}", file=out)
     return 0
 

@@ -3,6 +3,7 @@ campaigns and crashes, event-triggered sends, versions, pause and activities."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ import pytest
 from kizuna.clock import VirtualClock
 from kizuna.domain.campaigns import split_of
 from kizuna.domain.jobs import CampaignPiece
+from kizuna.domain.sharding import endpoint_shard
 from kizuna.errors import BadRequest, NotFound
 from kizuna.services import campaigns as service
 from kizuna.services.campaign_runs import on_events, run_piece, send_test
@@ -278,3 +280,19 @@ def test_delete_stops_future_runs_and_a_test_send_reaches_only_the_listed_endpoi
     assert len(h.sent()) == 1
     with pytest.raises(NotFound):
         service.get_campaign(h.deps, h.app_id, campaign["Id"])
+
+
+def test_messages_per_second_paces_each_shard_and_maximum_duration_sets_the_expiry(h: Harness):
+    segment = _audience(h, 60)
+    h.data.put_settings(h.app_id, {"Limits": {"MaximumDuration": 600}})
+    h.create(Name="paced", SegmentId=segment, MessageConfiguration=SMS, Schedule={"StartTime": "IMMEDIATE"},
+             Limits={"MessagesPerSecond": 16})  # fmt: skip
+    h.work()
+    by_shard: dict[int, list[datetime]] = {}
+    for message, _ in h.sent():
+        by_shard.setdefault(endpoint_shard(message.endpoint_id), []).append(datetime.fromisoformat(message.not_before))
+        assert datetime.fromisoformat(message.not_after) == START + timedelta(seconds=600)  # the app's default
+    assert max(len(v) for v in by_shard.values()) > 1
+    for instants in by_shard.values():  # 16 pieces side by side at 16/s: one message a second in each
+        ordered = sorted(instants)
+        assert {(b - a).total_seconds() for a, b in itertools.pairwise(ordered)} <= {1.0}

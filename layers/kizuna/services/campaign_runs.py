@@ -276,8 +276,11 @@ def target(
     ids = message_id or (lambda endpoint_id: rules.message_id_for(campaign_id, run_id, endpoint_id))
     split = rules.split_of(campaign)
     settings = deps.apps.get_settings(app_id) or {}
-    limits = campaign.get("Limits") or {}
-    counters = counters_for(campaign_id, limits, settings.get("Limits") or {}, now)
+    app_limits = settings.get("Limits") or {}
+    # The app's Limits are the defaults of a campaign's pace and duration (Daily/Total: kizuna.domain.endpoint_caps).
+    limits = {**{k: app_limits[k] for k in ("MessagesPerSecond", "MaximumDuration") if app_limits.get(k)},
+              **(campaign.get("Limits") or {})}  # fmt: skip
+    counters = counters_for(campaign_id, campaign.get("Limits") or {}, app_limits, now)
     chosen: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
     for endpoint in endpoints:
         treatment = split.assign(campaign_id, endpoint["Id"])

@@ -83,27 +83,29 @@ class DynamoAppDocuments:
         return docs, token
 
     def versions(self, app_id: str, doc_id: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"APP#{app_id}"},
-                ":prefix": {"S": f"{self._version_prefix}{doc_id}#"},
-            },
-        }
-        docs: list[dict[str, Any]] = []
-        while True:
-            page = self._ddb.query(**kwargs)
-            docs += [json.loads(i["doc"]["S"]) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return docs
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return docs_under(self._ddb, self._table, app_id, f"{self._version_prefix}{doc_id}#")
 
     def delete(self, app_id: str, doc_id: str) -> None:
         keys = [self.key(app_id, doc_id)]
         if self._version_prefix is not None:
             keys += [self._version_key(app_id, doc_id, v["Version"]) for v in self.versions(app_id, doc_id)]
         batch_write(self._ddb, self._table, deletes=keys)
+
+
+def docs_under(client: Any, table: str, app_id: str, prefix: str) -> list[dict[str, Any]]:
+    """Every `doc` in the app's partition whose sort key starts with `prefix`, all pages."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": f"APP#{app_id}"}, ":prefix": {"S": prefix}},
+    }
+    docs: list[dict[str, Any]] = []
+    while True:
+        page = client.query(**kwargs)
+        docs += [json.loads(i["doc"]["S"]) for i in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page:
+            return docs
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _decode_token(token: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kizuna.adapters.dynamo_app_documents import DynamoAppDocuments
+from kizuna.adapters.dynamo_app_documents import DynamoAppDocuments, docs_under
 
 EVENT_INDEX_PREFIX = "CMPEV#"
 
@@ -39,18 +39,7 @@ class DynamoCampaignStore:
         self._docs.delete(app_id, campaign_id)
 
     def event_campaigns(self, app_id: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": f"APP#{app_id}"}, ":prefix": {"S": EVENT_INDEX_PREFIX}},
-        }
-        entries: list[dict[str, Any]] = []
-        while True:
-            page = self._ddb.query(**kwargs)
-            entries += [json.loads(i["doc"]["S"]) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return entries
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return docs_under(self._ddb, self._table, app_id, EVENT_INDEX_PREFIX)
 
     def index_event_campaign(self, app_id: str, campaign_id: str, entry: dict[str, Any] | None) -> None:
         key = {"pk": {"S": f"APP#{app_id}"}, "sk": {"S": f"{EVENT_INDEX_PREFIX}{campaign_id}"}}

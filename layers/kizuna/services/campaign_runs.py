@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -362,7 +363,7 @@ def on_events(deps: CampaignDeps, app_id: str, events: Sequence[dict[str, Any]])
             continue
         if entry.get("StartTime") and datetime.fromisoformat(entry["StartTime"]) > now:
             continue
-        matches = _event_filter(entry["Id"], entry["Version"], _frozen(entry["EventFilter"]))
+        matches = _event_filter(entry["Id"], entry["Version"], json.dumps(entry["EventFilter"], sort_keys=True))
         hits = [e for e in events if (e.get("client") or {}).get("client_id") and matches(e)]
         if hits:
             queued += _send_for_events(deps, app_id, entry["Id"], hits, now)
@@ -393,25 +394,10 @@ def _send_for_events(deps: CampaignDeps, app_id: str, campaign_id: str, hits: li
 
 
 @lru_cache(maxsize=256)
-def _event_filter(campaign_id: str, version: int, event_filter: tuple) -> Predicate:
-    doc = _thawed(event_filter)
+def _event_filter(campaign_id: str, version: int, event_filter: str) -> Predicate:
+    """Compiled once per campaign version (the JSON text is the cache key: filters are dicts)."""
+    doc = json.loads(event_filter)
     return compile_event_dimensions(doc.get("Dimensions") or {}, "Schedule.EventFilter.Dimensions")
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return ("__list__", tuple(_frozen(v) for v in value))
-    return value
-
-
-def _thawed(value: Any) -> Any:
-    if isinstance(value, tuple) and value[:1] == ("__list__",):
-        return [_thawed(v) for v in value[1]]
-    if isinstance(value, tuple):
-        return {k: _thawed(v) for k, v in value}
-    return value
 
 
 # -- test sends (extension) ---------------------------------------------------------------------------------------

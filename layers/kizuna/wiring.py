@@ -224,7 +224,7 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         event_streams=aggregate_store(settings.analytics_table),
         links=_link_tracking(settings),
         journeys=journey_store(settings.data_table),
-        campaigns=campaign_deps(settings, clock),
+        campaigns=campaign_deps(settings, clock, arn_prefix),
         journey_started=_journey_starter(settings, clock),
     )
 
@@ -254,7 +254,7 @@ def run_scheduler(settings: CampaignSettings) -> Any:
     )
 
 
-def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock) -> CampaignDeps:
+def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock, arn_prefix: str | None = None) -> CampaignDeps:
     from kizuna.adapters.dynamo_campaigns import DynamoCampaignStore
     from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
     from kizuna.services.campaign_runs import CampaignDeps
@@ -277,6 +277,7 @@ def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock) -> Campaig
         clock=clock,
         send=send,
         caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
+        **({"arn_prefix": arn_prefix} if arn_prefix else {}),  # only the API writes campaigns, and so their ARNs
     )
 
 

@@ -11,7 +11,6 @@ Layout (pk "APP#<app>"):
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -19,6 +18,8 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from kizuna.adapters.dynamo import batch_get, batch_write
 from kizuna.adapters.dynamo_data import ERASURE_SALT_SK, app_pk
@@ -160,11 +161,14 @@ def read_or_create_salt(ddb: Any, table: str, app_id: str) -> bytes:
     key = {"pk": {"S": app_pk(app_id)}, "sk": {"S": ERASURE_SALT_SK}}
     item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
     if item is None:
-        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
+        try:
             ddb.put_item(
                 TableName=table,
                 Item={**key, "salt": {"S": secrets.token_hex(32)}},
                 ConditionExpression="attribute_not_exists(pk)",
             )
+        except ClientError as exc:  # by code, not class: concurrent first uses (16 campaign pieces) race here
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
         item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
     return item["salt"]["S"].encode()

@@ -42,12 +42,13 @@ from kizuna.domain.campaign_schedule import (
 )
 from kizuna.domain.channels import PHONE_CHANNELS
 from kizuna.domain.endpoint_caps import counters_for
-from kizuna.domain.jobs import PROCESSING, CampaignPiece, CampaignRun, JobEnvelope, PieceOutcome, final_status
+from kizuna.domain.jobs import PROCESSING, CampaignPiece, CampaignRun, JobEnvelope, PieceOutcome
 from kizuna.domain.segments import Predicate, compile_event_dimensions
 from kizuna.errors import BadRequest, KizunaError, NotFound
 from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore
 from kizuna.ports_campaigns import CampaignStore, EndpointCaps, RunScheduler
 from kizuna.services.endpoints import estimated_timezone
+from kizuna.services.job_progress import count_piece
 from kizuna.services.segments import is_member, resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_messages, send_to_endpoints
 
@@ -388,12 +389,9 @@ def target(
 
 
 def _count(deps: CampaignDeps, piece: CampaignPiece, outcome: PieceOutcome) -> None:
-    job_type, run_id = run_type(piece.job_id), run_id_of(piece.run_key)
-    if not deps.jobs.record_piece(piece.app_id, job_type, run_id, piece.piece, outcome):
-        return
-    job = deps.jobs.get_job(piece.app_id, job_type, run_id)
-    if job and job.get("CompletedPieces", 0) + job.get("FailedPieces", 0) >= job.get("TotalPieces", 0):
-        deps.jobs.finish_job(piece.app_id, job_type, run_id, final_status(job), deps.clock.now())
+    count_piece(
+        deps.jobs, deps.clock, run_type(piece.job_id), piece.app_id, run_id_of(piece.run_key), piece.piece, outcome
+    )
 
 
 # -- event-triggered campaigns ------------------------------------------------------------------------------------

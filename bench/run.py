@@ -26,6 +26,7 @@ BENCHMARKS = [
     "send_rate",
     "import_rate",
     "segment_eval",
+    "campaign_dispatch",
     "consultations",
     "analytics_ingest",
     "demo_time",

@@ -14,6 +14,7 @@ from infra.consultations import ConsultationAlarms
 from infra.email import Email
 from infra.event_stream import EventStream
 from infra.functions import FunctionFactory
+from infra.journeys import JourneyEngine
 from infra.management_api import ManagementApi
 from infra.nag import acknowledge, arn_of
 from infra.observability import Observability
@@ -22,7 +23,16 @@ from infra.reconciliation import Reconciliation
 from infra.secrets import Secrets
 from infra.storage import Storage
 from infra.webhooks_api import WebhooksApi
-from kizuna.catalog import EVENTS_BUCKET_ENV_VAR, KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
+from kizuna.catalog import (
+    EVENTS_BUCKET_ENV_VAR,
+    JOURNEY_STATE_MACHINE_ENV_VAR,
+    KEYS_KMS_ENV_VAR,
+    QUEUES,
+    SCHEDULES,
+    SECRETS,
+    STREAMS,
+    TABLES,
+)
 
 
 class KizunaStack(Stack):
@@ -50,6 +60,13 @@ class KizunaStack(Stack):
             self, "CampaignSchedules", jobs_queue=queues["jobs"].queue, jobs_dlq=queues["jobs"].dead_letter_queue,
             key=storage.key,
         ).bind(factory)  # fmt: skip
+        # Journeys (issue 7): the engine's function and the state machine that loops it; the API starts runs.
+        engine = JourneyEngine(self, "JourneyEngine", function=factory.build(self, "journeys"))
+        factory.bind(
+            JOURNEY_STATE_MACHINE_ENV_VAR,
+            engine.state_machine.state_machine_arn,
+            engine.state_machine.grant_start_execution,
+        )
         for key, secret in secrets.secrets.items():
             factory.bind_secret(SECRETS[key].env_var, secret)
         # Analytics (issue 5): analytics_ingest reads the objects Firehose writes.

@@ -346,3 +346,24 @@ class Naming:
 
     def secret(self, key: str) -> str:
         return f"{self.prefix}/{key}"
+
+
+# --- Journeys (issue 7): participant state, the function that wakes them, the state machine that sleeps -----------
+#
+# One Step Functions execution per journey run loops: wake every endpoint shard (a Map of `journeys` invocations),
+# then Wait until the earliest participant's wake-up, so its cost follows wake-ups, not participants × steps.
+TABLES["journeys"] = Table(
+    "journeys",
+    "JOURNEYS_TABLE",
+    partition_key="pk",  # "<app>#<journey>#<shard>": one partition per journey shard
+    sort_key="sk",  # the endpoint id, or "#enrolled#<run>" markers
+    ttl_attribute="expires_at",  # a finished participant lingers a while (re-entry rules), then goes
+    # Sparse: only waiting participants carry due_pk ("<app>#<journey>#<shard>") and due_at (ISO wake-up + id).
+    indexes=(Index("due", partition_key="due_pk", sort_key="due_at"),),
+)
+FUNCTIONS["journeys"] = Function("journeys", "functions/journeys/handler.handler", timeout_s=300, memory_mb=1024)
+JOURNEY_STATE_MACHINE_ENV_VAR = "JOURNEY_STATE_MACHINE_ARN"
+# A Standard execution lives at most a year and 25,000 history events; a run continues as a new execution well
+# before either (each loop of 16 shards writes about 70 events).
+JOURNEY_LOOPS_PER_EXECUTION = 300
+JOURNEY_EXECUTION_MAX_DAYS = 300

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from kizuna import cli_analytics, cli_endpoints
+from kizuna import cli_analytics, cli_endpoints, cli_migrate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,12 +35,15 @@ def main(argv: list[str] | None = None) -> int:
 
     cli_endpoints.add_parser(commands)
     cli_analytics.add_parser(commands)
+    cli_migrate.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "endpoints":
         return cli_endpoints.run(args)
     if args.command == "analytics":
         return cli_analytics.run(args)
+    if args.command == "migrate":
+        return cli_migrate.run(args)
     if args.command == "local":
         return _local(args.port)
     if args.command == "demo":

@@ -66,8 +66,8 @@ class EndpointStore(Protocol):
         """Delete many (batched by the adapter)."""
         ...
 
-    def scan_shard(self, app_id: str, shard: int) -> Iterator[dict[str, Any]]:
-        """Every endpoint in one of catalog.ENDPOINT_SHARDS shards."""
+    def scan_shard(self, app_id: str, shard: int, start_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every endpoint in one of catalog.ENDPOINT_SHARDS shards, in id order (after `start_after` if given)."""
         ...
 
     def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]: ...

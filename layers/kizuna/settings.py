@@ -15,6 +15,7 @@ from kizuna.catalog import (
     EVENTS_BUCKET_ENV_VAR,
     JOBS_DLQ_ARN_ENV_VAR,
     JOBS_QUEUE_ARN_ENV_VAR,
+    JOURNEY_STATE_MACHINE_ENV_VAR,
     KEYS_KMS_ENV_VAR,
     QUEUES,
     SECRETS,
@@ -60,6 +61,8 @@ class ApiSettings(CampaignSettings):
     consultations_table: str = Field(alias=TABLES["consultations"].env_var)
     stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
     analytics_table: str = Field(alias=TABLES["analytics"].env_var)
+    # Journeys (issue 7): publishing or resuming a journey starts its run's wake-up loop.
+    journey_state_machine_arn: str = Field(alias=JOURNEY_STATE_MACHINE_ENV_VAR)
 
 
 class SenderSettings(FunctionSettings):
@@ -182,3 +185,16 @@ SETTINGS_BY_FUNCTION.update(
         "analytics_web": AnalyticsWebSettings,
     }
 )
+
+
+class JourneysSettings(FunctionSettings):
+    """The journey engine's function (kizuna.services.journey_runs): endpoints and segments, participants, the
+    delivery records conditions read, and the send queue."""
+
+    data_table: str = Field(alias=TABLES["data"].env_var)
+    journeys_table: str = Field(alias=TABLES["journeys"].env_var)
+    messages_table: str = Field(alias=TABLES["messages"].env_var)
+    send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+
+
+SETTINGS_BY_FUNCTION["journeys"] = JourneysSettings

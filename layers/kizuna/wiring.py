@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from kizuna.services.campaign_runs import CampaignDeps
     from kizuna.services.import_jobs import JobDeps
     from kizuna.services.otp import OtpDeps, SegmentStore
-    from kizuna.settings import ApiSettings, CampaignSettings, JobsSettings
+    from kizuna.settings import ApiSettings, CampaignSettings, JobsSettings, JourneysSettings
 
 # Short timeouts and standard retries: a Lambda should fail fast and let SQS or the caller retry, not hang.
 # KIZUNA_AWS_READ_TIMEOUT_S exists for local mode, where moto shares one interpreter (and its GIL) with every
@@ -224,7 +224,8 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         event_streams=aggregate_store(settings.analytics_table),
         links=_link_tracking(settings),
         journeys=journey_store(settings.data_table),
-        campaigns=campaign_deps(settings, clock),
+        campaigns=campaign_deps(settings, clock, arn_prefix),
+        journey_started=_journey_starter(settings, clock),
     )
 
 
@@ -253,7 +254,7 @@ def run_scheduler(settings: CampaignSettings) -> Any:
     )
 
 
-def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock) -> CampaignDeps:
+def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock, arn_prefix: str | None = None) -> CampaignDeps:
     from kizuna.adapters.dynamo_campaigns import DynamoCampaignStore
     from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
     from kizuna.services.campaign_runs import CampaignDeps
@@ -276,6 +277,59 @@ def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock) -> Campaig
         clock=clock,
         send=send,
         caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
+        **({"arn_prefix": arn_prefix} if arn_prefix else {}),  # only the API writes campaigns, and so their ARNs
+    )
+
+
+# --- Journeys (issue 7) ----------------------------------------------------------------------------------------
+
+_journey_orchestrator_factory: Callable[[], Any] | None = None
+
+
+def use_journey_orchestrators(factory: Callable[[], Any] | None) -> None:
+    """Local mode: journeys loop on the local scheduler instead of Step Functions."""
+    global _journey_orchestrator_factory
+    _journey_orchestrator_factory = factory
+
+
+def journey_orchestrator(state_machine_arn: str, clock: Clock) -> Any:
+    if _journey_orchestrator_factory is not None:
+        return _journey_orchestrator_factory()
+    from kizuna.adapters.journey_orchestrators import StepFunctionsOrchestrator
+
+    return StepFunctionsOrchestrator(aws("stepfunctions"), state_machine_arn, clock)
+
+
+def _journey_starter(settings: ApiSettings, clock: Clock) -> Callable[[dict], None]:
+    """What the journey operations call when a journey becomes ACTIVE: start its run's loop."""
+    orchestrator = journey_orchestrator(settings.journey_state_machine_arn, clock)
+
+    def started(journey: dict) -> None:
+        if journey.get("RunId"):
+            orchestrator.start(journey["ApplicationId"], journey["Id"], journey["RunId"])
+
+    return started
+
+
+def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
+    from kizuna.adapters.dynamo_participants import DynamoParticipantStore
+    from kizuna.services.journey_runs import JourneyDeps
+    from kizuna.services.send_messages import SendDeps
+
+    clock = clock or SystemClock()
+    data = data_store(settings.data_table)
+    channels = channel_store(settings.data_table)
+    send = SendDeps(data, data, send_queue(settings.send_queue_url), clock, template_store(settings.data_table),
+                    channels, channels)  # fmt: skip
+    return JourneyDeps(
+        apps=data,
+        endpoints=data,
+        segments=segment_store(settings.data_table),
+        journeys=journey_store(settings.data_table),
+        participants=DynamoParticipantStore(settings.journeys_table, aws("dynamodb")),
+        send=send,
+        clock=clock,
+        messages=message_store(settings.messages_table),
     )
 
 

@@ -61,6 +61,8 @@ def test_an_ab_campaign_reaches_each_endpoint_once_with_its_treatment_and_report
         },
     )["CampaignResponse"]
     assert campaign["Version"] == 1 and campaign["SegmentVersion"] == 1
+    app_arn = pinpoint.get_app(ApplicationId=app_id)["ApplicationResponse"]["Arn"]
+    assert campaign["Arn"] == f"{app_arn}/campaigns/{campaign['Id']}"
     assert campaign["AdditionalTreatments"][0]["Id"] == "1"
 
     activities = until(

@@ -11,7 +11,9 @@ import pytest
 from moto import mock_aws
 
 from kizuna.adapters.dynamo_jobs import DynamoJobStore
+from kizuna.clock import VirtualClock
 from kizuna.domain.jobs import COMPLETED, IMPORT, PROCESSING, PieceOutcome
+from kizuna.services.job_progress import count_piece
 
 TABLE = "kizuna-data"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -113,3 +115,40 @@ def test_jobs_list_newest_first_and_filter_by_segment(store):
     assert [j["Id"] for j in everything] == ["0003", "0002", "0001"]
     assert [j["Id"] for j in of_segment] == ["0003", "0001"]
     assert [j["Id"] for j in page + rest] == ["0003", "0002", "0001"]
+
+
+class LosesOneAnswer:
+    """The job store with one call that applies and then fails, as when DynamoDB applies an UpdateItem whose
+    answer never arrives (read timeout) or the function crashes right after it."""
+
+    def __init__(self, store: DynamoJobStore, method: str) -> None:
+        self._store, self._method, self.lost = store, method, 0
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._store, name)
+        if name != self._method or self.lost:
+            return call
+
+        def applies_then_fails(*args: Any, **kwargs: Any) -> Any:
+            call(*args, **kwargs)
+            self.lost += 1
+            raise TimeoutError("the answer was lost")
+
+        return applies_then_fails
+
+
+@pytest.mark.parametrize("lost", ["record_piece", "finish_job"])
+def test_a_last_piece_whose_count_or_finish_was_lost_finishes_the_job_when_redelivered(store, lost):
+    new_job(store)
+    count_piece(store, VirtualClock(NOW), IMPORT, "app", "0001", 0, PieceOutcome(processed=5))
+    flaky = LosesOneAnswer(store, lost)
+
+    with pytest.raises(TimeoutError):
+        count_piece(flaky, VirtualClock(NOW), IMPORT, "app", "0001", 1, PieceOutcome(processed=7))
+    stalled = store.get_job("app", IMPORT, "0001")
+    count_piece(flaky, VirtualClock(NOW), IMPORT, "app", "0001", 1, PieceOutcome(processed=7))  # SQS redelivers
+
+    job = store.get_job("app", IMPORT, "0001")
+    assert flaky.lost == 1
+    assert stalled["JobStatus"] == (PROCESSING if lost == "record_piece" else COMPLETED)
+    assert (job["JobStatus"], job["CompletedPieces"], job["TotalProcessed"]) == (COMPLETED, 2, 12)

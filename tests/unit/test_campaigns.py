@@ -296,3 +296,18 @@ def test_messages_per_second_paces_each_shard_and_maximum_duration_sets_the_expi
     for instants in by_shard.values():  # 16 pieces side by side at 16/s: one message a second in each
         ordered = sorted(instants)
         assert {(b - a).total_seconds() for a, b in itertools.pairwise(ordered)} <= {1.0}
+
+
+def test_a_large_shard_is_sent_in_parts_that_each_fit_the_timeout_and_the_run_still_counts_once(
+    h: Harness, monkeypatch
+):
+    from kizuna.services import campaign_runs
+
+    monkeypatch.setattr(campaign_runs, "CHUNK", 3)
+    monkeypatch.setattr(campaign_runs, "PIECE_BUDGET_S", -1.0)  # every chunk hands the rest to a continuation
+    segment = _audience(h, 50)
+    campaign = h.create(Name="parts", SegmentId=segment, MessageConfiguration=SMS, Schedule={"StartTime": "IMMEDIATE"})
+    h.work()
+    assert sorted(m.endpoint_id for m, _ in h.sent()) == [f"e{i:05d}" for i in range(50)]
+    [run] = h.jobs.list_jobs(h.app_id, f"RUN#{campaign['Id']}", 10, None)[0]
+    assert run["JobStatus"] == "COMPLETED" and run["TotalPieces"] > 16 and run["TotalProcessed"] == 50

@@ -47,13 +47,18 @@ def batch_get(client: Any, table: str, keys: Sequence[dict]) -> list[dict]:
     return items
 
 
-def query_all(client: Any, table: str, key: str, value: str, projection: str | None = None) -> Iterator[dict]:
+def query_all(
+    client: Any, table: str, key: str, value: str, projection: str | None = None, start: dict | None = None
+) -> Iterator[dict]:
+    """Every item of one partition, paged; `start` is an ExclusiveStartKey to resume after."""
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "#k = :v",
         "ExpressionAttributeNames": {"#k": key},
         "ExpressionAttributeValues": {":v": {"S": value}},
     }
+    if start:
+        kwargs["ExclusiveStartKey"] = start
     if projection:
         kwargs["ProjectionExpression"] = projection
     while True:

@@ -237,9 +237,12 @@ class DynamoDataStore:
     def delete_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> None:
         batch_write(self._ddb, self._table, deletes=[endpoint_key(app_id, e) for e in dict.fromkeys(endpoint_ids)])
 
-    def scan_shard(self, app_id: str, shard: int) -> Iterator[dict[str, Any]]:
-        """Every endpoint of one shard, paged; segment resolution and exports run one of these per shard."""
-        for item in query_all(self._ddb, self._table, "pk", endpoint_pk(app_id, shard), projection="doc"):
+    def scan_shard(self, app_id: str, shard: int, start_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every endpoint of one shard in id order, paged; segment resolution and exports run one of these per shard.
+        `start_after` resumes after that endpoint id (a campaign piece continuing where it stopped)."""
+        pk = endpoint_pk(app_id, shard)
+        start = {"pk": {"S": pk}, "sk": {"S": start_after}} if start_after else None
+        for item in query_all(self._ddb, self._table, "pk", pk, projection="doc", start=start):
             yield json.loads(item["doc"]["S"])
 
     def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:

@@ -114,8 +114,9 @@ class InMemoryDataStore:
         for endpoint_id in endpoint_ids:
             self.delete_endpoint(app_id, endpoint_id)
 
-    def scan_shard(self, app_id: str, shard: int) -> Iterator[dict[str, Any]]:
-        yield from list(self._shards.get((app_id, shard), {}).values())
+    def scan_shard(self, app_id: str, shard: int, start_after: str | None = None) -> Iterator[dict[str, Any]]:
+        endpoints = sorted(self._shards.get((app_id, shard), {}).values(), key=lambda e: e["Id"])  # DynamoDB's order
+        yield from (e for e in endpoints if start_after is None or e["Id"] > start_after)
 
     def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:
         return [

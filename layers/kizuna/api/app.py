@@ -81,6 +81,7 @@ class ApiDeps:
     links: LinkTracking | None = None  # tracked links of SMS/WhatsApp sends (the app's policy turns them on)
     journeys: JourneyStore | None = None
     campaigns: Any = None  # kizuna.services.campaign_runs.CampaignDeps (issue 6)
+    journey_started: Callable[[dict[str, Any]], None] | None = None  # starts an ACTIVE journey's run (issue 7)
 
     def send_deps(self) -> SendDeps:
         return SendDeps(

@@ -30,6 +30,7 @@ def create_journey(call: Call) -> dict:
         d.arn_prefix,
         call.app_id,
         call.params.get("WriteJourneyRequest"),
+        d.journey_started,
     )
 
 
@@ -37,16 +38,18 @@ def create_journey(call: Call) -> dict:
 def update_journey(call: Call) -> dict:
     d, p = call.deps, call.params
     return journeys.update_journey(
-        d.apps, _journeys(call), _catalog(call), d.clock, call.app_id, p["JourneyId"], p.get("WriteJourneyRequest")
-    )
+        d.apps, _journeys(call), _catalog(call), d.clock, call.app_id, p["JourneyId"], p.get("WriteJourneyRequest"),
+        d.journey_started,
+    )  # fmt: skip
 
 
 @operation("UpdateJourneyState")
 def update_journey_state(call: Call) -> dict:
     d, p = call.deps, call.params
     return journeys.update_journey_state(
-        d.apps, _journeys(call), _catalog(call), d.clock, call.app_id, p["JourneyId"], p.get("JourneyStateRequest")
-    )
+        d.apps, _journeys(call), _catalog(call), d.clock, call.app_id, p["JourneyId"], p.get("JourneyStateRequest"),
+        d.journey_started,
+    )  # fmt: skip
 
 
 @operation("ValidateJourney")

@@ -123,6 +123,11 @@ class CampaignPiece(_Message):
     piece: int
     zones: tuple[str, ...] | None = None
     not_before: str | None = None
+    # A large shard is sent in parts that each fit a function's timeout: part k resumes after endpoint `after`, and
+    # `sent` is how many the earlier parts sent (MessagesPerSecond pacing carries on from there).
+    part: int = 0
+    after: str | None = None
+    sent: int = 0
 
 
 JobMessage = Annotated[

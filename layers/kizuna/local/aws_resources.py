@@ -27,6 +27,7 @@ from kizuna.catalog import (
     EVENTS_BUCKET_ENV_VAR,
     JOBS_DLQ_ARN_ENV_VAR,
     JOBS_QUEUE_ARN_ENV_VAR,
+    JOURNEY_STATE_MACHINE_ENV_VAR,
     KEYS_KMS_ENV_VAR,
     QUEUES,
     SECRETS,
@@ -84,6 +85,8 @@ class LocalResources:
             env[JOBS_DLQ_ARN_ENV_VAR] = self.dlq_arns["jobs"]
             env[CAMPAIGN_SCHEDULE_GROUP_ENV_VAR] = "kizuna-local-campaigns"
             env[CAMPAIGN_SCHEDULER_ROLE_ENV_VAR] = "arn:aws:iam::000000000000:role/kizuna-local-scheduler"
+        # Local mode loops journeys on the local scheduler; no state machine exists.
+        env[JOURNEY_STATE_MACHINE_ENV_VAR] = "arn:aws:states:us-east-1:000000000000:stateMachine:kizuna-journeys-local"
         return env
 
     def env_for(self, settings_model: type[BaseSettings], extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -31,6 +31,7 @@ from kizuna.local import consultations_local
 from kizuna.local.aws_resources import LocalResources, create_local_resources
 from kizuna.local.firehose_buffer import LocalFirehoseBuffer
 from kizuna.local.functions import FunctionEnvironments, Handler
+from kizuna.local.journey_orchestrator import LocalJourneyOrchestrator
 from kizuna.local.localstripe_server import LocalStripe
 from kizuna.local.moto_dynamodb_lock import serialise_dynamodb_writes
 from kizuna.local.runtime_gateway import LocalGateway, Route
@@ -142,6 +143,10 @@ class LocalKizuna:
             wiring.job_queue(jobs_url).enqueue([JobEnvelope.model_validate(body).message])
 
         wiring.use_run_schedulers(lambda: LocalRunScheduler(self.scheduler, enqueue_run))
+        # Journeys loop on the same scheduler, through the journeys function (looked up when a loop runs).
+        wiring.use_journey_orchestrators(
+            lambda: LocalJourneyOrchestrator(self.scheduler, lambda e, c: self.handlers["journeys"](e, c), self.clock)
+        )
         self.handlers = {key: FunctionEnvironments(key) for key in FUNCTIONS}
         for key, handler in self.handlers.items():
             self.scheduler.register(key, handler)
@@ -180,6 +185,7 @@ class LocalKizuna:
             os.environ.update(self._saved_environ)
             wiring.use_event_sinks(None)
             wiring.use_run_schedulers(None)
+            wiring.use_journey_orchestrators(None)
             wiring.reset()
 
     def _forget_aws_state(self) -> None:

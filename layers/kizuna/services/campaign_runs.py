@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -42,12 +43,13 @@ from kizuna.domain.campaign_schedule import (
 )
 from kizuna.domain.channels import PHONE_CHANNELS
 from kizuna.domain.endpoint_caps import counters_for
-from kizuna.domain.jobs import PROCESSING, CampaignPiece, CampaignRun, JobEnvelope, PieceOutcome, final_status
+from kizuna.domain.jobs import PROCESSING, CampaignPiece, CampaignRun, JobEnvelope, PieceOutcome
 from kizuna.domain.segments import Predicate, compile_event_dimensions
 from kizuna.errors import BadRequest, KizunaError, NotFound
 from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore
 from kizuna.ports_campaigns import CampaignStore, EndpointCaps, RunScheduler
 from kizuna.services.endpoints import estimated_timezone
+from kizuna.services.job_progress import count_piece
 from kizuna.services.segments import is_member, resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_messages, send_to_endpoints
 
@@ -59,6 +61,11 @@ WAVE_MARGIN = timedelta(seconds=60)
 # Wave pieces are numbered after the 16 shard pieces: 16 + shard * MAX_WAVES + wave (105 distinct UTC offsets).
 MAX_WAVES = 128
 MAX_DELAY_S = 900  # SQS's longest delay; a piece due later hops until it is due
+# A piece sends its shard in chunks and hands the rest to a continuation piece once it has run this long, so a shard
+# of any size finishes inside the jobs function's 300 s timeout (a redelivered part resumes from its own cursor).
+PIECE_BUDGET_S = 120.0
+CHUNK = 1000
+PART_STRIDE = 10_000  # continuation k of piece p is numbered p + k * PART_STRIDE (p < 16 + 16 * MAX_WAVES)
 EVENT_SEND_WINDOW = timedelta(minutes=5)  # Pinpoint dropped an event-triggered message it could not send in 5 min
 
 
@@ -203,15 +210,59 @@ def run_piece(deps: CampaignDeps, piece: CampaignPiece, final_attempt: bool = Fa
         outcome.messages.append(f"segment {campaign['SegmentId']} no longer exists")
         _count(deps, piece, outcome)
         return
-    members = list(resolve_shard(deps.endpoints, deps.segments, app_id, segment, piece.shard, now=now))
-    if schedule.is_local_time:
-        members = _local_time_members(deps, piece, schedule, members, outcome, now)
+    members = resolve_shard(
+        deps.endpoints, deps.segments, app_id, segment, piece.shard, now=now, start_after=piece.after
+    )
     try:
-        target(deps, campaign, schedule, run_id_of(piece.run_key), members, outcome, now)
+        if schedule.is_local_time:  # waves need the shard's zones: one pass over the whole shard
+            chosen = _local_time_members(deps, piece, schedule, list(members), outcome, now)
+            target(deps, campaign, schedule, run_id_of(piece.run_key), chosen, outcome, now)
+        else:
+            _send_in_parts(deps, piece, campaign, schedule, members, outcome, now)
     except TemporaryRefusal:
         if not final_attempt:
             raise
     _count(deps, piece, outcome)
+
+
+def _send_in_parts(
+    deps: CampaignDeps,
+    piece: CampaignPiece,
+    campaign: dict[str, Any],
+    schedule: CampaignSchedule,
+    members: Iterable[dict[str, Any]],
+    outcome: PieceOutcome,
+    now: datetime,
+) -> None:
+    started = time.monotonic()  # the function's own time budget, not the clock port's (which may be virtual)
+    sent = piece.sent
+    for chunk in _chunks(members, CHUNK):
+        target(deps, campaign, schedule, run_id_of(piece.run_key), chunk, outcome, now, pace_offset=sent)
+        sent += len(chunk)
+        if time.monotonic() - started > PIECE_BUDGET_S:
+            base = piece.piece % PART_STRIDE
+            rest = piece.model_copy(
+                update={
+                    "part": piece.part + 1,
+                    "piece": base + (piece.part + 1) * PART_STRIDE,
+                    "after": chunk[-1]["Id"],
+                    "sent": sent,
+                }  # fmt: skip
+            )
+            deps.jobs_queue.enqueue([rest])  # before this part is counted, so the run cannot complete without it
+            outcome.spawned = 1
+            return
+
+
+def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _local_time_members(
@@ -269,6 +320,7 @@ def target(
     now: datetime,
     message_id: Callable[[str], str] | None = None,
     not_after: datetime | None = None,
+    pace_offset: int = 0,
 ) -> None:
     """Treatments, caps and sending for these endpoints: `outcome` counts those targeted (processed) and those the
     send path refused (failures: opted out, no consent, bad address...). Held-out and capped endpoints are not
@@ -297,7 +349,7 @@ def target(
     quiet = {"Start": schedule.quiet_start, "End": schedule.quiet_end} if schedule.quiet_start else None
     # MessagesPerSecond is the run's rate; its 16 pieces run side by side, so each paces itself at 1/16 of it.
     interval = ENDPOINT_SHARDS / limits["MessagesPerSecond"] if limits.get("MessagesPerSecond") else 0.0
-    sent = 0
+    sent = pace_offset
     refused_for_now = False
     for treatment in split.treatments:
         items = chosen.get(treatment.id)
@@ -338,12 +390,9 @@ def target(
 
 
 def _count(deps: CampaignDeps, piece: CampaignPiece, outcome: PieceOutcome) -> None:
-    job_type, run_id = run_type(piece.job_id), run_id_of(piece.run_key)
-    if not deps.jobs.record_piece(piece.app_id, job_type, run_id, piece.piece, outcome):
-        return
-    job = deps.jobs.get_job(piece.app_id, job_type, run_id)
-    if job and job.get("CompletedPieces", 0) + job.get("FailedPieces", 0) >= job.get("TotalPieces", 0):
-        deps.jobs.finish_job(piece.app_id, job_type, run_id, final_status(job), deps.clock.now())
+    count_piece(
+        deps.jobs, deps.clock, run_type(piece.job_id), piece.app_id, run_id_of(piece.run_key), piece.piece, outcome
+    )
 
 
 # -- event-triggered campaigns ------------------------------------------------------------------------------------

@@ -58,13 +58,20 @@ _MERGED_MAPS = ("Attributes", "Metrics", "Demographic", "Location")
 
 def normalise_phone(address: str, field: str) -> str:
     """E.164 or a BadRequest naming the field. Pinpoint requires the leading + and country code."""
+    return parse_phone(address, field)[0]
+
+
+def parse_phone(address: str, field: str) -> tuple[str, str | None]:
+    """(E.164, ISO country) from one parse — the send path asks for both for every recipient."""
     try:
         number = phonenumbers.parse(address, None)
     except phonenumbers.NumberParseException as exc:
         raise BadRequest(f"Invalid phone number in {field}: {address!r} ({exc})") from None
     if not phonenumbers.is_possible_number(number):
         raise BadRequest(f"Invalid phone number in {field}: {address!r} is not a possible number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), phonenumbers.region_code_for_number(
+        number
+    )
 
 
 def is_valid_email(address: str) -> bool:

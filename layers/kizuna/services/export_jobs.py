@@ -18,7 +18,8 @@ from kizuna.clock import Clock, iso
 from kizuna.domain.jobs import EXPORT, PROCESSING, ExportPiece, PieceOutcome, PieceRefused, S3Location, new_job_id
 from kizuna.errors import BadRequest, NotFound
 from kizuna.ports import AppStore, JobQueue, JobStore, SegmentStore
-from kizuna.services.import_jobs import JobDeps, check_role_arn, count_piece, require_app
+from kizuna.services.import_jobs import JobDeps, check_role_arn, require_app
+from kizuna.services.job_progress import count_piece
 from kizuna.services.segments import resolve_shard
 
 logger = Logger(child=True)
@@ -94,7 +95,7 @@ def process_export_piece(deps: JobDeps, message: ExportPiece, final_attempt: boo
             raise
         logger.exception("export piece failed on its last attempt", extra={"job_id": message.job_id})
         outcome = PieceOutcome(failed=True, messages=[f"shard {message.piece}: {type(exc).__name__}"])
-    count_piece(deps, EXPORT, message.app_id, message.job_id, message.piece, outcome)
+    count_piece(deps.jobs, deps.clock, EXPORT, message.app_id, message.job_id, message.piece, outcome)
     return outcome
 
 

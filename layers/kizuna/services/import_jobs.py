@@ -37,6 +37,7 @@ from kizuna.errors import BadRequest, KizunaError, NotFound
 from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore
 from kizuna.services import endpoints as endpoint_rules
 from kizuna.services.import_rows import HeaderError, Row, csv_columns, parse_rows, plan_spans
+from kizuna.services.job_progress import count_piece
 from kizuna.services.segments import create_imported_segment
 
 logger = Logger(child=True)
@@ -270,19 +271,8 @@ def process_import_piece(deps: JobDeps, message: ImportPiece, final_attempt: boo
             raise  # transient (throttling, timeouts): SQS delivers the piece again
         logger.exception("import piece failed on its last attempt", extra={"job_id": message.job_id})
         outcome = PieceOutcome(failed=True, messages=[f"{where}piece {message.piece}: {type(exc).__name__}"])
-    count_piece(deps, IMPORT, message.app_id, message.job_id, message.piece, outcome)
+    count_piece(deps.jobs, deps.clock, IMPORT, message.app_id, message.job_id, message.piece, outcome)
     return outcome
-
-
-def count_piece(deps: JobDeps, job_type: str, app_id: str, job_id: str, piece: int, outcome: PieceOutcome) -> None:
-    if not deps.jobs.record_piece(app_id, job_type, job_id, piece, outcome):
-        logger.info("piece already counted", extra={"job_id": job_id, "piece": piece})
-        return
-    job = deps.jobs.get_job(app_id, job_type, job_id)
-    if not job or job.get("CompletedPieces", 0) + job.get("FailedPieces", 0) < job.get("TotalPieces", 0):
-        return
-    if deps.jobs.finish_job(app_id, job_type, job_id, final_status(job), deps.clock.now()):
-        logger.info("job finished", extra={"job_id": job_id, "type": job_type})
 
 
 def import_rows(

@@ -10,6 +10,7 @@ racing an activation loses cleanly (409) instead of publishing something nobody 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ TRANSITIONS = {
     ("DRAFT", "CANCELLED"), ("ACTIVE", "CANCELLED"), ("PAUSED", "CANCELLED"),
 }  # fmt: skip
 MAX_PAGE_SIZE = 100
+OnActive = Callable[[dict[str, Any]], None]  # starts an ACTIVE journey's run (kizuna.services.journey_runs.start)
 TEMPLATE_TYPES_FOR_CUSTOM = ("SMS", "EMAIL", "VOICE", "PUSH")
 
 
@@ -55,7 +57,7 @@ class JourneyCatalog:
 
 def create_journey(
     apps: AppStore, journeys: JourneyStore, catalog: JourneyCatalog, clock: Clock, arn_prefix: str, app_id: str,
-    request: dict[str, Any] | None,
+    request: dict[str, Any] | None, on_active: OnActive | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     _require_app(apps, app_id)
     request = _checked_request(request)
@@ -75,15 +77,16 @@ def create_journey(
         journey["tags"] = dict(request["tags"])
     if request.get("State") == "ACTIVE":
         _publishable(journey, catalog, clock.now())
-        journey["State"] = "ACTIVE"
+        journey |= {"State": "ACTIVE", "RunId": run_id_for(clock.now())}
     if not journeys.put_journey(app_id, journey, None):
         raise Conflict(f"Journey {journey_id} already exists")
+    _started(journey, on_active)
     return public(journey)
 
 
 def update_journey(
     apps: AppStore, journeys: JourneyStore, catalog: JourneyCatalog, clock: Clock, app_id: str, journey_id: str,
-    request: dict[str, Any] | None,
+    request: dict[str, Any] | None, on_active: OnActive | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     _require_app(apps, app_id)
     current = _require_journey(journeys, app_id, journey_id)
@@ -96,14 +99,15 @@ def update_journey(
     journey["LastModifiedDate"] = iso(clock.now())
     if request.get("State") == "ACTIVE":
         _publishable(journey, catalog, clock.now())
-        journey["State"] = "ACTIVE"
+        journey |= {"State": "ACTIVE", "RunId": run_id_for(clock.now())}
     _put(journeys, app_id, journey, current["Version"])
+    _started(journey, on_active)
     return public(journey)
 
 
 def update_journey_state(
     apps: AppStore, journeys: JourneyStore, catalog: JourneyCatalog, clock: Clock, app_id: str, journey_id: str,
-    request: dict[str, Any] | None,
+    request: dict[str, Any] | None, on_active: OnActive | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     _require_app(apps, app_id)
     target = (request or {}).get("State")
@@ -117,8 +121,10 @@ def update_journey_state(
     journey = dict(current)
     if current["State"] == "DRAFT" and target == "ACTIVE":
         _publishable(journey, catalog, clock.now())
+        journey["RunId"] = run_id_for(clock.now())
     journey |= {"State": target, "Version": current["Version"] + 1, "LastModifiedDate": iso(clock.now())}
     _put(journeys, app_id, journey, current["Version"])
+    _started(journey, on_active)  # published, or resumed: the run's loop (re)starts and carries on where it was
     return public(journey)
 
 
@@ -165,8 +171,18 @@ def delete_journey(apps: AppStore, journeys: JourneyStore, app_id: str, journey_
 
 
 def public(journey: dict[str, Any]) -> dict[str, Any]:
-    """The JourneyResponse: Kizuna's write version stays inside."""
-    return {k: v for k, v in journey.items() if k != "Version"}
+    """The JourneyResponse: Kizuna's write version and run id stay inside."""
+    return {k: v for k, v in journey.items() if k not in ("Version", "RunId")}
+
+
+def run_id_for(now: datetime) -> str:
+    """A run per publication: its participants, markers and message ids are keyed by it."""
+    return "r" + now.strftime("%Y%m%dT%H%M%S")
+
+
+def _started(journey: dict[str, Any], on_active: OnActive | None) -> None:
+    if on_active is not None and journey["State"] == "ACTIVE":
+        on_active(journey)
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------

@@ -18,15 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
-
 from kizuna.clock import iso
 from kizuna.domain.channels import PHONE_CHANNELS, ChannelRules
 from kizuna.domain.messages import OutboundMessage, Priority
 from kizuna.domain.quiet_time import quiet_until, zone
 from kizuna.errors import BadRequest
 from kizuna.services.compose import Composed, MessagePlan, Refusal, refuse
-from kizuna.services.endpoints import estimated_timezone, is_valid_email, normalise_phone
+from kizuna.services.endpoints import estimated_timezone, is_valid_email, parse_phone
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 SENDABLE_CHANNELS = frozenset({"SMS", "VOICE", "EMAIL", "WHATSAPP"})
@@ -80,8 +78,7 @@ def normalise(channel: str, address: str) -> tuple[str, str | None]:
         if not is_valid_email(address):
             raise BadRequest(f"Invalid e-mail address {address!r}")
         return address, None
-    e164 = normalise_phone(address, "Address")
-    return e164, phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    return parse_phone(address, "Address")
 
 
 def prepare(recipient: Recipient, ctx: SendContext) -> OutboundMessage | Refusal:

@@ -195,21 +195,25 @@ def resolve_shard(
     *,
     now: datetime,
     include_inactive: bool = False,
+    start_after: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The segment's endpoints in one shard: ACTIVE and not opted out unless `include_inactive`.
-    `now` (the caller's clock) anchors Behavior.Recency."""
+    """The segment's endpoints in one shard, in id order: ACTIVE and not opted out unless `include_inactive`.
+    `now` (the caller's clock) anchors Behavior.Recency; `start_after` resumes after that endpoint id."""
     keep = (lambda _e: True) if include_inactive else sendable
     if segment_doc.get("SegmentType") == IMPORT:
-        ids = list(segments.members(app_id, segment_doc["Id"], shard))
+        ids = sorted(
+            i for i in segments.members(app_id, segment_doc["Id"], shard) if not start_after or i > start_after
+        )
         for start in range(0, len(ids), GET_BATCH):
-            found = endpoints.get_endpoints(app_id, ids[start : start + GET_BATCH])
-            yield from (e for e in found.values() if keep(e))
+            batch = ids[start : start + GET_BATCH]
+            found = endpoints.get_endpoints(app_id, batch)
+            yield from (found[i] for i in batch if i in found and keep(found[i]))
         return
     predicate = _ShardCompiler(segments, app_id, shard, now).segment(segment_doc, 0)
     if include_inactive:
-        yield from filter(predicate, endpoints.scan_shard(app_id, shard))
+        yield from filter(predicate, endpoints.scan_shard(app_id, shard, start_after))
     else:
-        for endpoint in endpoints.scan_shard(app_id, shard):
+        for endpoint in endpoints.scan_shard(app_id, shard, start_after):
             if predicate(endpoint) and sendable(endpoint):
                 yield endpoint
 

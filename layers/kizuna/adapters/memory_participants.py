@@ -1,0 +1,63 @@
+"""In-memory ParticipantStore and JourneyOrchestrator with the real adapters' semantics (the due index, enrolment
+markers; a run started once)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from kizuna.domain.journey_steps import Participant
+
+
+class InMemoryParticipantStore:
+    def __init__(self) -> None:
+        self.participants: dict[tuple[str, str, int], dict[str, Participant]] = {}
+        self.markers: set[tuple[str, str, str, int]] = set()
+        self._lock = threading.Lock()
+
+    def get_many(self, app_id: str, journey_id: str, shard: int, endpoint_ids: Sequence[str]) -> dict[str, Participant]:
+        with self._lock:
+            stored = self.participants.get((app_id, journey_id, shard), {})
+            return {e: stored[e] for e in endpoint_ids if e in stored}
+
+    def put_many(self, app_id: str, journey_id: str, shard: int, participants: Sequence[Participant]) -> None:
+        with self._lock:
+            stored = self.participants.setdefault((app_id, journey_id, shard), {})
+            for p in participants:
+                stored[p.endpoint_id] = p
+
+    def due(self, app_id: str, journey_id: str, shard: int, now: datetime, limit: int) -> list[Participant]:
+        with self._lock:
+            waiting = [p for p in self.participants.get((app_id, journey_id, shard), {}).values() if _waits(p)]
+        return sorted((p for p in waiting if p.wake_at <= now), key=lambda p: (p.wake_at, p.endpoint_id))[:limit]  # type: ignore[operator]
+
+    def next_wake(self, app_id: str, journey_id: str, shard: int) -> datetime | None:
+        with self._lock:
+            waits = [p.wake_at for p in self.participants.get((app_id, journey_id, shard), {}).values() if _waits(p)]
+        return min(waits, default=None)  # type: ignore[type-var]
+
+    def mark_enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> None:
+        self.markers.add((app_id, journey_id, run_id, shard))
+
+    def enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> bool:
+        return (app_id, journey_id, run_id, shard) in self.markers
+
+    def all_participants(self, app_id: str, journey_id: str, shard: int) -> list[Participant]:
+        with self._lock:
+            return list(self.participants.get((app_id, journey_id, shard), {}).values())
+
+
+def _waits(p: Participant) -> bool:
+    return p.status == "WAITING" and p.wake_at is not None
+
+
+class InMemoryOrchestrator:
+    """Records the runs started; tests drive the wake-up loop themselves (kizuna.services.journey_runs.run_loop)."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str, str]] = []
+
+    def start(self, app_id: str, journey_id: str, run_id: str) -> None:
+        if (app_id, journey_id, run_id) not in self.started:
+            self.started.append((app_id, journey_id, run_id))

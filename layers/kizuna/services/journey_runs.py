@@ -1,0 +1,256 @@
+"""The journey engine: enrol a run's participants, wake the ones due, send what they reach, and say when to wake
+next. Step Functions (or the local orchestrator) calls `wake_shard` for each of the 16 endpoint shards, then
+`plan`, then sleeps until the `next_wake` it returns; so a journey costs one loop per wake-up, whatever its size.
+
+- Entry: a segment-start journey enrols its segment's sendable endpoints on the run's first wake-up of each shard
+  (a marker per shard and run makes it once); they start at `StartActivity` and move at once.
+- Moving: `kizuna.domain.journey_steps.advance` walks each due participant until it must wait or leaves. Its sends
+  go out before its new state is written, with message ids derived from (journey, run, endpoint, activity): a
+  wake-up that crashes between the two replays the same sends, which the sender's claim turns into no-ops.
+- Sends use the messaging path (consent, quiet time, throttling) with `priority="bulk"` and the attribution the
+  analytics aggregates count journey KPIs by (`journey_id`, `journey_activity_id`); a journey's `QuietTime`
+  replaces the app's.
+- Conditions read the endpoint (segments, dimensions) and the delivery records of the participant's messages
+  (delivered, failed). Clicks, replies and custom events as conditions are not built yet: they evaluate false.
+- A run ends when no participant waits (the journey becomes COMPLETED), at `Schedule.EndTime`, or when the journey
+  is no longer ACTIVE (a resumed journey starts its loop again on the same run).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from kizuna.catalog import ENDPOINT_SHARDS, JOURNEY_EXECUTION_MAX_DAYS, JOURNEY_LOOPS_PER_EXECUTION
+from kizuna.clock import Clock, iso
+from kizuna.domain.journey_steps import Participant, Send, advance
+from kizuna.domain.segments import compile_dimensions
+from kizuna.errors import KizunaError
+from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, SegmentStore
+from kizuna.ports_journeys import JourneyOrchestrator, ParticipantStore
+from kizuna.services.segments import is_member, resolve_shard
+from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_to_endpoints
+
+logger = Logger(child=True)
+
+DUE_BATCH = 500
+# A wake-up of one shard stops taking due participants after this long (the rest are still due at the next loop).
+SHARD_BUDGET = timedelta(seconds=240)
+TEMPLATE_MEMBER = {
+    "SMS": "SMSTemplate",
+    "EMAIL": "EmailTemplate",
+    "VOICE": "VoiceTemplate",
+    "WHATSAPP": "WhatsAppTemplate",
+}
+# Delivery-record statuses each message event of a condition stands for.
+EVENT_STATUSES = {
+    "SUCCESS": {"delivered"},
+    "DELIVERED": {"delivered"},
+    "FAILURE": {"failed", "undelivered", "expired"},
+    "FAILED": {"failed", "undelivered", "expired"},
+    "SEND": {"sent", "delivered", "failed", "undelivered", "queued", "sending", "accepted"},
+    "BUFFERED": {"sent", "delivered", "queued", "sending", "accepted"},
+}
+
+
+@dataclass
+class JourneyDeps:
+    apps: AppStore
+    endpoints: EndpointStore
+    segments: SegmentStore
+    journeys: JourneyStore
+    participants: ParticipantStore
+    send: SendDeps
+    clock: Clock
+    orchestrator: JourneyOrchestrator | None = None
+    messages: MessageStore | None = None
+
+
+def start(deps: JourneyDeps, journey: dict[str, Any]) -> None:
+    """After a journey became ACTIVE (published or resumed): start its run's wake-up loop."""
+    if deps.orchestrator is not None and journey.get("RunId"):
+        deps.orchestrator.start(journey["ApplicationId"], journey["Id"], journey["RunId"])
+
+
+def wake_shard(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str, shard: int) -> str | None:
+    """Enrol (once) and move the shard's due participants; returns the shard's next wake-up (ISO) or None."""
+    journey = _active(deps, app_id, journey_id, run_id)
+    if journey is None:
+        return None
+    now = deps.clock.now()
+    schedule = journey.get("Schedule") or {}
+    if schedule.get("EndTime") and now >= _instant(schedule["EndTime"]):
+        return None
+    if schedule.get("StartTime") and now < _instant(schedule["StartTime"]):
+        return iso(_instant(schedule["StartTime"]))
+    if not deps.participants.enrolled(app_id, journey_id, run_id, shard):
+        _enrol(deps, journey, run_id, shard, now)
+        deps.participants.mark_enrolled(app_id, journey_id, run_id, shard)
+    started = deps.clock.now()
+    while deps.clock.now() - started < SHARD_BUDGET:
+        due = deps.participants.due(app_id, journey_id, shard, now, DUE_BATCH)
+        if not due:
+            break
+        found = deps.endpoints.get_endpoints(app_id, [p.endpoint_id for p in due])
+        _move(deps, journey, run_id, shard, due, found, now)
+    upcoming = deps.participants.next_wake(app_id, journey_id, shard)
+    return iso(upcoming) if upcoming else None
+
+
+def plan(
+    deps: JourneyDeps, app_id: str, journey_id: str, run_id: str, wakes: list[str | None], loops: int, started_at: str
+) -> dict[str, Any]:
+    """After every shard woke: done, or the next wake-up and whether the execution should continue as a new one."""
+    journey = _active(deps, app_id, journey_id, run_id)
+    upcoming = [_instant(w) for w in wakes if w]
+    if journey is None:
+        return {"done": True}
+    if not upcoming:
+        _complete(deps, journey)
+        return {"done": True}
+    now = deps.clock.now()
+    next_wake = max(min(upcoming), now)
+    end = (journey.get("Schedule") or {}).get("EndTime")
+    if end and next_wake >= _instant(end):
+        _complete(deps, journey)
+        return {"done": True}
+    old = now - _instant(started_at) > timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
+    return {"done": False, "next_wake": iso(next_wake), "continue": loops >= JOURNEY_LOOPS_PER_EXECUTION or old}
+
+
+def run_loop(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> dict[str, Any]:
+    """One loop of the state machine in-process (local mode, tests): every shard, then the plan."""
+    wakes = [wake_shard(deps, app_id, journey_id, run_id, shard) for shard in range(ENDPOINT_SHARDS)]
+    return plan(deps, app_id, journey_id, run_id, wakes, 0, iso(deps.clock.now()))
+
+
+# -- moving participants ------------------------------------------------------------------------------------------
+
+
+def _enrol(deps: JourneyDeps, journey: dict[str, Any], run_id: str, shard: int, now: datetime) -> None:
+    start = ((journey.get("StartCondition") or {}).get("SegmentStartCondition") or {}).get("SegmentId")
+    if not start:
+        return  # event-started journeys enrol from PutEvents (not built yet)
+    app_id = journey["ApplicationId"]
+    segment = deps.segments.get_segment(app_id, start)
+    if segment is None:
+        logger.warning("journey segment is gone", extra={"journey_id": journey["Id"], "segment_id": start})
+        return
+    members = list(resolve_shard(deps.endpoints, deps.segments, app_id, segment, shard, now=now))
+    for begin in range(0, len(members), DUE_BATCH):
+        batch = members[begin : begin + DUE_BATCH]
+        known = deps.participants.get_many(app_id, journey["Id"], shard, [e["Id"] for e in batch])
+        fresh = [Participant(e["Id"], journey.get("StartActivity"), now) for e in batch if e["Id"] not in known]
+        _move(deps, journey, run_id, shard, fresh, {e["Id"]: e for e in batch}, now)
+
+
+def _move(
+    deps: JourneyDeps,
+    journey: dict[str, Any],
+    run_id: str,
+    shard: int,
+    participants: list[Participant],
+    endpoints: dict[str, dict[str, Any]],
+    now: datetime,
+) -> None:
+    conditions = _Conditions(deps, journey["ApplicationId"], now)
+    moved: list[Participant] = []
+    sends: dict[str, list[tuple[dict[str, Any], Send]]] = defaultdict(list)
+    for participant in participants:
+        endpoint = endpoints.get(participant.endpoint_id)
+        if endpoint is None:  # deleted (or erased) meanwhile: it leaves the journey
+            moved.append(replace(participant, activity=None, status="FINISHED", wake_at=None))
+            continue
+        after, made = advance(journey, run_id, participant, endpoint, now, conditions)
+        moved.append(after)
+        for send in made:
+            sends[send.activity_id].append((endpoint, send))
+    for activity_id, items in sends.items():
+        _send(deps, journey, run_id, activity_id, items)
+    # After the sends: a crash in between replays them with the same ids, which the sender refuses to repeat.
+    deps.participants.put_many(journey["ApplicationId"], journey["Id"], shard, moved)
+
+
+def _send(
+    deps: JourneyDeps, journey: dict[str, Any], run_id: str, activity_id: str, items: list[tuple[dict, Send]]
+) -> None:
+    kind, config = items[0][1].kind, items[0][1].config
+    if kind not in TEMPLATE_MEMBER:
+        logger.warning("journey activity kind not sent", extra={"kind": kind, "activity": activity_id})
+        return
+    template = {"Name": config.get("TemplateName")}
+    if config.get("TemplateVersion"):
+        template["Version"] = config["TemplateVersion"]
+    request: dict[str, Any] = {"TemplateConfiguration": {TEMPLATE_MEMBER[kind]: template}}
+    message_config = {k: v for k, v in (config.get("MessageConfig") or {}).items() if v is not None}
+    member = {"SMS": "SMSMessage", "EMAIL": "EmailMessage", "VOICE": "VoiceMessage"}.get(kind)
+    if member and message_config:
+        request["MessageConfiguration"] = {member: message_config}
+    attribution = {"journey_id": journey["Id"], "journey_activity_id": activity_id, "journey_run_id": run_id}
+    try:
+        ctx = context_for(deps.send, journey["ApplicationId"], request, "bulk", attribution, None)
+    except KizunaError as exc:  # e.g. the template was deleted after publishing: the participants move on
+        logger.warning("journey send refused", extra={"activity": activity_id, "reason": exc.message})
+        return
+    if journey.get("QuietTime"):
+        ctx = replace(ctx, quiet_time=journey["QuietTime"])
+    for begin in range(0, len(items), MAX_RECIPIENTS):
+        chunk = items[begin : begin + MAX_RECIPIENTS]
+        ids = {endpoint["Id"]: send.message_id for endpoint, send in chunk}
+        results = send_to_endpoints(deps.send, replace(ctx, message_ids=ids), [e for e, _ in chunk])
+        if any(r.get("StatusCode") == 503 for r in results.values()):
+            raise RuntimeError("the send queue refused journey messages; the wake-up is retried")
+
+
+class _Conditions:
+    def __init__(self, deps: JourneyDeps, app_id: str, now: datetime) -> None:
+        self._deps, self._app_id, self._now = deps, app_id, now
+        self._segments: dict[str, dict[str, Any] | None] = {}
+
+    def in_segment(self, segment_id: str, endpoint: dict[str, Any]) -> bool:
+        if segment_id not in self._segments:
+            self._segments[segment_id] = self._deps.segments.get_segment(self._app_id, segment_id)
+        doc = self._segments[segment_id]
+        return doc is not None and is_member(self._deps.segments, self._app_id, doc, endpoint, now=self._now)
+
+    def matches_dimensions(self, dimensions: dict[str, Any], endpoint: dict[str, Any]) -> bool:
+        return compile_dimensions(dimensions, self._now)(endpoint)
+
+    def message_event(self, message_id: str, event_types: list[str]) -> bool:
+        record = self._deps.messages.get(message_id) if self._deps.messages is not None else None
+        if record is None:
+            return False
+        wanted = set().union(*(EVENT_STATUSES.get(t.rsplit(".", 1)[-1].upper(), set()) for t in event_types))
+        return record.status in wanted
+
+    def replied_with(self, message_id: str, answers: list[str]) -> bool:
+        return False  # replies are not linked to the message that asked yet
+
+    def endpoint_event(self, endpoint_id: str, dimensions: dict[str, Any], since: datetime) -> bool:
+        return False  # custom events as journey conditions are not built yet
+
+
+def _active(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> dict[str, Any] | None:
+    journey = deps.journeys.get_journey(app_id, journey_id)
+    if journey is None or journey.get("State") != "ACTIVE" or journey.get("RunId") != run_id:
+        return None
+    return journey
+
+
+def _complete(deps: JourneyDeps, journey: dict[str, Any]) -> None:
+    done = {
+        **journey,
+        "State": "COMPLETED",
+        "Version": journey["Version"] + 1,
+        "LastModifiedDate": iso(deps.clock.now()),
+    }
+    if not deps.journeys.put_journey(journey["ApplicationId"], done, journey["Version"]):
+        logger.info("journey changed meanwhile; not marked completed", extra={"journey_id": journey["Id"]})
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

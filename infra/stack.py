@@ -185,6 +185,12 @@ class KizunaStack(Stack):
             description="Put the Stripe credentials JSON here (api_key, webhook_secret); point a Stripe webhook "
             "endpoint at <WebhooksApiUrl>/webhooks/stripe/events",
         )
+        CfnOutput(
+            self,
+            "WebhookSigningSecretName",
+            value=secrets.names["webhook_signing"],
+            description="The key CUSTOM deliveries are signed with (Kizuna-Signature): give it to the receivers",
+        )
         CfnOutput(self, "AlarmTopicArn", value=observability.topic.topic_arn, description="Subscribe to alarms")
         CfnOutput(
             self,

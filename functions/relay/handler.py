@@ -1,4 +1,5 @@
-"""Relay: forwards inbound messages to third-party webhooks, re-signed for each destination URL."""
+"""Relay: forwards inbound messages to third-party webhooks, re-signed for each destination URL, and makes campaigns'
+CUSTOM deliveries (signed JSON posts)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from kizuna.domain.messages import RelayRequest
 from kizuna.observability import logger, metrics
 from kizuna.services.relay import relay
 from kizuna.settings import RelaySettings
-from kizuna.wiring import relay_queue, twilio_account
+from kizuna.wiring import relay_queue, twilio_account, webhook_signing_secret
 
 settings = RelaySettings()
 queue = relay_queue(settings.relay_queue_url, settings.relay_dlq_url)
@@ -20,26 +21,36 @@ session = requests.Session()
 
 
 class RequestsHttp:
-    def post(self, url: str, form: dict[str, str], headers: dict[str, str], timeout_s: float) -> int:
+    def post(self, url: str, data: dict[str, str] | str, headers: dict[str, str], timeout_s: float) -> int:
+        body = data.encode() if isinstance(data, str) else data
         try:
-            return session.post(url, data=form, headers=headers, timeout=timeout_s, allow_redirects=False).status_code
+            return session.post(url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False).status_code
         except requests.RequestException as exc:
             raise OSError(str(exc)) from exc
 
 
+class SecretsSigning:
+    """Each key is read (and cached by Powertools) only when a request needs it."""
+
+    def twilio_auth_token(self) -> str:
+        return twilio_account(settings.twilio_secret_id).auth_token.get_secret_value()
+
+    def webhook_signing_secret(self) -> str:
+        return webhook_signing_secret(settings.webhook_signing_secret_id)
+
+
 http = RequestsHttp()
+signing = SecretsSigning()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    auth_token = twilio_account(settings.twilio_secret_id).auth_token.get_secret_value()
-
     def record_handler(record: SQSRecord) -> None:
-        outcome = relay(RelayRequest.model_validate_json(record.body), auth_token, http, queue)
-        name = (
-            "RelayDelivered" if outcome.delivered else "RelayDeadLettered" if outcome.dead_lettered else "RelayRetried"
-        )
+        request = RelayRequest.model_validate_json(record.body)
+        outcome = relay(request, signing, http, queue)
+        kind = "CustomDelivery" if request.is_custom_delivery else "Relay"
+        name = kind + ("Delivered" if outcome.delivered else "DeadLettered" if outcome.dead_lettered else "Retried")
         metrics.add_metric(name=name, unit="Count", value=1)
         if not outcome.delivered:
             logger.warning("relay not delivered", reason=outcome.reason, dead_lettered=outcome.dead_lettered)

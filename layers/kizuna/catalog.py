@@ -231,6 +231,11 @@ SCHEDULES["reconcile_consultations"] = Schedule(
 SECRETS["stripe"] = Secret(
     "stripe", "STRIPE_SECRET_ID", "Stripe credentials as JSON: api_key (sk_...) and webhook_secret (whsec_...)"
 )
+# Campaigns' CUSTOM deliveries are signed with this (Kizuna-Signature); the random value the secret is created with
+# serves as is, and receivers read it from the secret.
+SECRETS["webhook_signing"] = Secret(
+    "webhook_signing", "WEBHOOK_SIGNING_SECRET_ID", "The key Kizuna signs CUSTOM deliveries with (a string)"
+)
 
 # Endpoints of one app are spread over this many partitions; segment resolution and exports run one worker per shard.
 ENDPOINT_SHARDS = 16

@@ -52,6 +52,7 @@ class ApiSettings(CampaignSettings):
     keys_kms_key_id: str = Field(alias=KEYS_KMS_ENV_VAR)
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
+    relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)  # CUSTOM deliveries of EVENT campaigns and tests
     events_stream: str = Field(alias=STREAMS["events"].env_var)
     # One-time passwords are sent by the API itself (services.otp), with the sender's provider and callbacks;
     # consultations name the app's Twilio number from the same secret.
@@ -94,6 +95,7 @@ class RelaySettings(FunctionSettings):
     relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)
     relay_dlq_url: str = Field(alias=QUEUES["relay"].dlq_env_var)
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
+    webhook_signing_secret_id: str = Field(alias=SECRETS["webhook_signing"].env_var)
 
 
 class ReconcilerSettings(FunctionSettings):
@@ -109,6 +111,7 @@ class JobsSettings(CampaignSettings):
     # Campaign runs (issue 6) send through the send queue, count frequency caps in the limits table, and store
     # tracked links in the analytics table under the webhook API's URL.
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+    relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)  # CUSTOM deliveries
     limits_table: str = Field(alias=TABLES["limits"].env_var)
     analytics_table: str = Field(alias=TABLES["analytics"].env_var)
     webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")

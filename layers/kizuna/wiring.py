@@ -100,6 +100,10 @@ def twilio_account(secret_id: str) -> TwilioAccount:
     return TwilioAccount.model_validate(_secrets().get(secret_id, transform="json", max_age=SECRET_MAX_AGE_S))
 
 
+def webhook_signing_secret(secret_id: str) -> str:
+    return str(_secrets().get(secret_id, max_age=SECRET_MAX_AGE_S))
+
+
 _twilio: dict[tuple[str, str], Any] = {}
 
 
@@ -277,6 +281,7 @@ def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock, arn_prefix
         clock=clock,
         send=send,
         caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
+        relays=relay_queue(settings.relay_queue_url),
         **({"arn_prefix": arn_prefix} if arn_prefix else {}),  # only the API writes campaigns, and so their ARNs
     )
 

@@ -59,7 +59,7 @@ def events_in_stream(kizuna: LocalKizuna) -> list[dict[str, Any]]:
     return lines
 
 
-def until(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+def until(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Wait for asynchronous work (callbacks, Stripe's delayed webhooks, a campaign run) to land; a bound on waiting,
     not a timing assertion. Returns the condition's last value."""
     deadline = time.monotonic() + timeout

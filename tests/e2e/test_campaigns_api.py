@@ -4,14 +4,21 @@ scheduler; an EVENT campaign triggered by PutEvents within seconds; errors in Pi
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
+from kizuna.domain import custom_delivery
+from kizuna.local.system import REGION
 from tests.e2e.support import until
 
 pytestmark = pytest.mark.e2e
@@ -165,3 +172,63 @@ def test_bad_campaigns_are_refused_in_pinpoints_error_shape(pinpoint, app_id):
     with pytest.raises(ClientError) as error:
         pinpoint.get_campaign(ApplicationId=app_id, CampaignId=uuid.uuid4().hex)
     assert error.value.response["Error"]["Code"] == "NotFoundException"
+
+
+class CustomChannel:
+    """The customer's own webhook for a CUSTOM campaign: checks Kizuna-Signature with the deployment's signing secret
+    and records each delivery; the first request is answered 503, as a busy receiver would."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.deliveries: list[tuple[str, dict[str, Any]]] = []
+        self.refusals = 0
+        self.busy = 1
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/pinpoint/custom"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _app(self, environ: dict, start_response: Any) -> Any:
+        request = Request(environ)
+        body = request.get_data(as_text=True)
+        if not custom_delivery.verify(self.secret, request.headers.get("Kizuna-Signature", ""), body):
+            self.refusals += 1
+            return Response("bad signature", 401)(environ, start_response)
+        if self.busy:
+            self.busy -= 1
+            return Response("busy", 503)(environ, start_response)
+        self.deliveries.append((request.headers["Kizuna-Delivery-Id"], json.loads(body)))
+        return Response("", 204)(environ, start_response)
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def test_a_custom_campaign_posts_signed_batches_to_the_webhook_and_retries_a_busy_one(kizuna, pinpoint, app_id):
+    segment = audience(pinpoint, app_id, 90, prefix="+8190444")
+    secrets = boto3.client("secretsmanager", endpoint_url=kizuna.aws_endpoint, region_name=REGION)
+    secret = secrets.get_secret_value(SecretId=kizuna.resources.secrets["webhook_signing"])["SecretString"]
+    channel = CustomChannel(secret)
+    try:
+        campaign = pinpoint.create_campaign(
+            ApplicationId=app_id,
+            WriteCampaignRequest={
+                "Name": "アプリ内クーポン",
+                "SegmentId": segment,
+                "MessageConfiguration": {"CustomMessage": {"Data": '{"coupon": "WINTER"}'}},
+                "CustomDeliveryConfiguration": {"DeliveryUri": channel.url, "EndpointTypes": ["SMS"]},
+                "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"},
+            },
+        )["CampaignResponse"]
+        assert campaign["CustomDeliveryConfiguration"]["DeliveryUri"] == channel.url
+        until(lambda: sum(len(p["Endpoints"]) for _, p in channel.deliveries) >= 90, 60)
+        assert kizuna.drain(60)
+
+        received = [e for _, p in channel.deliveries for e in p["Endpoints"]]
+        assert sorted(received) == sorted(f"ep-{i}" for i in range(90))  # each endpoint once, the busy batch too
+        assert all(len(p["Endpoints"]) <= 50 for _, p in channel.deliveries)
+        assert {p["CampaignId"] for _, p in channel.deliveries} == {campaign["Id"]}
+        assert {p["Data"] for _, p in channel.deliveries} == {'{"coupon": "WINTER"}'}
+        assert channel.refusals == 0 and channel.busy == 0
+        assert sum(kizuna.sandbox.count(f"+8190444{i:05d}", '{"coupon": "WINTER"}') for i in range(90)) == 0
+    finally:
+        channel.close()

@@ -139,6 +139,7 @@ def test_the_migrated_campaign_runs_and_reaches_imported_endpoints_except_opted_
         WriteCampaignRequest={"Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE", "Timezone": "UTC+09"}},
     )
     runs = until(lambda: (done := completed(pinpoint, app_id, campaign_id)) and len(done) == 2 and done)
+    assert runs, "the migrated campaign's second run did not complete"
     assert kizuna.drain(30)
     assert runs[0]["TotalEndpointCount"] == runs[0]["SuccessfulEndpointCount"] == 1
     assert until(lambda: kizuna.sandbox.count("+819012340001", "佐藤" + WELCOME) == 1)

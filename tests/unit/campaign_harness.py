@@ -4,6 +4,7 @@ queued, so tests can say when each endpoint's message left."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from kizuna.adapters.memory_jobs import InMemoryJobQueue, InMemoryJobStore
 from kizuna.adapters.memory_segments import InMemorySegmentStore
 from kizuna.clock import VirtualClock
 from kizuna.domain.jobs import CampaignPiece, CampaignRun, JobEnvelope
+from kizuna.domain.messages import RelayRequest
 from kizuna.services import campaigns as campaign_service
 from kizuna.services.apps import create_app
 from kizuna.services.campaign_runs import CampaignDeps, run_piece, start_run
@@ -36,6 +38,19 @@ class ClockedQueue(InMemorySendQueue):
         return failed
 
 
+class RecordingRelays:
+    """The relay queue: CUSTOM deliveries queued for the relay function, in order."""
+
+    def __init__(self) -> None:
+        self.queued: list[RelayRequest] = []
+
+    def enqueue_relays(self, relays: Sequence[RelayRequest], delay_s: int = 0) -> None:
+        self.queued.extend(relays)
+
+    def dead_letter(self, relay: RelayRequest, reason: str) -> None:
+        raise AssertionError("campaigns never dead-letter")
+
+
 @dataclass
 class Harness:
     clock: VirtualClock
@@ -47,13 +62,14 @@ class Harness:
     store: InMemoryCampaignStore = field(default_factory=InMemoryCampaignStore)
     caps: InMemoryEndpointCaps = field(default_factory=InMemoryEndpointCaps)
     held: list = field(default_factory=list)  # delayed pieces waiting for the clock
+    relays: RecordingRelays = field(default_factory=lambda: RecordingRelays())
 
     def __post_init__(self) -> None:
         self.send_queue = ClockedQueue(self.clock)
         send = SendDeps(self.data, self.data, self.send_queue, self.clock)
         self.deps = CampaignDeps(
             self.data, self.data, self.segments, self.store, self.jobs, self.jobs_queue, self.scheduler, self.clock,
-            send, self.caps, ARN,
+            send, self.caps, ARN, self.relays,
         )  # fmt: skip
         self.app_id = create_app(self.data, self.clock, ARN, {"Name": "demo"}).id
 

@@ -281,7 +281,8 @@ def campaign_template(**properties: Any) -> dict[str, Any]:
     [
         ({"MessageConfiguration": {"APNSMessage": {"Body": "x"}}}, "cannot", "MessageConfiguration.APNSMessage"),
         ({"TemplateConfiguration": {"PushTemplate": {"Name": "p"}}}, "cannot", "TemplateConfiguration.PushTemplate"),
-        ({"CustomDeliveryConfiguration": {"DeliveryUri": "https://x"}}, "cannot", "CUSTOM delivery"),
+        ({"CustomDeliveryConfiguration": {"DeliveryUri": "arn:aws:lambda:us-east-1:1:function:f"}}, "cannot", "URL"),
+        ({"CustomDeliveryConfiguration": {"DeliveryUri": "https://hooks.example.com/p"}}, "cannot", "CustomMessage"),
         ({"HoldoutPercent": 120}, "cannot", "HoldoutPercent"),
         ({"Schedule": {"StartTime": "2026-01-01T00:00:00Z", "Frequency": "ONCE"}}, "held", "ran in Pinpoint"),
         ({"Schedule": {"StartTime": "2026-01-01T00:00:00Z", "Frequency": "DAILY"}}, "held", "next run"),

@@ -3,15 +3,18 @@ a reason when the destination refuses or keeps failing."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from kizuna.domain.custom_delivery import sign, verify
 from kizuna.domain.messages import RelayRequest
 from kizuna.services.relay import MAX_ATTEMPTS, relay
 
 TOKEN = "0123456789abcdef0123456789abcdef"
+SECRET = "webhook-signing-secret"
 URL = "https://survey.example/twilio/sms?survey=42"
 FORM = {
     "MessageSid": "SM00000000000000000000000000000001",
@@ -26,14 +29,31 @@ class ScriptedHttp:
 
     def __init__(self, *answers: int | Exception) -> None:
         self.answers = list(answers)
-        self.posts: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        self.posts: list[tuple[str, dict[str, str] | str, dict[str, str]]] = []
 
-    def post(self, url: str, form: dict[str, str], headers: dict[str, str], timeout_s: float) -> int:
+    def post(self, url: str, form: dict[str, str] | str, headers: dict[str, str], timeout_s: float) -> int:
         self.posts.append((url, form, headers))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+class Keys:
+    """The signing keys; a key that is not configured raises, as reading an unset secret would."""
+
+    def __init__(self, auth_token: str | None = TOKEN, signing_secret: str | None = SECRET) -> None:
+        self._token, self._secret = auth_token, signing_secret
+
+    def twilio_auth_token(self) -> str:
+        if self._token is None:
+            raise LookupError("no Twilio credentials")
+        return self._token
+
+    def webhook_signing_secret(self) -> str:
+        if self._secret is None:
+            raise LookupError("no signing secret")
+        return self._secret
 
 
 class RelayQueue:
@@ -60,7 +80,7 @@ def request(attempt: int = 1) -> RelayRequest:
 
 
 def forward(http: ScriptedHttp, queue: RelayQueue, attempt: int = 1):
-    return relay(request(attempt), TOKEN, http, queue, rng=random.Random(3))
+    return relay(request(attempt), Keys(), http, queue, rng=random.Random(3))
 
 
 # -- the request ----------------------------------------------------------------------------------------------------
@@ -158,3 +178,43 @@ def test_a_refusal_is_dead_lettered_at_once(relay_queue, status):
     assert relay_queue.enqueued == []
     ((_, reason),) = relay_queue.dead
     assert f"HTTP {status}" in reason
+
+
+# -- CUSTOM deliveries ------------------------------------------------------------------------------------------------
+
+
+def custom_delivery(attempt: int = 1) -> RelayRequest:
+    body = json.dumps({"Data": "クーポン", "Endpoints": {"ep-1": {"ChannelType": "CUSTOM"}}}, ensure_ascii=False)
+    return RelayRequest(
+        url="https://hooks.example.com/pinpoint",
+        app_id="app",
+        channel="CUSTOM",
+        received_at="2026-11-01T00:00:00.000Z",
+        body=body,
+        delivery_id="d" * 32,
+        attempt=attempt,
+    )
+
+
+def test_a_custom_delivery_posts_its_json_signed_and_keeps_its_delivery_id_on_retry(relay_queue):
+    http = ScriptedHttp(503)
+    first = relay(custom_delivery(), Keys(auth_token=None), http, relay_queue, rng=random.Random(3))
+    retried, _ = relay_queue.enqueued[0]
+    relay(retried, Keys(auth_token=None), ScriptedHttp(200), relay_queue)
+
+    url, body, headers = http.posts[0]
+    assert first.retried and (retried.attempt, retried.body, retried.delivery_id) == (2, body, "d" * 32)
+    assert url == "https://hooks.example.com/pinpoint" and json.loads(body)["Data"] == "クーポン"
+    assert headers["Content-Type"].startswith("application/json") and headers["Kizuna-Delivery-Id"] == "d" * 32
+    assert verify(SECRET, headers["Kizuna-Signature"], body)
+    assert not verify("another-secret", headers["Kizuna-Signature"], body)
+    assert not verify(SECRET, headers["Kizuna-Signature"], body + " ")
+
+
+def test_a_signature_older_than_five_minutes_is_refused_by_the_receivers_check():
+    body = custom_delivery().body
+    header = sign(SECRET, body, timestamp=1_800_000_000)
+
+    assert verify(SECRET, header, body, now=1_800_000_000 + 299)
+    assert not verify(SECRET, header, body, now=1_800_000_000 + 301)
+    assert not verify(SECRET, "v1=deadbeef", body) and not verify(SECRET, "t=x,v1=1", body)

@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from kizuna.domain.custom_delivery import check_delivery
 from kizuna.errors import BadRequest
 
 FIELD = "WriteCampaignRequest"
@@ -37,6 +38,7 @@ class Treatment:
     message: dict[str, Any]  # the campaign-shaped MessageConfiguration
     template: dict[str, Any]  # TemplateConfiguration
     name: str | None = None
+    delivery: dict[str, Any] | None = None  # CustomDeliveryConfiguration: the message goes to a webhook (CUSTOM)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def split_of(campaign: dict[str, Any]) -> Split:
             t.get("MessageConfiguration") or campaign.get("MessageConfiguration") or {},
             t.get("TemplateConfiguration") or campaign.get("TemplateConfiguration") or {},
             t.get("TreatmentName"),
+            treatment_delivery(t, campaign),
         )
         for i, t in enumerate(additional)
     )
@@ -89,8 +92,17 @@ def split_of(campaign: dict[str, Any]) -> Split:
         campaign.get("MessageConfiguration") or {},
         campaign.get("TemplateConfiguration") or {},
         campaign.get("TreatmentName"),
+        campaign.get("CustomDeliveryConfiguration"),
     )
     return Split(holdout, (main, *extra))
+
+
+def treatment_delivery(treatment: dict[str, Any], campaign: dict[str, Any]) -> dict[str, Any] | None:
+    """A treatment's own CustomDeliveryConfiguration, else the campaign's when the treatment's message is CUSTOM."""
+    if treatment.get("CustomDeliveryConfiguration"):
+        return treatment["CustomDeliveryConfiguration"]
+    message = treatment.get("MessageConfiguration") or campaign.get("MessageConfiguration") or {}
+    return campaign.get("CustomDeliveryConfiguration") if message.get("CustomMessage") else None
 
 
 def validate_write(request: dict[str, Any]) -> None:
@@ -113,6 +125,8 @@ def validate_write(request: dict[str, Any]) -> None:
             raise BadRequest(f"{field}.SizePercent is required")
         total += _percent(treatment["SizePercent"], f"{field}.SizePercent")
         _check_message(treatment.get("MessageConfiguration"), f"{field}.MessageConfiguration")
+        message = treatment.get("MessageConfiguration") or request.get("MessageConfiguration")
+        check_delivery(treatment_delivery(treatment, request), message, field)
     if total > 100:
         raise BadRequest(
             f"{FIELD}: HoldoutPercent plus the AdditionalTreatments' SizePercent is {total}%; it may be at most 100%"
@@ -120,8 +134,7 @@ def validate_write(request: dict[str, Any]) -> None:
     _check_message(request.get("MessageConfiguration"), f"{FIELD}.MessageConfiguration")
     if not (request.get("MessageConfiguration") or request.get("TemplateConfiguration")):
         raise BadRequest(f"{FIELD} needs a MessageConfiguration or a TemplateConfiguration")
-    if request.get("CustomDeliveryConfiguration"):
-        raise BadRequest(f"{FIELD}.CustomDeliveryConfiguration is not supported by Kizuna yet (CUSTOM delivery)")
+    check_delivery(request.get("CustomDeliveryConfiguration"), request.get("MessageConfiguration"), FIELD)
     _check_limits(request.get("Limits"), f"{FIELD}.Limits")
 
 
@@ -162,8 +175,9 @@ def _check_message(message: Any, field: str) -> None:
     for member in UNSUPPORTED_MESSAGES:
         if message.get(member):
             raise BadRequest(f"{field}.{member}: Kizuna sends SMS, Voice, WhatsApp and e-mail, not push or in-app")
-    if message.get("CustomMessage"):
-        raise BadRequest(f"{field}.CustomMessage is not supported by Kizuna yet (CUSTOM delivery)")
+    custom = message.get("CustomMessage")
+    if custom is not None and (not isinstance(custom, dict) or not isinstance(custom.get("Data"), str)):
+        raise BadRequest(f"{field}.CustomMessage.Data must be a string")
 
 
 def _percent(value: Any, field: str) -> int:

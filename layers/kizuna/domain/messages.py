@@ -208,13 +208,21 @@ def decide_claim(existing: DeliveryRecord | None, lease_until_epoch: int | None,
 
 
 class RelayRequest(BaseModel):
-    """An inbound message to forward to a third party's webhook, as Twilio posted it to Kizuna."""
+    """A POST to a third party's webhook, retried with backoff: an inbound message forwarded as Twilio posted it to
+    Kizuna (`params`, re-signed with the Twilio auth token), or a campaign's CUSTOM delivery (`body`, Pinpoint's
+    custom-channel JSON, signed with Kizuna's webhook signing secret; kizuna.domain.custom_delivery)."""
 
     model_config = ConfigDict(frozen=True)
 
     url: str
-    params: dict[str, str]
+    params: dict[str, str] = {}
     app_id: str
-    channel: str
+    channel: str  # SMS / WHATSAPP for relays, CUSTOM for deliveries
     received_at: str
     attempt: int = 1
+    body: str = ""
+    delivery_id: str = ""
+
+    @property
+    def is_custom_delivery(self) -> bool:
+        return self.channel == "CUSTOM"

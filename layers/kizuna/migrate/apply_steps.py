@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MARKER = "kizuna:migrated-from"
-# Members of a WriteCampaignRequest that a campaign keeps (tags and CUSTOM delivery aside).
+# Members of a WriteCampaignRequest that a campaign keeps (tags aside).
 CAMPAIGN_FIELDS = (
-    "AdditionalTreatments", "Description", "HoldoutPercent", "Hook", "IsPaused", "Limits", "MessageConfiguration",
+    "AdditionalTreatments", "CustomDeliveryConfiguration", "Description", "HoldoutPercent", "Hook", "IsPaused",
+    "Limits", "MessageConfiguration",
     "Name", "Priority", "Schedule", "SegmentId", "SegmentVersion", "TemplateConfiguration", "TreatmentDescription",
     "TreatmentName",
 )  # fmt: skip

@@ -176,14 +176,18 @@ def _check_campaign(mapped: Mapped, now: datetime) -> None:
         (f"AdditionalTreatments[{i}].", t) for i, t in enumerate(request.get("AdditionalTreatments") or [])
     ]
     for prefix, holder in holders:
-        for member in (*campaigns.UNSUPPORTED_MESSAGES, "CustomMessage"):
+        for member in campaigns.UNSUPPORTED_MESSAGES:
             if (holder.get("MessageConfiguration") or {}).get(member):
-                mapped.blockers.append(f"{prefix}MessageConfiguration.{member}: {_no(member)}")
+                mapped.blockers.append(f"{prefix}MessageConfiguration.{member}: {NO_PUSH}")
         for member in ("PushTemplate", "InAppTemplate"):
             if (holder.get("TemplateConfiguration") or {}).get(member):
                 mapped.blockers.append(f"{prefix}TemplateConfiguration.{member}: {NO_PUSH}")
-        if holder.get("CustomDeliveryConfiguration"):
-            mapped.blockers.append(f"{prefix}CustomDeliveryConfiguration: CUSTOM delivery is not built in Kizuna yet")
+        uri = str((holder.get("CustomDeliveryConfiguration") or {}).get("DeliveryUri") or "")
+        if uri and not uri.startswith("https://"):
+            mapped.blockers.append(
+                f"{prefix}CustomDeliveryConfiguration.DeliveryUri {uri} is a Lambda function: give it a function URL "
+                "and put that URL here (Kizuna posts CUSTOM deliveries to HTTPS webhooks)"
+            )
         if prefix and holder.get("Schedule"):
             mapped.decisions.append(f"{prefix}Schedule is ignored: Kizuna runs treatments on the campaign's schedule")
         _quiet_time((holder.get("Schedule") or {}).get("QuietTime"), f"{prefix}Schedule.QuietTime", mapped)
@@ -224,10 +228,6 @@ def _quiet_time(quiet: Any, where: str, mapped: Mapped) -> None:
             mapped.blockers.append(
                 f"{where}.{name} is {value}: YAML read an unquoted time of day as a number; quote it ('21:00')"
             )
-
-
-def _no(member: str) -> str:
-    return "CUSTOM delivery is not built in Kizuna yet" if member == "CustomMessage" else NO_PUSH
 
 
 def _tags(value: Any) -> Any:

@@ -46,8 +46,9 @@ from kizuna.domain.endpoint_caps import counters_for
 from kizuna.domain.jobs import PROCESSING, CampaignPiece, CampaignRun, JobEnvelope, PieceOutcome
 from kizuna.domain.segments import Predicate, compile_event_dimensions
 from kizuna.errors import BadRequest, KizunaError, NotFound
-from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, SegmentStore
+from kizuna.ports import AppStore, EndpointStore, JobQueue, JobStore, RelayQueue, SegmentStore
 from kizuna.ports_campaigns import CampaignStore, EndpointCaps, RunScheduler
+from kizuna.services import custom_delivery
 from kizuna.services.endpoints import estimated_timezone
 from kizuna.services.job_progress import count_piece
 from kizuna.services.segments import is_member, resolve_shard
@@ -82,6 +83,7 @@ class CampaignDeps:
     send: SendDeps
     caps: EndpointCaps | None = None
     arn_prefix: str = "arn:aws:mobiletargeting:local:000000000000"
+    relays: RelayQueue | None = None  # CUSTOM deliveries
 
 
 def run_type(campaign_id: str) -> str:
@@ -355,6 +357,9 @@ def target(
         items = chosen.get(treatment.id)
         if not items:
             continue
+        if treatment.delivery is not None:
+            _deliver_custom(deps, campaign, treatment, run_id, [e for e, _ in items], outcome, now)
+            continue
         request = {
             "MessageConfiguration": rules.direct_configuration(treatment.message),
             "TemplateConfiguration": treatment.template,
@@ -387,6 +392,33 @@ def target(
                     outcome.reject(f"endpoint {endpoint_id}: {result.get('StatusMessage', '')}")
     if refused_for_now:
         raise TemporaryRefusal("the send queue refused some messages")
+
+
+def _deliver_custom(
+    deps: CampaignDeps,
+    campaign: dict[str, Any],
+    treatment: rules.Treatment,
+    run_id: str,
+    endpoints: list[dict[str, Any]],
+    outcome: PieceOutcome,
+    now: datetime,
+) -> None:
+    """CUSTOM treatments go to the customer's webhook, not through the send path: its consent, quiet time and rate
+    are the receiver's business; Kizuna leaves out opted-out and inactive endpoints, as Pinpoint did."""
+    if deps.relays is None:
+        raise RuntimeError("CUSTOM delivery needs the relay queue (CampaignDeps.relays)")
+    delivered = custom_delivery.deliver(
+        deps.relays,
+        app_id=campaign["ApplicationId"],
+        campaign_id=campaign["Id"],
+        run_id=run_id,
+        treatment_id=treatment.id,
+        configuration=treatment.delivery or {},
+        data=(treatment.message.get("CustomMessage") or {}).get("Data", ""),
+        endpoints=endpoints,
+        now=now,
+    )
+    outcome.processed += len(delivered)
 
 
 def _count(deps: CampaignDeps, piece: CampaignPiece, outcome: PieceOutcome) -> None:

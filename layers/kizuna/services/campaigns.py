@@ -23,7 +23,8 @@ from kizuna.errors import BadRequest, Conflict, NotFound
 from kizuna.services.campaign_runs import CampaignDeps, activate, run_id_of, run_type
 
 WRITABLE = (
-    "AdditionalTreatments", "Description", "HoldoutPercent", "Hook", "IsPaused", "Limits", "MessageConfiguration",
+    "AdditionalTreatments", "CustomDeliveryConfiguration", "Description", "HoldoutPercent", "Hook", "IsPaused",
+    "Limits", "MessageConfiguration",
     "Name", "Priority", "Schedule", "SegmentId", "SegmentVersion", "TemplateConfiguration", "TreatmentDescription",
     "TreatmentName",
 )  # fmt: skip

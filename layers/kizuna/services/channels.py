@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from kizuna.clock import Clock, iso
 from kizuna.domain.channels import CHANNELS, ChannelRules
+from kizuna.domain.webhook_urls import webhook_url_allowed
 from kizuna.errors import BadRequest, NotFound
 from kizuna.ports import AppStore, ChannelStore
 from kizuna.services.endpoints import is_valid_email, normalise_phone
@@ -39,8 +39,6 @@ POLICY_FIELDS = (
     "InboundRelays",
 )
 MAX_RELAYS = 5
-# Plain http only to this machine: a local-mode survey tool or test server.
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 def get_channel(apps: AppStore, channels: ChannelStore, app_id: str, channel: str) -> dict[str, Any]:
@@ -150,22 +148,11 @@ def _check_policy(policy: dict[str, Any], field: str) -> None:
     if len(relays) > MAX_RELAYS:
         raise BadRequest(f"{field}.InboundRelays may list at most {MAX_RELAYS} relays")
     for index, relay in enumerate(relays):
-        if not _relay_url_allowed(str(relay.get("Url", ""))):
+        if not webhook_url_allowed(str(relay.get("Url", ""))):
             raise BadRequest(f"{field}.InboundRelays[{index}].Url must be an https:// URL")
         for channel in relay.get("Channels") or []:
             if channel not in ("SMS", "WHATSAPP"):
                 raise BadRequest(f"{field}.InboundRelays[{index}].Channels holds SMS or WHATSAPP; got {channel!r}")
-
-
-def _relay_url_allowed(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        return False
-    if not parts.hostname or parts.username is not None or parts.password is not None:
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
 
 
 def _default(app_id: str, channel: str, enabled: bool) -> dict[str, Any]:

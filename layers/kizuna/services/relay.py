@@ -1,10 +1,13 @@
-"""Forward an inbound message to a third party that expects Twilio's webhook (e.g. a survey platform).
+"""POST to third parties' webhooks: inbound messages relayed to a service that expects Twilio's webhook (e.g. a
+survey platform), and campaigns' CUSTOM deliveries.
 
-The request is what Twilio sent Kizuna: the same form fields, POSTed as application/x-www-form-urlencoded, with
+A relay is what Twilio sent Kizuna: the same form fields, POSTed as application/x-www-form-urlencoded, with
 X-Twilio-Signature computed with the account's auth token for the destination URL (twilio's RequestValidator), so
-the destination's own Twilio signature check passes. A 2xx is done; 408, 429, 5xx and network errors are retried
-with backoff; any other 4xx is the destination refusing this request and goes straight to the dead-letter queue
-with the reason, as does a relay still failing after MAX_ATTEMPTS.
+the destination's own Twilio signature check passes. A CUSTOM delivery is Pinpoint's custom-channel JSON with a
+Kizuna-Signature and a Kizuna-Delivery-Id that stays the same on every retry (kizuna.domain.custom_delivery).
+A 2xx is done; 408, 429, 5xx and network errors are retried with backoff; any other 4xx is the destination refusing
+this request and goes straight to the dead-letter queue with the reason, as does a request still failing after
+MAX_ATTEMPTS.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Protocol
 
 from twilio.request_validator import RequestValidator
 
+from kizuna.domain.custom_delivery import DELIVERY_ID_HEADER, SIGNATURE_HEADER, sign
 from kizuna.domain.messages import RelayRequest
 from kizuna.ports import RelayQueue
 
@@ -23,9 +27,18 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
 class RelayHttp(Protocol):
-    def post(self, url: str, form: dict[str, str], headers: dict[str, str], timeout_s: float) -> int:
-        """POST the form; the HTTP status, or raise OSError for a network failure."""
+    def post(self, url: str, data: dict[str, str] | str, headers: dict[str, str], timeout_s: float) -> int:
+        """POST the form (a dict) or the body (a str); the HTTP status, or raise OSError for a network failure."""
         ...
+
+
+class RelaySigning(Protocol):
+    """The keys requests are signed with, read only when a request needs one (a deployment without Twilio can still
+    make CUSTOM deliveries)."""
+
+    def twilio_auth_token(self) -> str: ...
+
+    def webhook_signing_secret(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -45,18 +58,30 @@ def relay_headers(auth_token: str, url: str, params: dict[str, str]) -> dict[str
     }
 
 
+def custom_delivery_headers(secret: str, request: RelayRequest) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Kizuna custom delivery",
+        SIGNATURE_HEADER: sign(secret, request.body),
+        DELIVERY_ID_HEADER: request.delivery_id,
+    }
+
+
 def relay(
     request: RelayRequest,
-    auth_token: str,
+    signing: RelaySigning,
     http: RelayHttp,
     queue: RelayQueue,
     rng: random.Random | None = None,
     timeout_s: float = 10.0,
 ) -> RelayOutcome:
     try:
-        status = http.post(
-            request.url, request.params, relay_headers(auth_token, request.url, request.params), timeout_s
-        )
+        if request.is_custom_delivery:
+            headers = custom_delivery_headers(signing.webhook_signing_secret(), request)
+            status = http.post(request.url, request.body, headers, timeout_s)
+        else:
+            headers = relay_headers(signing.twilio_auth_token(), request.url, request.params)
+            status = http.post(request.url, request.params, headers, timeout_s)
     except OSError as exc:
         return _retry_or_give_up(request, queue, f"network error: {exc}", rng or random.Random())
     if 200 <= status < 300:

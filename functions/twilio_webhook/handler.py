@@ -16,7 +16,15 @@ from kizuna.services.inbound import InboundDeps, handle_inbound
 from kizuna.services.record_status import record_call_status, record_status
 from kizuna.settings import TwilioWebhookSettings
 from kizuna.webhooks.twilio_requests import TwilioRequest, from_api_gateway, verify
-from kizuna.wiring import channel_store, data_store, event_sink, message_store, relay_queue, twilio_account
+from kizuna.wiring import (
+    channel_store,
+    data_store,
+    engagement_store,
+    event_sink,
+    message_store,
+    relay_queue,
+    twilio_account,
+)
 
 settings = TwilioWebhookSettings()
 store = message_store(settings.messages_table)
@@ -64,7 +72,10 @@ def inbound_message() -> Response:
     channel = "WHATSAPP" if request.params.get("From", "").startswith("whatsapp:") else "SMS"
     data = data_store(settings.data_table)
     channels = channel_store(settings.data_table)
-    deps = InboundDeps(data, channels, channels, store, relay_queue(settings.relay_queue_url), events, SystemClock())
+    relays = relay_queue(settings.relay_queue_url)
+    deps = InboundDeps(
+        data, channels, channels, store, relays, events, SystemClock(), engagement_store(settings.data_table)
+    )
     result = handle_inbound(deps, app_id, channel, request.params)
     twiml = MessagingResponse()
     if result.reply:

@@ -1,11 +1,13 @@
-"""Ports of the journey engine (kizuna.services.journey_runs): where participants are kept, and what orchestrates
-the wake-ups (Step Functions in AWS, the local scheduler locally)."""
+"""Ports of the journey engine (kizuna.services.journey_runs): where participants are kept, what orchestrates the
+wake-ups (Step Functions in AWS, the local scheduler locally), and where what participants did (replies, clicks,
+custom events) is kept for conditions (kizuna.services.journey_engagement)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from kizuna.domain.journey_steps import Participant
 
@@ -36,4 +38,84 @@ class ParticipantStore(Protocol):
 class JourneyOrchestrator(Protocol):
     def start(self, app_id: str, journey_id: str, run_id: str) -> None:
         """Start the run's wake-up loop (idempotent per run: starting it again does nothing)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The latest journey message sent to an endpoint on a two-way channel (SMS, WhatsApp): the one a reply from
+    its address answers."""
+
+    endpoint_id: str
+    channel: str
+    message_id: str
+    journey_id: str
+    activity_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Reply:
+    sid: str  # Twilio's MessageSid: a message is kept once however often its webhook is delivered
+    body: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """What a participant did in answer to one journey message."""
+
+    replies: tuple[Reply, ...] = ()
+    clicked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EndpointEvent:
+    """A custom event (PutEvents) an endpoint reported, kept for journey conditions in the event stream's shape."""
+
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    at: datetime  # the event's own timestamp
+    attributes: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def as_stream_event(self) -> dict[str, Any]:
+        """The shape kizuna.domain.segments.compile_event_dimensions matches."""
+        return {"event_type": self.event_type, "attributes": self.attributes, "metrics": self.metrics}
+
+
+class EngagementStore(Protocol):
+    """What journey participants did that conditions read: replies and clicks per journey message, custom events
+    per endpoint, and the latest journey message per endpoint (which a reply is linked to). Everything is keyed by
+    endpoint, expires, and is erased with the endpoint's user."""
+
+    def put_asked(self, app_id: str, asked: Sequence[Asked], expires: datetime) -> None:
+        """Upsert (batched): each endpoint's latest journey message."""
+        ...
+
+    def get_asked(self, app_id: str, endpoint_ids: Sequence[str]) -> dict[str, Asked]: ...
+    def add_reply(
+        self, app_id: str, endpoint_id: str, message_id: str, reply: Reply, expires: datetime, keep: int
+    ) -> bool:
+        """Keep the reply unless one with its sid is kept already or `keep` replies are (False)."""
+        ...
+
+    def add_click(self, app_id: str, endpoint_id: str, message_id: str, at: datetime, expires: datetime) -> None:
+        """The message's first click is kept; later ones change nothing."""
+        ...
+
+    def engagement(self, app_id: str, endpoint_id: str, message_id: str) -> Engagement: ...
+    def put_events(self, app_id: str, events: Sequence[EndpointEvent], expires: datetime) -> None:
+        """Upsert (batched, keyed by event id: a replayed PutEvents request writes the same items)."""
+        ...
+
+    def events_since(
+        self, app_id: str, endpoint_id: str, event_type: str, since: datetime, limit: int
+    ) -> list[EndpointEvent]:
+        """The endpoint's events of that type at or after `since`, newest first, at most `limit`."""
+        ...
+
+    def forget(self, app_id: str, endpoint_ids: Sequence[str]) -> None:
+        """Erasure: drop everything kept for these endpoints."""
         ...

@@ -230,6 +230,7 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         journeys=journey_store(settings.data_table),
         campaigns=campaign_deps(settings, clock, arn_prefix),
         journey_started=_journey_starter(settings, clock),
+        engagement=engagement_store(settings.data_table),
     )
 
 
@@ -335,6 +336,7 @@ def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
         send=send,
         clock=clock,
         messages=message_store(settings.messages_table),
+        engagement=engagement_store(settings.data_table),
     )
 
 
@@ -342,6 +344,13 @@ def journey_store(table: str) -> Any:
     from kizuna.adapters.dynamo_journeys import DynamoJourneyStore
 
     return DynamoJourneyStore(table, aws("dynamodb"))
+
+
+def engagement_store(table: str) -> Any:
+    """What journey participants did (replies, clicks, custom events), in the data table."""
+    from kizuna.adapters.dynamo_engagement import DynamoEngagementStore
+
+    return DynamoEngagementStore(table, aws("dynamodb"))
 
 
 def _link_tracking(settings: ApiSettings) -> Any:

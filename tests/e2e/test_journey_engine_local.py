@@ -1,6 +1,7 @@
 """The journey engine in local mode: publishing a journey through the stock boto3 client starts its run on the
 local orchestrator (the state machine's loop), which enrols the segment, sends through the sandbox Twilio, sleeps
-through the wait and sends the next step; the journey then completes."""
+through the wait and sends the next step; the journey then completes. A two-way survey branches on the replies
+the sandbox Twilio posts to the signed inbound webhook, a replayed webhook changing nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import time
 import uuid
 
 import pytest
+import requests
+from twilio.request_validator import RequestValidator
 
+from kizuna.local.sandbox_twilio import VALID_FROM
 from tests.e2e.support import until
 
 pytestmark = pytest.mark.e2e
@@ -59,3 +63,79 @@ def test_a_published_journey_sends_waits_and_sends_again_then_completes(kizuna, 
     assert state
     assert kizuna.drain(30)
     assert all(kizuna.sandbox.count(n, "ご登録ありがとうございます") == 1 for n in numbers)  # nothing sent twice
+
+
+def test_a_survey_journey_branches_on_the_replies_posted_to_the_inbound_webhook(kizuna, pinpoint, app_id):
+    numbers = [f"+8190555{i:05d}" for i in range(3)]  # A answers はい, B answers 2, C does not answer
+    pinpoint.update_endpoints_batch(
+        ApplicationId=app_id,
+        EndpointBatchRequest={
+            "Item": [{"Id": f"s{i}", "ChannelType": "SMS", "Address": n} for i, n in enumerate(numbers)]
+        },
+    )
+    segment = pinpoint.create_segment(
+        ApplicationId=app_id,
+        WriteSegmentRequest={"Name": "all", "Dimensions": {"Demographic": {"Channel": {"Values": ["SMS"]}}}},
+    )["SegmentResponse"]["Id"]
+    texts = {
+        "ask": "ご満足いただけましたか？ 1: はい 2: いいえ",
+        "yes": "ありがとうございます！",
+        "no": "ご意見をお聞かせください",
+        "silent": "ご回答をお待ちしています",
+    }
+    names = {key: f"{key}-{uuid.uuid4().hex[:6]}" for key in texts}
+    for key, body in texts.items():
+        pinpoint.create_sms_template(TemplateName=names[key], SMSTemplateRequest={"Body": body})
+
+    def answered(values: list[str]) -> dict:
+        return {
+            "EventCondition": {
+                "MessageActivity": "ask",
+                "Dimensions": {
+                    "EventType": {"Values": ["_SMS.REPLY"]},
+                    "Attributes": {"reply_body": {"Values": values}},
+                },
+            }
+        }
+
+    pinpoint.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": "満足度調査",
+            "State": "ACTIVE",
+            "StartActivity": "ask",
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}},
+            "Activities": {
+                "ask": {"SMS": {"TemplateName": names["ask"], "NextActivity": "answer"}},
+                "answer": {
+                    "MultiCondition": {
+                        "EvaluationWaitTime": {"WaitFor": "PT20S"},
+                        "Branches": [
+                            {"Condition": answered(["1", "はい"]), "NextActivity": "yes"},
+                            {"Condition": answered(["2", "いいえ"]), "NextActivity": "no"},
+                        ],
+                        "DefaultActivity": "silent",
+                    }
+                },
+                "yes": {"SMS": {"TemplateName": names["yes"]}},
+                "no": {"SMS": {"TemplateName": names["no"]}},
+                "silent": {"SMS": {"TemplateName": names["silent"]}},
+            },
+        },
+    )
+    assert until(lambda: all(kizuna.sandbox.count(n, texts["ask"]) == 1 for n in numbers), 20)
+
+    url = f"{kizuna.base_url}/webhooks/twilio/inbound?app={app_id}"
+    form = {"MessageSid": "SM" + uuid.uuid4().hex, "From": numbers[0], "To": VALID_FROM, "Body": "はい"}
+    signature = RequestValidator(kizuna.sandbox.auth_token).compute_signature(url, form)
+    for _ in range(2):  # Twilio retries a webhook it did not see answered: the second changes nothing
+        assert requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10).ok
+    assert kizuna.sandbox.simulate_inbound(to=VALID_FROM, from_=numbers[1], body="2", url=url).status_code == 200
+
+    expected = {numbers[0]: "yes", numbers[1]: "no", numbers[2]: "silent"}
+    assert until(lambda: all(kizuna.sandbox.count(n, texts[k]) == 1 for n, k in expected.items()), 60)
+    assert kizuna.drain(30)
+    for number, key in expected.items():  # each went down exactly one branch, once
+        assert [kizuna.sandbox.count(number, texts[k]) for k in ("yes", "no", "silent")] == [
+            int(k == key) for k in ("yes", "no", "silent")
+        ]

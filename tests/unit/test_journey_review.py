@@ -115,6 +115,8 @@ def test_more_than_40_activities_is_fatal():
                                "TrueActivity": "ask"}}, "UNKNOWN_SEGMENT"),
         ({"ConditionalSplit": {"Condition": {"Conditions": [{"EventCondition": {"MessageActivity": "hold"}}]},
                                "TrueActivity": "ask"}}, "BAD_MESSAGE_CONDITION"),
+        ({"ConditionalSplit": {"Condition": {"Conditions": [{"EventCondition": {"Dimensions": {"EventType": {
+            "DimensionType": "EXCLUSIVE", "Values": ["purchase"]}}}}]}, "TrueActivity": "ask"}}, "NO_EVENT_TYPE"),
     ],
 )  # fmt: skip
 def test_each_malformed_activity_is_named(activity, code):

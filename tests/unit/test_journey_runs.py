@@ -1,31 +1,67 @@
 """The journey engine over in-memory ports on a virtual clock: segment entry, waits across days, a split on the
 first message's delivery, a crash between the sends and the state write, a 540-day journey continuing as new
-executions, and a loop count that follows wake-ups, not participants."""
+executions, a loop count that follows wake-ups, not participants, and splits on what participants did: replies
+through the inbound service (a two-way survey), clicks on tracked links, and custom events from PutEvents."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
-from kizuna.adapters.memory import InMemoryDataStore, InMemoryMessageStore, InMemorySendQueue
+from kizuna.adapters.memory import InMemoryDataStore, InMemoryEventSink, InMemoryMessageStore, InMemorySendQueue
+from kizuna.adapters.memory_analytics import InMemoryLinkStore
+from kizuna.adapters.memory_engagement import InMemoryEngagementStore
 from kizuna.adapters.memory_journeys import InMemoryJourneyStore
 from kizuna.adapters.memory_participants import InMemoryOrchestrator, InMemoryParticipantStore
 from kizuna.adapters.memory_segments import InMemorySegmentStore
+from kizuna.adapters.memory_sending import InMemoryChannelStore, InMemoryConsentStore
 from kizuna.adapters.memory_templates import InMemoryTemplateStore
 from kizuna.catalog import ENDPOINT_SHARDS, JOURNEY_LOOPS_PER_EXECUTION
 from kizuna.clock import VirtualClock, iso
 from kizuna.domain.messages import ProviderReceipt
-from kizuna.services import journey_runs, journeys
+from kizuna.services import journey_engagement, journey_runs, journeys
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import update_endpoint
+from kizuna.services.inbound import InboundDeps, InboundResult, handle_inbound
+from kizuna.services.ingest_events import put_events
 from kizuna.services.journeys import JourneyCatalog
+from kizuna.services.links import LINK_PATH, follow_link
 from kizuna.services.segments import create_segment
-from kizuna.services.send_messages import SendDeps
+from kizuna.services.send_messages import LinkTracking, SendDeps
 from kizuna.services.templates import create_template
 
 ARN = "arn:aws:mobiletargeting:ap-northeast-1:123456789012"
 START = datetime(2026, 12, 1, tzinfo=UTC)
+KIZUNA_NUMBER = "+815012345678"
+LINKS_BASE = "https://hooks.kizuna.example.jp"
+
+
+class SeenSids:
+    """The inbound ledger (the messages table in AWS): each MessageSid is claimed once, released when handling
+    failed so that Twilio's retry is handled in full."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def claim_inbound(self, provider_id: str, now: datetime) -> bool:
+        if provider_id in self.seen:
+            return False
+        self.seen.add(provider_id)
+        return True
+
+    def release_inbound(self, provider_id: str) -> None:
+        self.seen.discard(provider_id)
+
+
+class NoRelays:
+    def enqueue_relays(self, relays, delay_s: int = 0) -> None:
+        assert not relays
+
+    def dead_letter(self, relay, reason: str) -> None:
+        raise AssertionError("inbound handling never dead-letters")
 
 
 class Setup:
@@ -39,6 +75,11 @@ class Setup:
         self.messages = InMemoryMessageStore()
         self.queue = InMemorySendQueue()
         self.orchestrator = InMemoryOrchestrator()
+        self.channels = InMemoryChannelStore()
+        self.consent = InMemoryConsentStore()
+        self.links = InMemoryLinkStore()
+        self.events = InMemoryEventSink()
+        self.engagement = InMemoryEngagementStore()
         self.app_id = create_app(self.data, self.clock, ARN, {"Name": "j"}).id
         for i in range(endpoints):
             update_endpoint(
@@ -52,7 +93,10 @@ class Setup:
         self.segment_id = create_segment(self.data, self.segments, self.clock, ARN, self.app_id, {"Name": "all"})["Id"]
         for name, body in (("welcome", "ようこそ"), ("thanks", "ありがとう"), ("again", "もう一度")):
             create_template(self.templates, self.clock, ARN, "SMS", name, {"Body": body})
-        send = SendDeps(self.data, self.data, self.queue, self.clock, self.templates)
+        links = LinkTracking(self.links, LINKS_BASE)
+        send = SendDeps(
+            self.data, self.data, self.queue, self.clock, self.templates, self.channels, self.consent, links
+        )
         self.deps = journey_runs.JourneyDeps(
             self.data,
             self.data,
@@ -63,6 +107,11 @@ class Setup:
             self.clock,
             self.orchestrator,
             self.messages,
+            self.engagement,
+        )
+        self.ledger = SeenSids()
+        self.inbound = InboundDeps(
+            self.data, self.channels, self.consent, self.ledger, NoRelays(), self.events, self.clock, self.engagement
         )
 
     def publish(self, activities: dict, start: str, **extra) -> dict:
@@ -98,6 +147,39 @@ class Setup:
 
     def sent(self) -> list:
         return [m for m, _ in self.queue.messages]
+
+    def run_id(self) -> str:
+        return self.orchestrator.started[0][2]
+
+    def first_loop(self, journey_id: str) -> datetime:
+        """The run's first wake-up (entry); returns when it wakes next."""
+        return journey_runs._instant(
+            journey_runs.run_loop(self.deps, self.app_id, journey_id, self.run_id())["next_wake"]
+        )
+
+    def webhook(self, endpoint: int, body: str, sid: str | None = None) -> dict[str, str]:
+        """Twilio's inbound-message form for a message from endpoint `e<endpoint>`'s number."""
+        sid = sid or "SM" + uuid.uuid4().hex
+        return {"MessageSid": sid, "SmsMessageSid": sid, "From": f"+8190{endpoint:08d}", "To": KIZUNA_NUMBER,
+                "Body": body, "NumSegments": "1"}  # fmt: skip
+
+    def reply(self, form: dict[str, str]) -> InboundResult:
+        return handle_inbound(self.inbound, self.app_id, "SMS", form)
+
+    def follow_ups(self, skip: int) -> dict[str, list[str]]:
+        """Endpoint id -> bodies of the messages sent after the first `skip`."""
+        found: dict[str, list[str]] = {}
+        for m in self.sent()[skip:]:
+            found.setdefault(m.endpoint_id, []).append(m.body)
+        return found
+
+    def participant(self, journey_id: str, endpoint_id: str):
+        return next(
+            p
+            for shard in range(ENDPOINT_SHARDS)
+            for p in self.participants.all_participants(self.app_id, journey_id, shard)
+            if p.endpoint_id == endpoint_id
+        )
 
 
 def sms(template: str, next_activity: str | None = None) -> dict:
@@ -218,3 +300,190 @@ def test_a_paused_journey_stops_its_loop_and_moves_nobody():
     s.clock.advance(timedelta(days=2))
     assert journey_runs.run_loop(s.deps, s.app_id, journey["Id"], run_id) == {"done": True}
     assert s.sent() == []
+
+
+def answer(activity: str, answers: list[str]) -> dict:
+    """A condition on the reply to `activity`'s message (Kizuna's reply_body extension)."""
+    dimensions = {"EventType": {"Values": ["_SMS.REPLY"]}, "Attributes": {"reply_body": {"Values": answers}}}
+    return {"EventCondition": {"MessageActivity": activity, "Dimensions": dimensions}}
+
+
+SURVEY = {
+    "ask": sms("welcome", "answer"),
+    "answer": {
+        "MultiCondition": {
+            "EvaluationWaitTime": {"WaitFor": "P1D"},
+            "Branches": [
+                {"Condition": answer("ask", ["1", "はい"]), "NextActivity": "yes"},
+                {"Condition": answer("ask", ["2", "いいえ"]), "NextActivity": "no"},
+            ],
+            "DefaultActivity": "silent",
+        }
+    },
+    "yes": sms("thanks"),
+    "no": sms("again"),
+    "silent": sms("remind"),
+}
+
+
+def test_a_two_way_survey_branches_on_each_participants_reply_and_a_webhook_retry_changes_nothing():
+    s = Setup(endpoints=3)  # A = e0 answers はい, B = e1 answers 2, C = e2 never answers
+    create_template(s.templates, s.clock, ARN, "SMS", "remind", {"Body": "ご回答をお待ちしています"})
+    journey = s.publish(SURVEY, "ask")
+    wake = s.first_loop(journey["Id"])
+    assert wake == START + timedelta(days=1)
+    asked = {m.endpoint_id: m.message_id for m in s.sent()}
+    assert sorted(asked) == ["e0", "e1", "e2"]
+
+    s.clock.advance(timedelta(hours=3))
+    a = s.webhook(0, "はい")
+    assert s.reply(a).duplicate is False
+    assert s.reply(a).duplicate is True  # Twilio's retry of the same webhook: the MessageSid was claimed
+    b = s.webhook(1, "2")
+    emit = s.events.emit
+
+    def stream_down(_events):
+        raise ConnectionError("the event stream is unavailable")
+
+    s.events.emit = stream_down  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        s.reply(b)  # fails after the reply was kept: the sid is released and Twilio retries
+    s.events.emit = emit  # type: ignore[method-assign]
+    assert s.reply(b).duplicate is False  # the retry is handled in full ...
+    replies = {e: s.engagement.engagement(s.app_id, e, asked[e]).replies for e in asked}
+    assert [r.body for r in replies["e0"]] == ["はい"]
+    assert [r.body for r in replies["e1"]] == ["2"]  # ... and keeps the reply once
+    assert replies["e2"] == ()
+
+    s.clock.advance(wake - s.clock.now())
+    s.loops_until_done(journey["Id"])
+    assert s.follow_ups(3) == {"e0": ["ありがとう"], "e1": ["もう一度"], "e2": ["ご回答をお待ちしています"]}
+    paths = {e: s.participant(journey["Id"], e).path for e in asked}
+    assert paths == {
+        "e0": ("ask", "answer", "yes"),
+        "e1": ("ask", "answer", "no"),
+        "e2": ("ask", "answer", "silent"),
+    }
+
+
+def test_a_reply_answers_the_latest_journey_message_and_a_keyword_is_no_answer():
+    s = Setup(endpoints=1)
+    journey = s.publish(
+        {
+            "first": sms("welcome", "pause"),
+            "pause": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}, "NextActivity": "second"}},
+            "second": sms("again", "answer"),
+            "answer": {
+                "ConditionalSplit": {
+                    "EvaluationWaitTime": {"WaitFor": "PT6H"},
+                    "Condition": {"Conditions": [answer("second", ["１"])]},
+                    "TrueActivity": "yes",
+                    "FalseActivity": "no",
+                }
+            },
+            "yes": sms("thanks"),
+            "no": sms("welcome"),
+        },
+        "first",
+    )
+    s.clock.advance(s.first_loop(journey["Id"]) - s.clock.now())
+    journey_runs.run_loop(s.deps, s.app_id, journey["Id"], s.run_id())  # sends "second"
+    first, second = (m.message_id for m in s.sent())
+    assert s.reply(s.webhook(0, "HELP")).reply  # a keyword is answered, never taken for an answer
+    s.reply(s.webhook(0, " 1 "))
+    assert s.engagement.engagement(s.app_id, "e0", first).replies == ()
+    assert [r.body for r in s.engagement.engagement(s.app_id, "e0", second).replies] == [" 1 "]
+    s.loops_until_done(journey["Id"])
+    assert s.follow_ups(2) == {"e0": ["ありがとう"]}  # " 1 " is the full-width "１" after NFKC and trimming
+
+
+def test_a_click_on_a_journey_messages_tracked_link_satisfies_its_click_condition():
+    s = Setup(endpoints=2)
+    s.channels.put_policy(s.app_id, {"TrackLinks": True})
+    create_template(s.templates, s.clock, ARN, "SMS", "offer", {"Body": "冬のセール https://shop.example.jp/sale"})
+    journey = s.publish(
+        {
+            "offer": sms("offer", "clicked"),
+            "clicked": {
+                "ConditionalSplit": {
+                    "EvaluationWaitTime": {"WaitFor": "P2D"},
+                    "Condition": {
+                        "Conditions": [
+                            {
+                                "EventCondition": {
+                                    "MessageActivity": "offer",
+                                    "Dimensions": {"EventType": {"Values": ["_SMS.CLICK"]}},
+                                }
+                            }
+                        ]
+                    },
+                    "TrueActivity": "thanks",
+                    "FalseActivity": "again",
+                }
+            },  # fmt: skip
+            "thanks": sms("thanks"),
+            "again": sms("again"),
+        },
+        "offer",
+    )
+    s.first_loop(journey["Id"])
+    codes = {m.endpoint_id: m.body.split(LINK_PATH)[1] for m in s.sent()}
+    s.clock.advance(timedelta(hours=5))
+    assert follow_link(s.links, s.events, s.clock, codes["e0"], "Mozilla/5.0 (iPhone)", s.engagement)
+    # A link preview (the chat app fetching the URL) is redirected but is nobody's click.
+    assert follow_link(s.links, s.events, s.clock, codes["e1"], "WhatsApp/2.23.20 A", s.engagement)
+    s.loops_until_done(journey["Id"])
+    assert s.follow_ups(2) == {"e0": ["ありがとう"], "e1": ["もう一度"]}
+
+
+def test_a_custom_event_condition_matches_the_participants_events_since_it_reached_the_split():
+    s = Setup(endpoints=4)
+    purchased = {
+        "EventType": {"Values": ["purchase"]},
+        "Attributes": {"category": {"Values": ["shoes"]}},
+        "Metrics": {"price": {"ComparisonOperator": "GREATER_THAN_OR_EQUAL", "Value": 5000}},
+    }
+    journey = s.publish(
+        {
+            "bought": {
+                "ConditionalSplit": {
+                    "EvaluationWaitTime": {"WaitFor": "P2D"},
+                    "Condition": {"Conditions": [{"EventCondition": {"Dimensions": purchased}}]},
+                    "TrueActivity": "thanks",
+                    "FalseActivity": "again",
+                }
+            },
+            "thanks": sms("thanks"),
+            "again": sms("again"),
+        },
+        "bought",
+    )
+    assert s.journeys.event_journeys(s.app_id) == [{"Id": journey["Id"], "EventTypes": ["purchase"], "KeepDays": 3}]
+    wake = s.first_loop(journey["Id"])  # everyone reaches the split at START and waits two days
+    s.clock.advance(timedelta(hours=6))
+    later, earlier = iso(s.clock.now()), iso(START - timedelta(hours=1))
+
+    def event(kind: str, at: str, category: str, price: float) -> dict:
+        return {"EventType": kind, "Timestamp": at, "Attributes": {"category": category}, "Metrics": {"price": price}}
+
+    request = {
+        "BatchItem": {
+            "e0": {"Endpoint": {}, "Events": {"a": event("purchase", later, "shoes", 8000)}},  # matches
+            "e1": {"Endpoint": {}, "Events": {"b": event("purchase", later, "bags", 8000)}},  # another category
+            "e2": {"Endpoint": {}, "Events": {"c": event("purchase", earlier, "shoes", 8000)}},  # before the split
+            "e3": {"Endpoint": {}, "Events": {"d": event("page_view", later, "shoes", 8000),  # another type
+                                              "e": event("purchase", later, "shoes", 100)}},  # too cheap
+        }
+    }  # fmt: skip
+    triggers = partial(journey_engagement.record_events, s.journeys, s.engagement, s.clock)
+    for _ in range(2):  # an SDK's retry of the same request keeps the same events
+        result = put_events(s.data, s.data, s.events, s.clock, s.app_id, request, triggers)
+        assert {r["EventsItemResponse"][i]["StatusCode"] for r in result["Results"].values()
+                for i in r["EventsItemResponse"]} == {202}  # fmt: skip
+    kept = {e: list(events) for (_, e), events in s.engagement.events.items()}
+    assert {e: len(v) for e, v in kept.items()} == {"e0": 1, "e1": 1, "e2": 1, "e3": 1}  # page_view was not kept
+    s.clock.advance(wake - s.clock.now())
+    s.loops_until_done(journey["Id"])
+    assert s.follow_ups(0) == {"e0": ["ありがとう"], "e1": ["もう一度"], "e2": ["もう一度"], "e3": ["もう一度"]}
+    assert s.journeys.get_journey(s.app_id, journey["Id"])["State"] == "COMPLETED"
+    assert s.journeys.event_journeys(s.app_id) == []  # a completed journey's event types are kept no longer

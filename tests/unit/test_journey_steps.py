@@ -52,10 +52,10 @@ class Facts:
     def matches_dimensions(self, dimensions, endpoint):
         return endpoint.get("ChannelType") in dimensions.get("Demographic", {}).get("Channel", {}).get("Values", [])
 
-    def message_event(self, message_id, event_types):
+    def message_event(self, endpoint_id, message_id, event_types):
         return bool(self.events.get(message_id, set()) & set(event_types))
 
-    def replied_with(self, message_id, answers):
+    def replied_with(self, endpoint_id, message_id, answers):
         body = unicodedata.normalize("NFKC", self.replies.get(message_id, "")).strip().casefold()
         return body in {unicodedata.normalize("NFKC", a).casefold() for a in answers}
 

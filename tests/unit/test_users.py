@@ -6,10 +6,18 @@ import json
 
 import pytest
 
+from kizuna.adapters.memory_engagement import InMemoryEngagementStore
 from kizuna.errors import NotFound
+from kizuna.ports_journeys import Asked, Reply
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import update_endpoint
-from kizuna.services.users import SEGMENTS_SKIPPED, delete_user_endpoints, get_user_endpoints, user_hash
+from kizuna.services.users import (
+    JOURNEY_ENGAGEMENT_SCRUBBED,
+    SEGMENTS_SKIPPED,
+    delete_user_endpoints,
+    get_user_endpoints,
+    user_hash,
+)
 
 
 class RecordingSegments:
@@ -140,3 +148,20 @@ def test_without_a_segment_store_the_record_says_memberships_were_skipped(data, 
 def test_erasure_in_an_unknown_app_is_not_found(data, clock):
     with pytest.raises(NotFound):
         delete_user_endpoints(data, data, None, clock, "nope", "u1")
+
+
+def test_erasure_forgets_what_journeys_kept_of_the_users_endpoints(data, clock, app_id, aiko):
+    engagement = InMemoryEngagementStore()
+    for endpoint_id in ("phone", "other"):
+        engagement.put_asked(
+            app_id, [Asked(endpoint_id, "SMS", f"m-{endpoint_id}", "j1", "ask", clock.now())], clock.now()
+        )
+        engagement.add_reply(
+            app_id, endpoint_id, f"m-{endpoint_id}", Reply("SM1", "はい", clock.now()), clock.now(), 10
+        )
+
+    delete_user_endpoints(data, data, None, clock, app_id, aiko, engagement)
+
+    assert engagement.get_asked(app_id, ["phone", "other"]).keys() == {"other"}  # ken's stays
+    assert engagement.engagement(app_id, "phone", "m-phone").replies == ()
+    assert JOURNEY_ENGAGEMENT_SCRUBBED in data.erasure_records(app_id)[0]["scrubbed"]

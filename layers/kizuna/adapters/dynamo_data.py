@@ -10,6 +10,8 @@ Layout (pk / sk):
 - "EP#<app>#<shard>" / "<endpoint id>"       endpoints, spread over catalog.ENDPOINT_SHARDS partitions by crc32(id);
                                              user_pk = "<app>#<user id>" feeds the by_user index,
                                              address_pk = "<app>#<address>" the by_address index
+- "JE#<app>#<shard>" / "<endpoint id>#..."   what journey participants did (kizuna.adapters.dynamo_engagement),
+                                             purged with the shard's endpoints
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kizuna.adapters.dynamo import batch_get, batch_write, query_all
+from kizuna.adapters.dynamo_engagement import engagement_pk
 from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.domain.apps import App
 from kizuna.domain.sharding import endpoint_shard
@@ -118,9 +121,10 @@ class DynamoDataStore:
     def purge_app_data(self, app_id: str, shard: int | None) -> None:
         # The app partition holds settings, the attribute registry, the erasure salt and erasure records: the
         # tenant is gone, so its erasure evidence goes with it (there is no one left to show it to).
-        partition = app_pk(app_id) if shard is None else endpoint_pk(app_id, shard)
+        partitions = [app_pk(app_id)] if shard is None else [endpoint_pk(app_id, shard), engagement_pk(app_id, shard)]
         keys = [
             {"pk": i["pk"], "sk": i["sk"]}
+            for partition in partitions
             for i in query_all(self._ddb, self._table, "pk", partition, projection="pk, sk")
         ]
         batch_write(self._ddb, self._table, deletes=keys)

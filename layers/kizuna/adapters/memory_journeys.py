@@ -1,4 +1,5 @@
-"""In-memory JourneyStore with the DynamoDB adapter's semantics (conditional puts, ids listed in order)."""
+"""In-memory JourneyStore with the DynamoDB adapter's semantics (conditional puts, ids listed in order, the
+custom-event index)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 class InMemoryJourneyStore:
     def __init__(self) -> None:
         self.journeys: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def get_journey(self, app_id: str, journey_id: str) -> dict[str, Any] | None:
@@ -36,3 +38,15 @@ class InMemoryJourneyStore:
     def delete_journey(self, app_id: str, journey_id: str) -> None:
         with self._lock:
             self.journeys.pop((app_id, journey_id), None)
+            self.events.pop((app_id, journey_id), None)
+
+    def event_journeys(self, app_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(e) for (a, _), e in sorted(self.events.items()) if a == app_id]
+
+    def index_event_journey(self, app_id: str, journey_id: str, entry: dict[str, Any] | None) -> None:
+        with self._lock:
+            if entry is None:
+                self.events.pop((app_id, journey_id), None)
+            else:
+                self.events[(app_id, journey_id)] = copy.deepcopy(entry)

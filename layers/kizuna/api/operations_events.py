@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from kizuna.api.app import Call, operation
 from kizuna.errors import BadRequest
 from kizuna.ports import EventSink
 from kizuna.ports_analytics import EventStreamStore
-from kizuna.services import campaign_runs, event_streams, ingest_events
+from kizuna.services import campaign_runs, event_streams, ingest_events, journey_engagement
 
 
 def _sink(call: Call) -> EventSink:
@@ -26,9 +28,20 @@ def _streams(call: Call) -> EventStreamStore:
 @operation("PutEvents")
 def put_events(call: Call) -> dict:
     d = call.deps
-    triggers = partial(campaign_runs.on_events, d.campaigns) if d.campaigns is not None else None
+    hooks: list[Callable[[str, list[dict[str, Any]]], Any]] = []
+    # Both are idempotent per event id, so the retry a failure of either asks for repeats nothing.
+    if d.journeys is not None and d.engagement is not None:
+        hooks.append(partial(journey_engagement.record_events, d.journeys, d.engagement, d.clock))
+    if d.campaigns is not None:
+        hooks.append(partial(campaign_runs.on_events, d.campaigns))
+
+    def triggers(app_id: str, events: list[dict[str, Any]]) -> None:
+        for hook in hooks:
+            hook(app_id, events)
+
+    request = call.params["EventsRequest"]
     return ingest_events.put_events(
-        d.apps, d.endpoints, _sink(call), d.clock, call.app_id, call.params["EventsRequest"], triggers
+        d.apps, d.endpoints, _sink(call), d.clock, call.app_id, request, triggers if hooks else None
     )
 
 

@@ -15,5 +15,5 @@ def get_user_endpoints(call: Call) -> dict:
 def delete_user_endpoints(call: Call) -> dict:
     deps = call.deps
     return users.delete_user_endpoints(
-        deps.apps, deps.endpoints, deps.segments, deps.clock, call.app_id, call.params["UserId"]
+        deps.apps, deps.endpoints, deps.segments, deps.clock, call.app_id, call.params["UserId"], deps.engagement
     )

@@ -222,6 +222,12 @@ def _check_condition(
         review.error("BAD_MESSAGE_CONDITION",
                      f"EventCondition.MessageActivity {message_activity!r} is not a message activity of this journey",
                      activity_id)  # fmt: skip
+    if event and not message_activity:
+        event_type = (event.get("Dimensions") or {}).get("EventType") or {}
+        if (event_type.get("DimensionType") or "INCLUSIVE") != "INCLUSIVE" or not event_type.get("Values"):
+            review.error("NO_EVENT_TYPE", "An EventCondition on custom events names its event types "
+                         "(Dimensions.EventType, INCLUSIVE): only events of named types are kept",
+                         activity_id)  # fmt: skip
     if not (segment_id or event or condition.get("SegmentDimensions")):
         review.error("EMPTY_CONDITION", "A condition holds an EventCondition, SegmentCondition or SegmentDimensions",
                      activity_id)  # fmt: skip

@@ -27,11 +27,11 @@ class Conditions(Protocol):
 
     def in_segment(self, segment_id: str, endpoint: dict[str, Any]) -> bool: ...
     def matches_dimensions(self, dimensions: dict[str, Any], endpoint: dict[str, Any]) -> bool: ...
-    def message_event(self, message_id: str, event_types: list[str]) -> bool:
-        """Whether the message had one of these events (e.g. _SMS.SUCCESS, _SMS.CLICK, _WHATSAPP.REPLY)."""
+    def message_event(self, endpoint_id: str, message_id: str, event_types: list[str]) -> bool:
+        """Whether the endpoint's message had one of these events (e.g. _SMS.SUCCESS, _SMS.CLICK, _WHATSAPP.REPLY)."""
         ...
 
-    def replied_with(self, message_id: str, answers: list[str]) -> bool:
+    def replied_with(self, endpoint_id: str, message_id: str, answers: list[str]) -> bool:
         """Kizuna extension: whether a reply to the message matches one of `answers` (after NFKC, case-folded)."""
         ...
 
@@ -174,9 +174,10 @@ def _event(event: dict[str, Any], participant: Participant, conditions: Conditio
         return False
     event_type = dimensions.get("EventType") or {}
     values = list(event_type.get("Values") or [])
-    matched = conditions.message_event(message_id, values) if values else False
+    endpoint_id = participant.endpoint_id
+    matched = conditions.message_event(endpoint_id, message_id, values) if values else False
     if answers := (dimensions.get("Attributes") or {}).get("reply_body", {}).get("Values"):
-        matched = conditions.replied_with(message_id, list(answers))
+        matched = conditions.replied_with(endpoint_id, message_id, list(answers))
     return not matched if event_type.get("DimensionType") == "EXCLUSIVE" else matched
 
 

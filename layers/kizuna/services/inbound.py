@@ -8,6 +8,9 @@ Japanese keyboard counts): STOP, STOPALL, UNSUBSCRIBE, END, QUIT, CANCEL, OPTOUT
 (STOPALL of every phone channel, the others of the channel it arrived on), START and UNSTOP opt it back in, HELP is
 answered with the app's help text. "Stop please" is a message, not a keyword. An opt-out is recorded against the
 address (it holds for endpoints imported later) and set on every endpoint with that address and channel.
+
+Any other message is a reply: it is kept as the answer to the latest journey message each endpoint at that address
+was sent on that channel (kizuna.services.journey_engagement), which a journey's reply conditions read.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Any
 from kizuna.clock import Clock, iso
 from kizuna.domain.messages import RelayRequest
 from kizuna.ports import ChannelStore, ConsentStore, EndpointStore, EventSink, InboundLedger, RelayQueue
+from kizuna.ports_journeys import EngagementStore
 from kizuna.services.event_stream import event_id, pinpoint_event
+from kizuna.services.journey_engagement import record_reply
 
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "REVOKE"})
 OPT_IN = frozenset({"START", "UNSTOP"})
@@ -38,6 +43,7 @@ class InboundDeps:
     relays: RelayQueue
     events: EventSink
     clock: Clock
+    engagement: EngagementStore | None = None  # replies to journey messages (None: not linked)
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ def handle_inbound(deps: InboundDeps, app_id: str, channel: str, params: dict[st
         return _handle(deps, app_id, channel, params, sid, now)
     except Exception:
         # Nothing is lost: Twilio retries a failed webhook, and the retry must not be taken for a duplicate.
-        # (What already happened is idempotent: opt-outs and windows are set again, events are deduplicated by id.)
+        # (What already happened is idempotent: opt-outs and windows are set again, events are deduplicated by id,
+        # a reply is kept once per MessageSid.)
         deps.ledger.release_inbound(sid)
         raise
 
@@ -87,6 +94,8 @@ def _handle(
         events.append(_consent_event(app_id, prefix, sid, sender, keyword, opted_out, changed, now))
     elif keyword in HELP:
         reply = policy.get("HelpMessage") or DEFAULT_HELP
+    elif deps.engagement is not None:
+        record_reply(deps.engagement, deps.endpoints, app_id, channel, sender, sid, body, now)
     relays = [
         RelayRequest(url=r["Url"], params=params, app_id=app_id, channel=channel, received_at=iso(now))
         for r in policy.get("InboundRelays") or []

@@ -10,14 +10,17 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
 - Sends use the messaging path (consent, quiet time, throttling) with `priority="bulk"` and the attribution the
   analytics aggregates count journey KPIs by (`journey_id`, `journey_activity_id`); a journey's `QuietTime`
   replaces the app's.
-- Conditions read the endpoint (segments, dimensions) and the delivery records of the participant's messages
-  (delivered, failed). Clicks, replies and custom events as conditions are not built yet: they evaluate false.
+- Conditions read the endpoint (segments, dimensions), the delivery records of the participant's messages
+  (delivered, failed), and what the participant did (kizuna.services.journey_engagement): replies and clicks to
+  its messages, custom events since it reached the split. Each SMS/WhatsApp message queued becomes its endpoint's
+  latest journey message, the one an inbound reply is linked to.
 - A run ends when no participant waits (the journey becomes COMPLETED), at `Schedule.EndTime`, or when the journey
   is no longer ACTIVE (a resumed journey starts its loop again on the same run).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,10 +31,11 @@ from aws_lambda_powertools import Logger
 from kizuna.catalog import ENDPOINT_SHARDS, JOURNEY_EXECUTION_MAX_DAYS, JOURNEY_LOOPS_PER_EXECUTION
 from kizuna.clock import Clock, iso
 from kizuna.domain.journey_steps import Participant, Send, advance
-from kizuna.domain.segments import compile_dimensions
+from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions
 from kizuna.errors import KizunaError
 from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, SegmentStore
-from kizuna.ports_journeys import JourneyOrchestrator, ParticipantStore
+from kizuna.ports_journeys import Engagement, EngagementStore, JourneyOrchestrator, ParticipantStore
+from kizuna.services import journey_engagement as engagement
 from kizuna.services.segments import is_member, resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_to_endpoints
 
@@ -55,6 +59,9 @@ EVENT_STATUSES = {
     "SEND": {"sent", "delivered", "failed", "undelivered", "queued", "sending", "accepted"},
     "BUFFERED": {"sent", "delivered", "queued", "sending", "accepted"},
 }
+# Message events kept by the engagement store rather than the delivery record.
+CLICK_EVENTS = frozenset({"CLICK"})
+REPLY_EVENTS = frozenset({"REPLY", "RECEIVED"})
 
 
 @dataclass
@@ -68,6 +75,7 @@ class JourneyDeps:
     clock: Clock
     orchestrator: JourneyOrchestrator | None = None
     messages: MessageStore | None = None
+    engagement: EngagementStore | None = None  # replies, clicks, custom events (journey_engagement)
 
 
 def start(deps: JourneyDeps, journey: dict[str, Any]) -> None:
@@ -204,12 +212,19 @@ def _send(
         results = send_to_endpoints(deps.send, replace(ctx, message_ids=ids), [e for e, _ in chunk])
         if any(r.get("StatusCode") == 503 for r in results.values()):
             raise RuntimeError("the send queue refused journey messages; the wake-up is retried")
+        if deps.engagement is not None:  # what a reply from these endpoints will answer
+            queued = [(e, ids[e]) for e, r in results.items() if r.get("StatusCode") == 202 and e in ids]
+            engagement.remember_asked(
+                deps.engagement, journey["ApplicationId"], journey["Id"], activity_id, kind, queued, deps.clock.now()
+            )
 
 
 class _Conditions:
     def __init__(self, deps: JourneyDeps, app_id: str, now: datetime) -> None:
         self._deps, self._app_id, self._now = deps, app_id, now
         self._segments: dict[str, dict[str, Any] | None] = {}
+        self._engaged: dict[tuple[str, str], Engagement] = {}
+        self._filters: dict[str, Predicate] = {}
 
     def in_segment(self, segment_id: str, endpoint: dict[str, Any]) -> bool:
         if segment_id not in self._segments:
@@ -220,18 +235,52 @@ class _Conditions:
     def matches_dimensions(self, dimensions: dict[str, Any], endpoint: dict[str, Any]) -> bool:
         return compile_dimensions(dimensions, self._now)(endpoint)
 
-    def message_event(self, message_id: str, event_types: list[str]) -> bool:
-        record = self._deps.messages.get(message_id) if self._deps.messages is not None else None
-        if record is None:
+    def message_event(self, endpoint_id: str, message_id: str, event_types: list[str]) -> bool:
+        kinds = {t.rsplit(".", 1)[-1].upper() for t in event_types}
+        if kinds & (CLICK_EVENTS | REPLY_EVENTS):
+            engaged = self._engagement(endpoint_id, message_id)
+            if kinds & CLICK_EVENTS and engaged.clicked_at is not None:
+                return True
+            if kinds & REPLY_EVENTS and engaged.replies:
+                return True
+        wanted = set().union(*(EVENT_STATUSES.get(k, set()) for k in kinds))
+        if not wanted or self._deps.messages is None:
             return False
-        wanted = set().union(*(EVENT_STATUSES.get(t.rsplit(".", 1)[-1].upper(), set()) for t in event_types))
-        return record.status in wanted
+        record = self._deps.messages.get(message_id)
+        return record is not None and record.status in wanted
 
-    def replied_with(self, message_id: str, answers: list[str]) -> bool:
-        return False  # replies are not linked to the message that asked yet
+    def replied_with(self, endpoint_id: str, message_id: str, answers: list[str]) -> bool:
+        return engagement.matches_answers(self._engagement(endpoint_id, message_id).replies, answers)
 
     def endpoint_event(self, endpoint_id: str, dimensions: dict[str, Any], since: datetime) -> bool:
-        return False  # custom events as journey conditions are not built yet
+        store = self._deps.engagement
+        types = engagement.event_types_of({"Dimensions": dimensions})
+        if store is None or not types:
+            return False
+        matches = self._event_filter(dimensions)
+        return any(
+            matches(event.as_stream_event())
+            for event_type in types
+            for event in store.events_since(self._app_id, endpoint_id, event_type, since, engagement.MAX_EVENTS_READ)
+        )
+
+    def _engagement(self, endpoint_id: str, message_id: str) -> Engagement:
+        """One read per message and wake-up, whichever conditions ask (a split's branches often ask twice)."""
+        key = (endpoint_id, message_id)
+        if key not in self._engaged:
+            store = self._deps.engagement
+            self._engaged[key] = store.engagement(self._app_id, *key) if store is not None else Engagement()
+        return self._engaged[key]
+
+    def _event_filter(self, dimensions: dict[str, Any]) -> Predicate:
+        key = json.dumps(dimensions, sort_keys=True)
+        if key not in self._filters:
+            try:
+                self._filters[key] = compile_event_dimensions(dimensions, "EventCondition.Dimensions")
+            except KizunaError as exc:  # a filter the grammar refuses matches nothing (the participant moves on)
+                logger.warning("journey event condition unreadable", extra={"reason": exc.message})
+                self._filters[key] = lambda _event: False
+        return self._filters[key]
 
 
 def _active(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> dict[str, Any] | None:
@@ -250,6 +299,8 @@ def _complete(deps: JourneyDeps, journey: dict[str, Any]) -> None:
     }
     if not deps.journeys.put_journey(journey["ApplicationId"], done, journey["Version"]):
         logger.info("journey changed meanwhile; not marked completed", extra={"journey_id": journey["Id"]})
+        return
+    engagement.index_journey(deps.journeys, done, deps.clock.now())  # its custom events are kept no longer
 
 
 def _instant(value: str) -> datetime:

@@ -18,6 +18,7 @@ from kizuna.clock import Clock, iso
 from kizuna.domain.journey_review import MAX_ACTIVITIES, Catalog, Review, review_journey
 from kizuna.errors import BadRequest, Conflict, NotFound
 from kizuna.ports import AppStore, JourneyStore, SegmentStore, TemplateStore
+from kizuna.services.journey_engagement import LIVE_STATES, index_journey
 
 FIELD = "WriteJourneyRequest"
 WRITABLE = (
@@ -80,6 +81,7 @@ def create_journey(
         journey |= {"State": "ACTIVE", "RunId": run_id_for(clock.now())}
     if not journeys.put_journey(app_id, journey, None):
         raise Conflict(f"Journey {journey_id} already exists")
+    _index(journeys, journey, clock)
     _started(journey, on_active)
     return public(journey)
 
@@ -101,6 +103,7 @@ def update_journey(
         _publishable(journey, catalog, clock.now())
         journey |= {"State": "ACTIVE", "RunId": run_id_for(clock.now())}
     _put(journeys, app_id, journey, current["Version"])
+    _index(journeys, journey, clock)
     _started(journey, on_active)
     return public(journey)
 
@@ -124,6 +127,7 @@ def update_journey_state(
         journey["RunId"] = run_id_for(clock.now())
     journey |= {"State": target, "Version": current["Version"] + 1, "LastModifiedDate": iso(clock.now())}
     _put(journeys, app_id, journey, current["Version"])
+    _index(journeys, journey, clock, was=current["State"])
     _started(journey, on_active)  # published, or resumed: the run's loop (re)starts and carries on where it was
     return public(journey)
 
@@ -178,6 +182,12 @@ def public(journey: dict[str, Any]) -> dict[str, Any]:
 def run_id_for(now: datetime) -> str:
     """A run per publication: its participants, markers and message ids are keyed by it."""
     return "r" + now.strftime("%Y%m%dT%H%M%S")
+
+
+def _index(journeys: JourneyStore, journey: dict[str, Any], clock: Clock, was: str = "DRAFT") -> None:
+    """Keep the custom-event index (the event types PutEvents keeps for conditions) in step with live journeys."""
+    if journey["State"] in LIVE_STATES or was in LIVE_STATES:
+        index_journey(journeys, journey, clock.now())
 
 
 def _started(journey: dict[str, Any], on_active: OnActive | None) -> None:

@@ -6,8 +6,9 @@ it) rewrites each SMS/WhatsApp body at acceptance (`track_message_links`), so th
 spend cap charges are those of the body that goes out. Codes are derived from the message id and the link, so a
 retried request rewrites to the same codes and stores the same items. A click on
 `<base>/l/<code>` emits `_<CHANNEL>.CLICK` (attributes: message_id, link, and the message's campaign/journey
-attributes) and answers 302 to the original URL. Link previews (WhatsApp, iMessage, chat apps fetching the URL)
-are redirected but not counted.
+attributes) and answers 302 to the original URL; a click on a journey message's link is also kept for the
+journey's `_SMS.CLICK`-style conditions (kizuna.services.journey_engagement). Link previews (WhatsApp, iMessage,
+chat apps fetching the URL) are redirected but not counted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from kizuna.domain.channels import ChannelRules
 from kizuna.domain.messages import OutboundMessage
 from kizuna.ports import EventSink
 from kizuna.ports_analytics import LinkStore
+from kizuna.ports_journeys import EngagementStore
 from kizuna.services.event_stream import pinpoint_event
+from kizuna.services.journey_engagement import record_click
 from kizuna.sms_segments import count_segments
 
 LINK_PATH = "/l/"
@@ -144,8 +147,16 @@ def plan_links(
     return "".join(pieces) + body[last:], links
 
 
-def follow_link(store: LinkStore, events: EventSink, clock: Clock, code: str, user_agent: str = "") -> str | None:
-    """The URL to redirect to (None: unknown or expired code). A click by a person is recorded as an event."""
+def follow_link(
+    store: LinkStore,
+    events: EventSink,
+    clock: Clock,
+    code: str,
+    user_agent: str = "",
+    engagement: EngagementStore | None = None,
+) -> str | None:
+    """The URL to redirect to (None: unknown or expired code). A click by a person is recorded as an event, and
+    kept for journey conditions when the link is a journey message's."""
     if not _CODE.match(code):
         return None
     link = store.get_link(code)
@@ -167,6 +178,8 @@ def follow_link(store: LinkStore, events: EventSink, clock: Clock, code: str, us
                 )
             ]
         )
+        if engagement is not None:
+            record_click(engagement, link, now)
     return link["url"]
 
 

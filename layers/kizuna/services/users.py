@@ -1,7 +1,8 @@
 """Users: the endpoints that share a User.UserId, and erasure of everything Kizuna keeps about one.
 
 DeleteUserEndpoints is the erasure request. It removes the user's endpoints from imported segments, deletes the
-endpoints (the only items that hold addresses, attribute values and the user id), and writes an erasure record that
+endpoints (the only items that hold addresses, attribute values and the user id) and what journeys kept of them
+(replies, custom events: kizuna.services.journey_engagement), and writes an erasure record that
 holds no personal data: a salted hash of the user id (HMAC-SHA256 keyed with a random per-app salt, so a guessed
 id can be checked against the record by an operator but the table alone does not reveal it), how many endpoints
 went, what was scrubbed, and when.
@@ -17,12 +18,14 @@ from typing import Any
 from kizuna.clock import Clock, iso
 from kizuna.errors import BadRequest, NotFound
 from kizuna.ports import AppStore, EndpointStore, SegmentStore
+from kizuna.ports_journeys import EngagementStore
 
 # The by_user index is eventually consistent: look again after deleting, a few times, for endpoints written just
 # before the erasure request.
 ERASURE_PASSES = 3
 SEGMENTS_SCRUBBED = "imported-segment-memberships"
 SEGMENTS_SKIPPED = "imported-segment-memberships: skipped, no segment store configured"
+JOURNEY_ENGAGEMENT_SCRUBBED = "journey-replies-clicks-and-events"
 
 
 def get_user_endpoints(apps: AppStore, endpoints: EndpointStore, app_id: str, user_id: str) -> dict[str, Any]:
@@ -40,6 +43,7 @@ def delete_user_endpoints(
     clock: Clock,
     app_id: str,
     user_id: str,
+    engagement: EngagementStore | None = None,
 ) -> dict[str, Any]:
     """Erase the user; returns the deleted endpoints (EndpointsResponse). Idempotent: a repeat finds nothing to
     delete and records an erasure with a count of 0."""
@@ -53,9 +57,13 @@ def delete_user_endpoints(
         # Memberships first: if we crash after this, a retry still finds the endpoints and finishes the job.
         if segments is not None:
             segments.remove_member_everywhere(app_id, ids)
+        if engagement is not None:
+            engagement.forget(app_id, ids)
         endpoints.delete_endpoints(app_id, ids)
         deleted.update((e["Id"], e) for e in found)
     scrubbed = ["endpoints", "by_user index entries", SEGMENTS_SCRUBBED if segments is not None else SEGMENTS_SKIPPED]
+    if engagement is not None:
+        scrubbed.append(JOURNEY_ENGAGEMENT_SCRUBBED)
     salt = apps.erasure_salt(app_id, secrets.token_hex(32))
     apps.put_erasure_record(
         app_id,

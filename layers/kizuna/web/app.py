@@ -26,6 +26,7 @@ from kizuna.domain.analytics_rules import APP, CAMPAIGN, JOURNEY
 from kizuna.errors import Forbidden, KizunaError, NotFound
 from kizuna.ports import AppStore, EventSink
 from kizuna.ports_analytics import AggregateStore, LinkStore
+from kizuna.ports_journeys import EngagementStore
 from kizuna.services.dashboard import dashboard_view
 from kizuna.services.links import follow_link
 from kizuna.web.dashboard_page import CONTENT_SECURITY_POLICY, error_page, render
@@ -55,6 +56,7 @@ class WebDeps:
     events: EventSink
     keys: Keys
     clock: Clock
+    engagement: EngagementStore | None = None  # clicks on journey messages' links, for journey conditions
 
 
 def build_resolver(deps: WebDeps) -> APIGatewayRestResolver:
@@ -107,7 +109,7 @@ def build_resolver(deps: WebDeps) -> APIGatewayRestResolver:
     @app.get("/l/<code>")
     def tracked_link(code: str) -> Response:
         agent = app.current_event.headers.get("User-Agent", "")
-        url = follow_link(deps.links, deps.events, deps.clock, code, agent)
+        url = follow_link(deps.links, deps.events, deps.clock, code, agent, deps.engagement)
         if url is None:
             return Response(
                 404, "text/plain", "This link does not exist or has expired.", {"Cache-Control": "no-store"}

@@ -40,6 +40,7 @@ from kizuna.ports import (
     TemplateStore,
 )
 from kizuna.ports_analytics import AggregateStore, EventStreamStore
+from kizuna.ports_journeys import ParticipantStore
 from kizuna.services.otp import OtpDeps
 from kizuna.services.send_messages import LinkTracking, SendDeps
 
@@ -82,6 +83,7 @@ class ApiDeps:
     journeys: JourneyStore | None = None
     campaigns: Any = None  # kizuna.services.campaign_runs.CampaignDeps (issue 6)
     journey_started: Callable[[dict[str, Any]], None] | None = None  # starts an ACTIVE journey's run (issue 7)
+    participants: ParticipantStore | None = None  # journey runs' counters (execution metrics)
 
     def send_deps(self) -> SendDeps:
         return SendDeps(

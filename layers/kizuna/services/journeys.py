@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kizuna.clock import Clock, iso
@@ -178,6 +178,11 @@ def public(journey: dict[str, Any]) -> dict[str, Any]:
 def run_id_for(now: datetime) -> str:
     """A run per publication: its participants, markers and message ids are keyed by it."""
     return "r" + now.strftime("%Y%m%dT%H%M%S")
+
+
+def run_created_at(run_id: str) -> datetime:
+    """When the run was created (published): the inverse of run_id_for."""
+    return datetime.strptime(run_id, "r%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
 def _started(journey: dict[str, Any], on_active: OnActive | None) -> None:

@@ -62,8 +62,10 @@ class ApiSettings(CampaignSettings):
     consultations_table: str = Field(alias=TABLES["consultations"].env_var)
     stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
     analytics_table: str = Field(alias=TABLES["analytics"].env_var)
-    # Journeys (issue 7): publishing or resuming a journey starts its run's wake-up loop.
+    # Journeys (issue 7): publishing or resuming a journey starts its run's wake-up loop; execution metrics read the
+    # runs' counters in the journeys table.
     journey_state_machine_arn: str = Field(alias=JOURNEY_STATE_MACHINE_ENV_VAR)
+    journeys_table: str = Field(alias=TABLES["journeys"].env_var)
 
 
 class SenderSettings(FunctionSettings):

@@ -231,6 +231,7 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         campaigns=campaign_deps(settings, clock, arn_prefix),
         journey_started=_journey_starter(settings, clock),
         engagement=engagement_store(settings.data_table),
+        participants=participant_store(settings.journeys_table),
     )
 
 
@@ -318,7 +319,6 @@ def _journey_starter(settings: ApiSettings, clock: Clock) -> Callable[[dict], No
 
 
 def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
-    from kizuna.adapters.dynamo_participants import DynamoParticipantStore
     from kizuna.services.journey_runs import JourneyDeps
     from kizuna.services.send_messages import SendDeps
 
@@ -332,12 +332,18 @@ def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
         endpoints=data,
         segments=segment_store(settings.data_table),
         journeys=journey_store(settings.data_table),
-        participants=DynamoParticipantStore(settings.journeys_table, aws("dynamodb")),
+        participants=participant_store(settings.journeys_table),
         send=send,
         clock=clock,
         messages=message_store(settings.messages_table),
         engagement=engagement_store(settings.data_table),
     )
+
+
+def participant_store(table: str) -> Any:
+    from kizuna.adapters.dynamo_participants import DynamoParticipantStore
+
+    return DynamoParticipantStore(table, aws("dynamodb"))
 
 
 def journey_store(table: str) -> Any:

@@ -105,7 +105,7 @@ def test_a_scheduled_run_fires_from_the_local_scheduler_and_pausing_stops_the_ne
             "Schedule": {"StartTime": start.isoformat(), "Frequency": "HOURLY", "Timezone": "Asia/Tokyo"},
         },
     )["CampaignResponse"]
-    assert until(lambda: kizuna.sandbox.count("+819066600000", "毎時のお知らせ") == 1, 30)
+    assert until(lambda: kizuna.sandbox.count("+819066600000", "毎時のお知らせ") == 1, 90)
     pending = [name for _, name in kizuna.scheduler.pending() if name.startswith("kizuna-run-")]
     assert len(pending) == 1  # the next hour's run
     paused = pinpoint.update_campaign(

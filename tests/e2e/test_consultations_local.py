@@ -366,7 +366,7 @@ def test_the_warning_moves_both_parties_into_a_room_for_the_last_minute(kizuna, 
     booking = book(client, app_id, card, caller)
     kizuna.sandbox.call_outcomes[EXPERT] = ("completed", None)
     sid = kizuna.sandbox.simulate_inbound_call(caller, VALID_FROM)
-    assert until(lambda: consultation(client, app_id, booking["Id"])["Status"] == "IN_CALL", 10)
+    assert until(lambda: consultation(client, app_id, booking["Id"])["Status"] == "IN_CALL", 30)
     deps = consultation_deps(ConsultationTimersSettings())
     assert fire(deps, app_id, booking["Id"], "warn", datetime.now(UTC)) == "warned"
     assert kizuna.sandbox.calls.wait_for_call(sid, 20)

@@ -109,7 +109,7 @@ def test_the_migrated_campaign_runs_and_reaches_imported_endpoints_except_opted_
     _, report = first
     app_id, campaign_id = report["App"]["id"], report["Welcome"]["id"]
     # The IMMEDIATE campaign ran when apply created it, before any endpoint was imported.
-    assert until(lambda: completed(pinpoint, app_id, campaign_id), 20)
+    assert until(lambda: completed(pinpoint, app_id, campaign_id), 90)
 
     # A Pinpoint endpoint export (JSON lines, as CreateExportJob wrote it) imports as it is, opt-outs included.
     exported = [

@@ -2,22 +2,46 @@
 - "<app>#<journey>#<shard>" / "<endpoint id>"       the participant (doc, JSON); while WAITING also due_pk (the same
                                                     partition name) and due_at ("<ISO wake-up>#<endpoint id>"), the
                                                     sparse "due" index a wake-up queries up to now
+                                                    and `rev`, the number of writes moves made (conditions)
 - "<app>#<journey>#<shard>" / "#enrolled#<run>"     the shard's segment entry for that run is done
+- "<app>#<journey>#<shard>" / "#tally#<run>"        the shard's execution counters for that run: one Number per
+                                                    counter (kizuna.domain.journey_metrics) and `updated_at`
 A wake-up reads only due participants (Query on the index) and the endpoints they stand for: its cost grows with
-the participants that move, never with the journey's size."""
+the participants that move, never with the journey's size.
+
+Moves are counted, not scanned: each chunk of moved participants is one transaction of their new states (each
+conditional on the `rev` it replaces) and an ADD of their counts to the shard's tally item. A count therefore exists
+exactly when the state that records its move does — a wake-up that crashes after its sends but before this write
+replays and counts once, and a second mover of the same participants (a resumed run's other loop) is refused instead
+of counting twice. Execution metrics read 16 tally items, whatever the number of participants. Tallies are per shard
+so that the 16 shards' parallel wake-ups never contend for one item."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
+import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from kizuna.adapters.dynamo import batch_get, batch_write
+from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import iso
 from kizuna.domain.journey_steps import Participant
+from kizuna.ports_journeys import Move, ParticipantsMoved, Tally
 
 ENROLLED_PREFIX = "#enrolled#"
+TALLY_PREFIX = "#tally#"
+MOVES_PER_TRANSACTION = 99  # and the tally update: DynamoDB's 100 actions per transaction
+TRANSACTION_ATTEMPTS = 8
+_RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+_NOT_COUNTERS = frozenset({"pk", "sk", "updated_at"})
 
 
 def _pk(app_id: str, journey_id: str, shard: int) -> str:
@@ -34,6 +58,19 @@ def participant_doc(p: Participant) -> dict[str, Any]:
         "messages": p.messages,
         "path": list(p.path),
     }
+
+
+def _of_item(item: dict[str, Any]) -> Participant:
+    return replace(participant_of(json.loads(item["doc"]["S"])), rev=int(item.get("rev", {}).get("N", "0")))
+
+
+def _item(pk: str, p: Participant, rev: int | None = None) -> dict[str, Any]:
+    item = {"pk": {"S": pk}, "sk": {"S": p.endpoint_id}, "doc": {"S": json.dumps(participant_doc(p))}}
+    if p.status == "WAITING" and p.wake_at is not None:
+        item |= {"due_pk": {"S": pk}, "due_at": {"S": f"{iso(p.wake_at)}#{p.endpoint_id}"}}
+    if rev is not None:
+        item["rev"] = {"N": str(rev)}
+    return item
 
 
 def participant_of(doc: dict[str, Any]) -> Participant:
@@ -56,17 +93,11 @@ class DynamoParticipantStore:
     def get_many(self, app_id: str, journey_id: str, shard: int, endpoint_ids: Sequence[str]) -> dict[str, Participant]:
         pk = _pk(app_id, journey_id, shard)
         items = batch_get(self._ddb, self._table, [{"pk": {"S": pk}, "sk": {"S": e}} for e in endpoint_ids])
-        return {i["sk"]["S"]: participant_of(json.loads(i["doc"]["S"])) for i in items}
+        return {i["sk"]["S"]: _of_item(i) for i in items}
 
     def put_many(self, app_id: str, journey_id: str, shard: int, participants: Sequence[Participant]) -> None:
         pk = _pk(app_id, journey_id, shard)
-        items = []
-        for p in participants:
-            item = {"pk": {"S": pk}, "sk": {"S": p.endpoint_id}, "doc": {"S": json.dumps(participant_doc(p))}}
-            if p.status == "WAITING" and p.wake_at is not None:
-                item |= {"due_pk": {"S": pk}, "due_at": {"S": f"{iso(p.wake_at)}#{p.endpoint_id}"}}
-            items.append(item)
-        batch_write(self._ddb, self._table, puts=items)
+        batch_write(self._ddb, self._table, puts=[_item(pk, p) for p in participants])
 
     def due(self, app_id: str, journey_id: str, shard: int, now: datetime, limit: int) -> list[Participant]:
         page = self._ddb.query(
@@ -76,7 +107,7 @@ class DynamoParticipantStore:
             ExpressionAttributeValues={":pk": {"S": _pk(app_id, journey_id, shard)}, ":now": {"S": f"{iso(now)}#~"}},
             Limit=limit,
         )
-        return [participant_of(json.loads(i["doc"]["S"])) for i in page.get("Items", [])]
+        return [_of_item(i) for i in page.get("Items", [])]
 
     def next_wake(self, app_id: str, journey_id: str, shard: int) -> datetime | None:
         page = self._ddb.query(
@@ -106,7 +137,76 @@ class DynamoParticipantStore:
         found: list[Participant] = []
         while True:
             page = self._ddb.query(**kwargs)
-            found += [participant_of(json.loads(i["doc"]["S"])) for i in page.get("Items", []) if "doc" in i]
+            found += [_of_item(i) for i in page.get("Items", []) if "doc" in i]
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- moves and their counts ---------------------------------------------------------------------------------
+
+    def record_moves(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, moves: Sequence[Move], at: datetime
+    ) -> None:
+        pk = _pk(app_id, journey_id, shard)
+        for begin in range(0, len(moves), MOVES_PER_TRANSACTION):
+            self._commit(pk, run_id, moves[begin : begin + MOVES_PER_TRANSACTION], at)
+
+    def _commit(self, pk: str, run_id: str, moves: Sequence[Move], at: datetime) -> None:
+        actions: list[dict[str, Any]] = []
+        counts: Counter[str] = Counter()
+        for move in moves:
+            p = move.participant
+            put: dict[str, Any] = {"TableName": self._table, "Item": _item(pk, p, p.rev + 1)}
+            if p.rev:
+                put |= {"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": {":rev": {"N": str(p.rev)}}}
+            else:  # its first counted write (a new participant, or one written before revisions existed)
+                put["ConditionExpression"] = "attribute_not_exists(rev)"
+            actions.append({"Put": put})
+            counts.update(move.counts)
+        actions.append({"Update": self._tally_update(pk, run_id, counts, at)})
+        # The same actions get the same token, so botocore's own retry of a transaction whose answer was lost is
+        # not applied twice; each attempt of ours gets its own.
+        digest = hashlib.sha256(json.dumps(actions, sort_keys=True).encode()).hexdigest()[:32]
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                self._ddb.transact_write_items(TransactItems=actions, ClientRequestToken=f"{digest}{attempt:02d}")
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in codes:
+                failed = zip(moves, codes[: len(moves)], strict=True)
+                moved = [m.participant.endpoint_id for m, code in failed if code == "ConditionalCheckFailed"]
+                raise ParticipantsMoved(f"participants {moved[:5]} were moved meanwhile; nothing of the chunk written")
+            if not _RETRYABLE & set(codes):
+                raise RuntimeError(f"journey moves transaction cancelled: {codes}")
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+        raise RuntimeError("journey moves kept conflicting with other transactions")
+
+    def _tally_update(self, pk: str, run_id: str, counts: Counter[str], at: datetime) -> dict[str, Any]:
+        names, values = {"#at": "updated_at"}, {":at": {"S": iso(at)}}
+        adds = []
+        for i, (name, amount) in enumerate(sorted((n, a) for n, a in counts.items() if a)):
+            names[f"#c{i}"], values[f":c{i}"] = name, {"N": str(amount)}
+            adds.append(f"#c{i} :c{i}")
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": f"{TALLY_PREFIX}{run_id}"}},
+            "UpdateExpression": (f"ADD {', '.join(adds)} " if adds else "") + "SET #at = :at",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def tally(self, app_id: str, journey_id: str, run_id: str) -> Tally:
+        keys = [
+            {"pk": {"S": _pk(app_id, journey_id, shard)}, "sk": {"S": f"{TALLY_PREFIX}{run_id}"}}
+            for shard in range(ENDPOINT_SHARDS)
+        ]
+        counts: Counter[str] = Counter()
+        updated: list[datetime] = []
+        for item in batch_get(self._ddb, self._table, keys):
+            counts.update({k: int(v["N"]) for k, v in item.items() if k not in _NOT_COUNTERS and "N" in v})
+            if "updated_at" in item:
+                updated.append(datetime.fromisoformat(item["updated_at"]["S"]))
+        return Tally(dict(counts), max(updated, default=None))

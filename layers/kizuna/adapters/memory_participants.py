@@ -1,19 +1,24 @@
 """In-memory ParticipantStore and JourneyOrchestrator with the real adapters' semantics (the due index, enrolment
-markers; a run started once)."""
+markers, moves conditional on the revision they replace and counted with it; a run started once)."""
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from kizuna.domain.journey_steps import Participant
+from kizuna.ports_journeys import Move, ParticipantsMoved, Tally
 
 
 class InMemoryParticipantStore:
     def __init__(self) -> None:
         self.participants: dict[tuple[str, str, int], dict[str, Participant]] = {}
         self.markers: set[tuple[str, str, str, int]] = set()
+        self.tallies: dict[tuple[str, str, str, int], Counter[str]] = {}
+        self.tallied_at: dict[tuple[str, str, str, int], datetime] = {}
         self._lock = threading.Lock()
 
     def get_many(self, app_id: str, journey_id: str, shard: int, endpoint_ids: Sequence[str]) -> dict[str, Participant]:
@@ -46,6 +51,30 @@ class InMemoryParticipantStore:
     def all_participants(self, app_id: str, journey_id: str, shard: int) -> list[Participant]:
         with self._lock:
             return list(self.participants.get((app_id, journey_id, shard), {}).values())
+
+    def record_moves(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, moves: Sequence[Move], at: datetime
+    ) -> None:
+        if not moves:  # as DynamoDB: no transaction, nothing touched
+            return
+        with self._lock:
+            stored = self.participants.setdefault((app_id, journey_id, shard), {})
+            for move in moves:
+                current = stored.get(move.participant.endpoint_id)
+                if (current.rev if current else 0) != move.participant.rev:
+                    raise ParticipantsMoved(f"participant {move.participant.endpoint_id} was moved meanwhile")
+            tally = self.tallies.setdefault((app_id, journey_id, run_id, shard), Counter())
+            for move in moves:
+                stored[move.participant.endpoint_id] = replace(move.participant, rev=move.participant.rev + 1)
+                tally.update(move.counts)
+            self.tallied_at[(app_id, journey_id, run_id, shard)] = at
+
+    def tally(self, app_id: str, journey_id: str, run_id: str) -> Tally:
+        with self._lock:
+            keys = [k for k in self.tallies if k[:3] == (app_id, journey_id, run_id)]
+            counts: Counter[str] = sum((self.tallies[k] for k in keys), Counter())
+            updated = max((self.tallied_at[k] for k in keys), default=None)
+        return Tally(dict(counts), updated)
 
 
 def _waits(p: Participant) -> bool:

@@ -40,7 +40,7 @@ from kizuna.ports import (
     TemplateStore,
 )
 from kizuna.ports_analytics import AggregateStore, EventStreamStore
-from kizuna.ports_journeys import EngagementStore
+from kizuna.ports_journeys import EngagementStore, ParticipantStore
 from kizuna.services.otp import OtpDeps
 from kizuna.services.send_messages import LinkTracking, SendDeps
 
@@ -84,6 +84,7 @@ class ApiDeps:
     campaigns: Any = None  # kizuna.services.campaign_runs.CampaignDeps (issue 6)
     journey_started: Callable[[dict[str, Any]], None] | None = None  # starts an ACTIVE journey's run (issue 7)
     engagement: EngagementStore | None = None  # custom events journeys' conditions read; erased with the user
+    participants: ParticipantStore | None = None  # journey runs' counters (execution metrics)
 
     def send_deps(self) -> SendDeps:
         return SendDeps(

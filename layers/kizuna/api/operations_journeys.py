@@ -1,11 +1,13 @@
-"""Pinpoint's journey operations and Kizuna's review before publish (ValidateJourney)."""
+"""Pinpoint's journey operations, their runs and execution metrics, and Kizuna's review before publish
+(ValidateJourney)."""
 
 from __future__ import annotations
 
 from kizuna.api.app import Call, operation
 from kizuna.errors import BadRequest
 from kizuna.ports import JourneyStore
-from kizuna.services import journeys
+from kizuna.services import journey_metrics, journeys
+from kizuna.services.journey_metrics import MetricsDeps
 from kizuna.services.journeys import JourneyCatalog
 
 
@@ -74,3 +76,50 @@ def list_journeys(call: Call) -> dict:
 @operation("DeleteJourney")
 def delete_journey(call: Call) -> dict:
     return journeys.delete_journey(call.deps.apps, _journeys(call), call.app_id, call.params["JourneyId"])
+
+
+def _metrics(call: Call) -> MetricsDeps:
+    if call.deps.participants is None:
+        raise BadRequest("Journey metrics are not configured")
+    return MetricsDeps(call.deps.apps, _journeys(call), call.deps.participants, call.deps.clock)
+
+
+@operation("GetJourneyExecutionMetrics")
+def get_journey_execution_metrics(call: Call) -> dict:
+    p = call.params
+    return journey_metrics.get_journey_execution_metrics(
+        _metrics(call), call.app_id, p["JourneyId"], p.get("PageSize"), p.get("NextToken")
+    )
+
+
+@operation("GetJourneyExecutionActivityMetrics")
+def get_journey_execution_activity_metrics(call: Call) -> dict:
+    p = call.params
+    return journey_metrics.get_journey_execution_activity_metrics(
+        _metrics(call), call.app_id, p["JourneyId"], p["JourneyActivityId"], p.get("PageSize"), p.get("NextToken")
+    )
+
+
+@operation("GetJourneyRuns")
+def get_journey_runs(call: Call) -> dict:
+    p = call.params
+    return journey_metrics.get_journey_runs(
+        _metrics(call), call.app_id, p["JourneyId"], p.get("PageSize"), p.get("Token")
+    )
+
+
+@operation("GetJourneyRunExecutionMetrics")
+def get_journey_run_execution_metrics(call: Call) -> dict:
+    p = call.params
+    return journey_metrics.get_journey_run_execution_metrics(
+        _metrics(call), call.app_id, p["JourneyId"], p["RunId"], p.get("PageSize"), p.get("NextToken")
+    )
+
+
+@operation("GetJourneyRunExecutionActivityMetrics")
+def get_journey_run_execution_activity_metrics(call: Call) -> dict:
+    p = call.params
+    return journey_metrics.get_journey_run_execution_activity_metrics(
+        _metrics(call), call.app_id, p["JourneyId"], p["RunId"], p["JourneyActivityId"], p.get("PageSize"),
+        p.get("NextToken"),
+    )  # fmt: skip

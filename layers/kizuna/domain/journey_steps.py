@@ -7,6 +7,10 @@ never wait). It returns the participant's new state and the sends to make; nothi
 Every decision is a function of (journey, endpoint, activity) and what the conditions port reports, so a retried
 wake-up replays the same path: random splits and holdouts hash the endpoint, and a message's id is derived from
 (journey, run, endpoint, activity), so the send path's claim on the message id makes a retried send a no-op.
+
+`advance_traced` also returns the steps taken, as (activity id, metric) pairs — ENTERED on reaching an activity,
+COMPLETED after a wait, HOLDOUT, Branch_<n> for the path a split chose — which the engine counts into the run's
+execution metrics (kizuna.domain.journey_metrics) in the same write as the participant's new state.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class Participant:
     status: ParticipantStatus = "ACTIVE"
     wake_at: datetime | None = None  # while WAITING
     messages: dict[str, str] = field(default_factory=dict)  # message activity id -> message id sent there
-    path: tuple[str, ...] = ()  # activities passed, in order (execution metrics count them)
+    path: tuple[str, ...] = ()  # activities passed, in order
+    rev: int = 0  # writes of this participant so far: each write is conditional on the one it replaces (0: none)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ def bucket(journey_id: str, endpoint_id: str, activity_id: str) -> int:
     return int.from_bytes(digest[:8], "big") % 100
 
 
+Step = tuple[str, str]  # (activity id, the execution metric it adds one to: ENTERED, COMPLETED, Branch_2, ...)
+
+
 def advance(
     journey: dict[str, Any],
     run_id: str,
@@ -78,18 +86,34 @@ def advance(
     now: datetime,
     conditions: Conditions,
 ) -> tuple[Participant, list[Send]]:
+    after, sends, _ = advance_traced(journey, run_id, participant, endpoint, now, conditions)
+    return after, sends
+
+
+def advance_traced(
+    journey: dict[str, Any],
+    run_id: str,
+    participant: Participant,
+    endpoint: dict[str, Any],
+    now: datetime,
+    conditions: Conditions,
+) -> tuple[Participant, list[Send], list[Step]]:
+    """`advance`, also returning the steps taken (what they add to the execution metrics)."""
     activities: dict[str, dict[str, Any]] = journey.get("Activities") or {}
     sends: list[Send] = []
+    steps: list[Step] = []
     for _ in range(MAX_STEPS):
         activity_id = participant.activity
         if activity_id is None or activity_id not in activities:
-            return replace(participant, activity=None, status="FINISHED", wake_at=None), sends
+            return replace(participant, activity=None, status="FINISHED", wake_at=None), sends, steps
         activity = activities[activity_id]
         kind = activity_kind(activity) or ""
         body = activity.get(kind) or {}
         waited = participant.status == "WAITING" and participant.wake_at is not None
         if waited and now < participant.wake_at:  # woken early (another participant's wake-up): keep waiting
-            return participant, sends
+            return participant, sends, steps
+        if not waited:  # a waiting participant was counted when it arrived
+            steps.append((activity_id, "ENTERED"))
         if kind in MESSAGE_KINDS:
             message_id = message_id_for(journey["Id"], run_id, participant.endpoint_id, activity_id)
             sends.append(Send(activity_id, kind, body, message_id))
@@ -97,20 +121,25 @@ def advance(
             next_id = body.get("NextActivity")
         elif kind == "Holdout":
             if bucket(journey["Id"], participant.endpoint_id, activity_id) < int(body.get("Percentage") or 0):
-                return _left(participant, "HELD_OUT"), sends
+                steps.append((activity_id, "HOLDOUT"))
+                return _left(participant, "HELD_OUT"), sends, steps
+            steps.append((activity_id, "COMPLETED"))
             next_id = body.get("NextActivity")
         elif kind == "RandomSplit":
-            next_id = _random_branch(journey["Id"], participant.endpoint_id, activity_id, body)
+            branch, next_id = _random_branch(journey["Id"], participant.endpoint_id, activity_id, body)
+            steps += _took(activity_id, branch)
         elif kind in ("Wait", "ConditionalSplit", "MultiCondition"):
             wait = wait_of(activity, participant.arrived_at)
             if wait and not waited:
-                return replace(participant, status="WAITING", wake_at=participant.arrived_at + wait), sends
+                return replace(participant, status="WAITING", wake_at=participant.arrived_at + wait), sends, steps
             if kind == "Wait":
+                steps.append((activity_id, "COMPLETED"))
                 next_id = body.get("NextActivity")
             else:
-                next_id = _split(kind, body, participant, endpoint, conditions)
+                branch, next_id = _split(kind, body, participant, endpoint, conditions)
+                steps += _took(activity_id, branch)
         else:  # the review refuses unknown kinds before activation; a participant meeting one leaves
-            return _left(participant, "FINISHED"), sends
+            return _left(participant, "FINISHED"), sends, steps
         participant = replace(
             participant,
             activity=next_id,
@@ -119,7 +148,12 @@ def advance(
             wake_at=None,
             path=(*participant.path, activity_id),
         )
-    return participant, sends  # MAX_STEPS: continue at the next wake-up
+    return participant, sends, steps  # MAX_STEPS: continue at the next wake-up
+
+
+def _took(activity_id: str, branch: int | None) -> list[Step]:
+    """A split's steps: TOTAL (it chose a path) and Branch_<n>, n counting its paths from 1."""
+    return [(activity_id, "TOTAL"), (activity_id, f"Branch_{branch}")] if branch is not None else []
 
 
 def _left(participant: Participant, status: ParticipantStatus) -> Participant:
@@ -127,27 +161,33 @@ def _left(participant: Participant, status: ParticipantStatus) -> Participant:
     return replace(participant, activity=None, status=status, wake_at=None, path=path)
 
 
-def _random_branch(journey_id: str, endpoint_id: str, activity_id: str, body: dict[str, Any]) -> str | None:
+def _random_branch(
+    journey_id: str, endpoint_id: str, activity_id: str, body: dict[str, Any]
+) -> tuple[int | None, str | None]:
+    """(path number from 1, its next activity); (None, None) when the percentages leave the point uncovered."""
     point, total = bucket(journey_id, endpoint_id, activity_id), 0
-    for branch in body.get("Branches") or []:
+    for number, branch in enumerate(body.get("Branches") or [], start=1):
         total += int(branch.get("Percentage") or 0)
         if point < total:
-            return branch.get("NextActivity")
-    return None
+            return number, branch.get("NextActivity")
+    return None, None
 
 
 def _split(
     kind: str, body: dict[str, Any], participant: Participant, endpoint: dict[str, Any], conditions: Conditions
-) -> str | None:
+) -> tuple[int, str | None]:
+    """(path number from 1, its next activity): a yes/no split's yes path is 1 and no is 2; a multivariate split's
+    default (else) path comes after its branches."""
     if kind == "ConditionalSplit":
         condition = body.get("Condition") or {}
         results = [_simple(c, participant, endpoint, conditions) for c in condition.get("Conditions") or []]
         met = all(results) if (condition.get("Operator") or "ALL") == "ALL" else any(results)
-        return body.get("TrueActivity") if met and results else body.get("FalseActivity")
-    for branch in body.get("Branches") or []:
+        return (1, body.get("TrueActivity")) if met and results else (2, body.get("FalseActivity"))
+    branches = body.get("Branches") or []
+    for number, branch in enumerate(branches, start=1):
         if _simple(branch.get("Condition") or {}, participant, endpoint, conditions):
-            return branch.get("NextActivity")
-    return body.get("DefaultActivity")
+            return number, branch.get("NextActivity")
+    return len(branches) + 1, body.get("DefaultActivity")
 
 
 def _simple(

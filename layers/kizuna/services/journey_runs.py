@@ -7,6 +7,9 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
 - Moving: `kizuna.domain.journey_steps.advance` walks each due participant until it must wait or leaves. Its sends
   go out before its new state is written, with message ids derived from (journey, run, endpoint, activity): a
   wake-up that crashes between the two replays the same sends, which the sender's claim turns into no-ops.
+- Counting: what each move adds to the run's execution metrics (kizuna.domain.journey_metrics: entries, exits,
+  activities reached, split paths, send outcomes) is written in the same conditional write as the participant's new
+  state (ParticipantStore.record_moves), so a replayed wake-up counts once and metrics never scan participants.
 - Sends use the messaging path (consent, quiet time, throttling) with `priority="bulk"` and the attribution the
   analytics aggregates count journey KPIs by (`journey_id`, `journey_activity_id`); a journey's `QuietTime`
   replaces the app's.
@@ -30,11 +33,12 @@ from aws_lambda_powertools import Logger
 
 from kizuna.catalog import ENDPOINT_SHARDS, JOURNEY_EXECUTION_MAX_DAYS, JOURNEY_LOOPS_PER_EXECUTION
 from kizuna.clock import Clock, iso
-from kizuna.domain.journey_steps import Participant, Send, advance
+from kizuna.domain.journey_metrics import move_counts, send_outcome
+from kizuna.domain.journey_steps import Participant, Send, Step, advance_traced
 from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions
 from kizuna.errors import KizunaError
 from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, SegmentStore
-from kizuna.ports_journeys import Engagement, EngagementStore, JourneyOrchestrator, ParticipantStore
+from kizuna.ports_journeys import Engagement, EngagementStore, JourneyOrchestrator, Move, ParticipantStore
 from kizuna.services import journey_engagement as engagement
 from kizuna.services.segments import is_member, resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_to_endpoints
@@ -153,7 +157,7 @@ def _enrol(deps: JourneyDeps, journey: dict[str, Any], run_id: str, shard: int, 
         batch = members[begin : begin + DUE_BATCH]
         known = deps.participants.get_many(app_id, journey["Id"], shard, [e["Id"] for e in batch])
         fresh = [Participant(e["Id"], journey.get("StartActivity"), now) for e in batch if e["Id"] not in known]
-        _move(deps, journey, run_id, shard, fresh, {e["Id"]: e for e in batch}, now)
+        _move(deps, journey, run_id, shard, fresh, {e["Id"]: e for e in batch}, now, entering=True)
 
 
 def _move(
@@ -164,32 +168,42 @@ def _move(
     participants: list[Participant],
     endpoints: dict[str, dict[str, Any]],
     now: datetime,
+    entering: bool = False,
 ) -> None:
     conditions = _Conditions(deps, journey["ApplicationId"], now)
-    moved: list[Participant] = []
+    moved: list[tuple[Participant, Participant, list[Step]]] = []
     sends: dict[str, list[tuple[dict[str, Any], Send]]] = defaultdict(list)
     for participant in participants:
         endpoint = endpoints.get(participant.endpoint_id)
         if endpoint is None:  # deleted (or erased) meanwhile: it leaves the journey
-            moved.append(replace(participant, activity=None, status="FINISHED", wake_at=None))
+            moved.append((participant, replace(participant, activity=None, status="FINISHED", wake_at=None), []))
             continue
-        after, made = advance(journey, run_id, participant, endpoint, now, conditions)
-        moved.append(after)
+        after, made, steps = advance_traced(journey, run_id, participant, endpoint, now, conditions)
+        moved.append((participant, after, steps))
         for send in made:
             sends[send.activity_id].append((endpoint, send))
+    outcomes: dict[str, dict[str, str]] = defaultdict(dict)  # endpoint id -> message activity -> send outcome
     for activity_id, items in sends.items():
-        _send(deps, journey, run_id, activity_id, items)
-    # After the sends: a crash in between replays them with the same ids, which the sender refuses to repeat.
-    deps.participants.put_many(journey["ApplicationId"], journey["Id"], shard, moved)
+        for endpoint_id, outcome in _send(deps, journey, run_id, activity_id, items).items():
+            outcomes[endpoint_id][activity_id] = outcome
+    moves = [
+        Move(after, move_counts(None if entering else before, after, steps, outcomes.get(after.endpoint_id, {})))
+        for before, after, steps in moved
+    ]
+    # After the sends: a crash in between replays them with the same ids, which the sender refuses to repeat; the
+    # moves' counts are written with the states, so the replay counts them once.
+    deps.participants.record_moves(journey["ApplicationId"], journey["Id"], run_id, shard, moves, now)
 
 
 def _send(
     deps: JourneyDeps, journey: dict[str, Any], run_id: str, activity_id: str, items: list[tuple[dict, Send]]
-) -> None:
+) -> dict[str, str]:
+    """Send one activity's messages; returns each endpoint's outcome (SUCCESS, OPT_OUT, PERMANENT_FAILURE, ...)."""
     kind, config = items[0][1].kind, items[0][1].config
+    not_sent = {endpoint["Id"]: "PERMANENT_FAILURE" for endpoint, _ in items}
     if kind not in TEMPLATE_MEMBER:
         logger.warning("journey activity kind not sent", extra={"kind": kind, "activity": activity_id})
-        return
+        return not_sent
     template = {"Name": config.get("TemplateName")}
     if config.get("TemplateVersion"):
         template["Version"] = config["TemplateVersion"]
@@ -203,9 +217,10 @@ def _send(
         ctx = context_for(deps.send, journey["ApplicationId"], request, "bulk", attribution, None)
     except KizunaError as exc:  # e.g. the template was deleted after publishing: the participants move on
         logger.warning("journey send refused", extra={"activity": activity_id, "reason": exc.message})
-        return
+        return not_sent
     if journey.get("QuietTime"):
         ctx = replace(ctx, quiet_time=journey["QuietTime"])
+    outcomes: dict[str, str] = {}
     for begin in range(0, len(items), MAX_RECIPIENTS):
         chunk = items[begin : begin + MAX_RECIPIENTS]
         ids = {endpoint["Id"]: send.message_id for endpoint, send in chunk}
@@ -217,6 +232,8 @@ def _send(
             engagement.remember_asked(
                 deps.engagement, journey["ApplicationId"], journey["Id"], activity_id, kind, queued, deps.clock.now()
             )
+        outcomes |= {endpoint_id: send_outcome(result) for endpoint_id, result in results.items()}
+    return outcomes
 
 
 class _Conditions:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kizuna.clock import Clock, iso
@@ -188,6 +188,11 @@ def _index(journeys: JourneyStore, journey: dict[str, Any], clock: Clock, was: s
     """Keep the custom-event index (the event types PutEvents keeps for conditions) in step with live journeys."""
     if journey["State"] in LIVE_STATES or was in LIVE_STATES:
         index_journey(journeys, journey, clock.now())
+
+
+def run_created_at(run_id: str) -> datetime:
+    """When the run was created (published): the inverse of run_id_for."""
+    return datetime.strptime(run_id, "r%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
 def _started(journey: dict[str, Any], on_active: OnActive | None) -> None:

@@ -33,6 +33,14 @@ class ParticipantStore(Protocol):
         ...
 
 
+class ReplyStore(Protocol):
+    """Inbound replies linked to the outbound message they answer (reply-based journey splits)."""
+
+    def replies_to(self, app_id: str, message_id: str) -> list[str]:
+        """The bodies of the replies to the message so far, oldest first."""
+        ...
+
+
 class JourneyOrchestrator(Protocol):
     def start(self, app_id: str, journey_id: str, run_id: str) -> None:
         """Start the run's wake-up loop (idempotent per run: starting it again does nothing)."""

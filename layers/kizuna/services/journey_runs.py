@@ -9,15 +9,21 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
   wake-up that crashes between the two replays the same sends, which the sender's claim turns into no-ops.
 - Sends use the messaging path (consent, quiet time, throttling) with `priority="bulk"` and the attribution the
   analytics aggregates count journey KPIs by (`journey_id`, `journey_activity_id`); a journey's `QuietTime`
-  replaces the app's.
-- Conditions read the endpoint (segments, dimensions) and the delivery records of the participant's messages
-  (delivered, failed). Clicks, replies and custom events as conditions are not built yet: they evaluate false.
+  replaces the app's, and holds every message of the journey whatever its MessageType (as Pinpoint's did).
+- Conditions read the endpoint (segments, dimensions), the delivery records of the participant's messages
+  (delivered, failed) and, when a reply store is wired (`JourneyDeps.replies`: the simulator's; production links no
+  reply to its message yet), the replies to them. Clicks and custom events as conditions are not built yet: they
+  evaluate false.
 - A run ends when no participant waits (the journey becomes COMPLETED), at `Schedule.EndTime`, or when the journey
-  is no longer ACTIVE (a resumed journey starts its loop again on the same run).
+  is no longer ACTIVE (a resumed journey starts its loop again on the same run, and the execution that was waiting
+  when it was paused ends at its next plan instead of looping beside the new one).
+- An execution never waits past `JOURNEY_EXECUTION_MAX_DAYS` after it started: a longer wait (up to 539 days) is
+  cut there, and that wake-up continues as a new execution, inside Standard's one-year limit.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,7 +37,7 @@ from kizuna.domain.journey_steps import Participant, Send, advance
 from kizuna.domain.segments import compile_dimensions
 from kizuna.errors import KizunaError
 from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, SegmentStore
-from kizuna.ports_journeys import JourneyOrchestrator, ParticipantStore
+from kizuna.ports_journeys import JourneyOrchestrator, ParticipantStore, ReplyStore
 from kizuna.services.segments import is_member, resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_to_endpoints
 
@@ -68,6 +74,7 @@ class JourneyDeps:
     clock: Clock
     orchestrator: JourneyOrchestrator | None = None
     messages: MessageStore | None = None
+    replies: ReplyStore | None = None
 
 
 def start(deps: JourneyDeps, journey: dict[str, Any]) -> None:
@@ -109,6 +116,9 @@ def plan(
     upcoming = [_instant(w) for w in wakes if w]
     if journey is None:
         return {"done": True}
+    resumed = journey.get("ResumedAt")
+    if resumed and _instant(started_at) < _instant(resumed):
+        return {"done": True}  # paused and resumed while this execution waited: the resumed one carries the run
     if not upcoming:
         _complete(deps, journey)
         return {"done": True}
@@ -118,8 +128,12 @@ def plan(
     if end and next_wake >= _instant(end):
         _complete(deps, journey)
         return {"done": True}
-    old = now - _instant(started_at) > timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
-    return {"done": False, "next_wake": iso(next_wake), "continue": loops >= JOURNEY_LOOPS_PER_EXECUTION or old}
+    horizon = _instant(started_at) + timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
+    if now >= horizon:
+        return {"done": False, "next_wake": iso(next_wake), "continue": True}
+    # A wait may not outlast the execution (Standard: one year): wake at the horizon, then continue as a new one.
+    next_wake = min(next_wake, horizon)
+    return {"done": False, "next_wake": iso(next_wake), "continue": loops >= JOURNEY_LOOPS_PER_EXECUTION}
 
 
 def run_loop(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> dict[str, Any]:
@@ -175,13 +189,10 @@ def _move(
     deps.participants.put_many(journey["ApplicationId"], journey["Id"], shard, moved)
 
 
-def _send(
-    deps: JourneyDeps, journey: dict[str, Any], run_id: str, activity_id: str, items: list[tuple[dict, Send]]
-) -> None:
-    kind, config = items[0][1].kind, items[0][1].config
+def message_request(kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The MessageRequest a message activity sends (None: a kind Kizuna does not send, e.g. CUSTOM)."""
     if kind not in TEMPLATE_MEMBER:
-        logger.warning("journey activity kind not sent", extra={"kind": kind, "activity": activity_id})
-        return
+        return None
     template = {"Name": config.get("TemplateName")}
     if config.get("TemplateVersion"):
         template["Version"] = config["TemplateVersion"]
@@ -190,14 +201,25 @@ def _send(
     member = {"SMS": "SMSMessage", "EMAIL": "EmailMessage", "VOICE": "VoiceMessage"}.get(kind)
     if member and message_config:
         request["MessageConfiguration"] = {member: message_config}
+    return request
+
+
+def _send(
+    deps: JourneyDeps, journey: dict[str, Any], run_id: str, activity_id: str, items: list[tuple[dict, Send]]
+) -> None:
+    kind, config = items[0][1].kind, items[0][1].config
+    request = message_request(kind, config)
+    if request is None:
+        logger.warning("journey activity kind not sent", extra={"kind": kind, "activity": activity_id})
+        return
     attribution = {"journey_id": journey["Id"], "journey_activity_id": activity_id, "journey_run_id": run_id}
     try:
         ctx = context_for(deps.send, journey["ApplicationId"], request, "bulk", attribution, None)
     except KizunaError as exc:  # e.g. the template was deleted after publishing: the participants move on
         logger.warning("journey send refused", extra={"activity": activity_id, "reason": exc.message})
         return
-    if journey.get("QuietTime"):
-        ctx = replace(ctx, quiet_time=journey["QuietTime"])
+    # Pinpoint's quiet time (the journey's, else the app's) holds every journey message, whatever its MessageType.
+    ctx = replace(ctx, quiet_time=journey.get("QuietTime") or ctx.quiet_time, quiet_every_type=True)
     for begin in range(0, len(items), MAX_RECIPIENTS):
         chunk = items[begin : begin + MAX_RECIPIENTS]
         ids = {endpoint["Id"]: send.message_id for endpoint, send in chunk}
@@ -221,6 +243,8 @@ class _Conditions:
         return compile_dimensions(dimensions, self._now)(endpoint)
 
     def message_event(self, message_id: str, event_types: list[str]) -> bool:
+        if any(t.rsplit(".", 1)[-1].upper() == "REPLY" for t in event_types) and self._replies(message_id):
+            return True
         record = self._deps.messages.get(message_id) if self._deps.messages is not None else None
         if record is None:
             return False
@@ -228,7 +252,12 @@ class _Conditions:
         return record.status in wanted
 
     def replied_with(self, message_id: str, answers: list[str]) -> bool:
-        return False  # replies are not linked to the message that asked yet
+        wanted = {_folded(a) for a in answers}
+        return any(_folded(body) in wanted for body in self._replies(message_id))
+
+    def _replies(self, message_id: str) -> list[str]:
+        # Production links no reply to the message that asked yet (no reply store is wired): replies evaluate false.
+        return self._deps.replies.replies_to(self._app_id, message_id) if self._deps.replies is not None else []
 
     def endpoint_event(self, endpoint_id: str, dimensions: dict[str, Any], since: datetime) -> bool:
         return False  # custom events as journey conditions are not built yet
@@ -250,6 +279,11 @@ def _complete(deps: JourneyDeps, journey: dict[str, Any]) -> None:
     }
     if not deps.journeys.put_journey(journey["ApplicationId"], done, journey["Version"]):
         logger.info("journey changed meanwhile; not marked completed", extra={"journey_id": journey["Id"]})
+
+
+def _folded(text: str) -> str:
+    """A reply as answers are compared: NFKC (a full-width "１" is "1"), trimmed, case-folded."""
+    return unicodedata.normalize("NFKC", text).strip().casefold()
 
 
 def _instant(value: str) -> datetime:

@@ -1,5 +1,5 @@
-"""The `kizuna` command: local mode, the demo, access keys, endpoint import/export and analytics exports (local or
-deployed)."""
+"""The `kizuna` command: local mode, the demo, access keys, endpoint import/export, analytics exports (local or
+deployed), Pinpoint stack migration and the journey simulator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from kizuna import cli_analytics, cli_endpoints, cli_migrate
+from kizuna import cli_analytics, cli_endpoints, cli_journeys, cli_migrate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_endpoints.add_parser(commands)
     cli_analytics.add_parser(commands)
     cli_migrate.add_parser(commands)
+    cli_journeys.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "endpoints":
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_analytics.run(args)
     if args.command == "migrate":
         return cli_migrate.run(args)
+    if args.command == "journeys":
+        return cli_journeys.run(args)
     if args.command == "local":
         return _local(args.port)
     if args.command == "demo":

@@ -12,13 +12,16 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
   state (ParticipantStore.record_moves), so a replayed wake-up counts once and metrics never scan participants.
 - Sends use the messaging path (consent, quiet time, throttling) with `priority="bulk"` and the attribution the
   analytics aggregates count journey KPIs by (`journey_id`, `journey_activity_id`); a journey's `QuietTime`
-  replaces the app's.
+  replaces the app's, and holds every message of the journey whatever its MessageType (as Pinpoint's did).
 - Conditions read the endpoint (segments, dimensions), the delivery records of the participant's messages
   (delivered, failed), and what the participant did (kizuna.services.journey_engagement): replies and clicks to
   its messages, custom events since it reached the split. Each SMS/WhatsApp message queued becomes its endpoint's
   latest journey message, the one an inbound reply is linked to.
 - A run ends when no participant waits (the journey becomes COMPLETED), at `Schedule.EndTime`, or when the journey
-  is no longer ACTIVE (a resumed journey starts its loop again on the same run).
+  is no longer ACTIVE (a resumed journey starts its loop again on the same run, and the execution that was waiting
+  when it was paused ends at its next plan instead of looping beside the new one).
+- An execution never waits past `JOURNEY_EXECUTION_MAX_DAYS` after it started: a longer wait (up to 539 days) is
+  cut there, and that wake-up continues as a new execution, inside Standard's one-year limit.
 """
 
 from __future__ import annotations
@@ -121,6 +124,9 @@ def plan(
     upcoming = [_instant(w) for w in wakes if w]
     if journey is None:
         return {"done": True}
+    resumed = journey.get("ResumedAt")
+    if resumed and _instant(started_at) < _instant(resumed):
+        return {"done": True}  # paused and resumed while this execution waited: the resumed one carries the run
     if not upcoming:
         _complete(deps, journey)
         return {"done": True}
@@ -130,8 +136,12 @@ def plan(
     if end and next_wake >= _instant(end):
         _complete(deps, journey)
         return {"done": True}
-    old = now - _instant(started_at) > timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
-    return {"done": False, "next_wake": iso(next_wake), "continue": loops >= JOURNEY_LOOPS_PER_EXECUTION or old}
+    horizon = _instant(started_at) + timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
+    if now >= horizon:
+        return {"done": False, "next_wake": iso(next_wake), "continue": True}
+    # A wait may not outlast the execution (Standard: one year): wake at the horizon, then continue as a new one.
+    next_wake = min(next_wake, horizon)
+    return {"done": False, "next_wake": iso(next_wake), "continue": loops >= JOURNEY_LOOPS_PER_EXECUTION}
 
 
 def run_loop(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> dict[str, Any]:
@@ -195,15 +205,10 @@ def _move(
     deps.participants.record_moves(journey["ApplicationId"], journey["Id"], run_id, shard, moves, now)
 
 
-def _send(
-    deps: JourneyDeps, journey: dict[str, Any], run_id: str, activity_id: str, items: list[tuple[dict, Send]]
-) -> dict[str, str]:
-    """Send one activity's messages; returns each endpoint's outcome (SUCCESS, OPT_OUT, PERMANENT_FAILURE, ...)."""
-    kind, config = items[0][1].kind, items[0][1].config
-    not_sent = {endpoint["Id"]: "PERMANENT_FAILURE" for endpoint, _ in items}
+def message_request(kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The MessageRequest a message activity sends (None: a kind Kizuna does not send, e.g. CUSTOM)."""
     if kind not in TEMPLATE_MEMBER:
-        logger.warning("journey activity kind not sent", extra={"kind": kind, "activity": activity_id})
-        return not_sent
+        return None
     template = {"Name": config.get("TemplateName")}
     if config.get("TemplateVersion"):
         template["Version"] = config["TemplateVersion"]
@@ -212,14 +217,27 @@ def _send(
     member = {"SMS": "SMSMessage", "EMAIL": "EmailMessage", "VOICE": "VoiceMessage"}.get(kind)
     if member and message_config:
         request["MessageConfiguration"] = {member: message_config}
+    return request
+
+
+def _send(
+    deps: JourneyDeps, journey: dict[str, Any], run_id: str, activity_id: str, items: list[tuple[dict, Send]]
+) -> dict[str, str]:
+    """Send one activity's messages; returns each endpoint's outcome (SUCCESS, OPT_OUT, PERMANENT_FAILURE, ...)."""
+    kind, config = items[0][1].kind, items[0][1].config
+    not_sent = {endpoint["Id"]: "PERMANENT_FAILURE" for endpoint, _ in items}
+    request = message_request(kind, config)
+    if request is None:
+        logger.warning("journey activity kind not sent", extra={"kind": kind, "activity": activity_id})
+        return not_sent
     attribution = {"journey_id": journey["Id"], "journey_activity_id": activity_id, "journey_run_id": run_id}
     try:
         ctx = context_for(deps.send, journey["ApplicationId"], request, "bulk", attribution, None)
     except KizunaError as exc:  # e.g. the template was deleted after publishing: the participants move on
         logger.warning("journey send refused", extra={"activity": activity_id, "reason": exc.message})
         return not_sent
-    if journey.get("QuietTime"):
-        ctx = replace(ctx, quiet_time=journey["QuietTime"])
+    # Pinpoint's quiet time (the journey's, else the app's) holds every journey message, whatever its MessageType.
+    ctx = replace(ctx, quiet_time=journey.get("QuietTime") or ctx.quiet_time, quiet_every_type=True)
     outcomes: dict[str, str] = {}
     for begin in range(0, len(items), MAX_RECIPIENTS):
         chunk = items[begin : begin + MAX_RECIPIENTS]

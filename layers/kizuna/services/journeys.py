@@ -27,6 +27,7 @@ WRITABLE = (
     "TimezoneEstimationMethods", "WaitForQuietTime",
 )  # fmt: skip
 FINAL_STATES = ("CANCELLED", "COMPLETED", "CLOSED")
+INTERNAL = ("Version", "RunId", "ResumedAt")  # kept on the stored journey, never answered
 # (from, to) pairs UpdateJourneyState allows.
 TRANSITIONS = {
     ("DRAFT", "ACTIVE"), ("ACTIVE", "PAUSED"), ("PAUSED", "ACTIVE"),
@@ -125,6 +126,9 @@ def update_journey_state(
     if current["State"] == "DRAFT" and target == "ACTIVE":
         _publishable(journey, catalog, clock.now())
         journey["RunId"] = run_id_for(clock.now())
+    if current["State"] == "PAUSED" and target == "ACTIVE":
+        # The execution that waited through the pause ends at its next plan; the one started now carries the run.
+        journey["ResumedAt"] = iso(clock.now())
     journey |= {"State": target, "Version": current["Version"] + 1, "LastModifiedDate": iso(clock.now())}
     _put(journeys, app_id, journey, current["Version"])
     _index(journeys, journey, clock, was=current["State"])
@@ -175,8 +179,8 @@ def delete_journey(apps: AppStore, journeys: JourneyStore, app_id: str, journey_
 
 
 def public(journey: dict[str, Any]) -> dict[str, Any]:
-    """The JourneyResponse: Kizuna's write version and run id stay inside."""
-    return {k: v for k, v in journey.items() if k not in ("Version", "RunId")}
+    """The JourneyResponse: Kizuna's write version, run id and resume time stay inside."""
+    return {k: v for k, v in journey.items() if k not in INTERNAL}
 
 
 def run_id_for(now: datetime) -> str:

@@ -5,7 +5,8 @@ Consent is decided here, before any provider sees the message (the architecture'
 - the channel is enabled for the app and the destination country is allowed (SMS pumping protection);
 - WhatsApp: free-form text only within 24 hours of the recipient's last message; outside that window only an
   approved template (ContentSid), and only to an endpoint that opted in (Attributes.WhatsAppOptIn);
-- promotional messages wait for the end of the recipient's quiet time (app settings QuietTime).
+- promotional messages wait for the end of the recipient's quiet time (app settings QuietTime); a journey's messages
+  wait whatever their type (`SendContext.quiet_every_type`), as Pinpoint's journey quiet time did.
 The message then carries the sender for its destination country, the app's rate cap for that sender and the
 estimated price for the daily spend cap, so the sender decides nothing from configuration.
 """
@@ -70,6 +71,8 @@ class SendContext:
     # message may go at the earliest (MessagesPerSecond spreading).
     message_ids: Mapping[str, str] | None = None
     not_before: Mapping[str, datetime] | None = None
+    # Quiet time holds every message, not only promotional ones (journeys: Pinpoint's QuietTime ignored MessageType).
+    quiet_every_type: bool = False
 
 
 def normalise(channel: str, address: str) -> tuple[str, str | None]:
@@ -136,7 +139,7 @@ def _message(
     spread = (ctx.not_before or {}).get(recipient.key)
     if spread is not None:
         not_before = iso(spread)
-    if composed.message_type == "PROMOTIONAL" and ctx.quiet_time:
+    if (composed.message_type == "PROMOTIONAL" or ctx.quiet_every_type) and ctx.quiet_time:
         tz_name = (recipient.endpoint or {}).get("Demographic", {}).get("Timezone")
         if not tz_name and channel in PHONE_CHANNELS:
             tz_name = estimated_timezone(address)

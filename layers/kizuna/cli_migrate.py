@@ -1,7 +1,9 @@
 """`kizuna migrate plan|apply`: move a Pinpoint project defined in CloudFormation (or synthesized by CDK) to Kizuna.
 
-    kizuna migrate plan TEMPLATE.(yaml|json) [--json] [--parameter NAME=VALUE ...] [--stack-name NAME]
-    kizuna migrate apply TEMPLATE --endpoint-url URL [--parameter NAME=VALUE ...] [--report report.json] [--json]
+    kizuna migrate plan TEMPLATE.(yaml|json) [--journey J.json ...] [--json] [--parameter NAME=VALUE ...]
+                        [--stack-name NAME]
+    kizuna migrate apply TEMPLATE --endpoint-url URL [--journey J.json ...] [--parameter NAME=VALUE ...]
+                         [--report report.json] [--json]
 
 plan reads the template only (exit 2 when a resource cannot move or is held, else 0); apply creates what moves
 through the API with KIZUNA_ACCESS_KEY_ID / KIZUNA_SECRET_ACCESS_KEY (an admin key: it creates an app and
@@ -41,15 +43,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--stack-name", help="AWS::StackName, and the marker apply tags the app with (default: file name)"
     )
     parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    parser.add_argument(
+        "--journey", action="append", default=[], type=Path, metavar="JOURNEY.json",
+        help="a journey (WriteJourneyRequest or get_journey's JourneyResponse) to move with the template's app; "
+        "a SegmentId may name a template segment by logical id; repeatable",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
+    from kizuna.migrate.journeys import with_journeys
     from kizuna.migrate.resolve import Resolver, Unresolvable
     from kizuna.migrate.template import TemplateError, load_template
 
     try:
-        template = load_template(args.template)
+        template = with_journeys(load_template(args.template), args.journey)
     except TemplateError as exc:
         raise SystemExit(str(exc)) from None
     stack = args.stack_name or args.template.name.split(".")[0]

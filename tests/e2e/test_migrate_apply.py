@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -36,6 +38,7 @@ def api(kizuna) -> Iterator[list[str]]:
 
 
 def apply(api: list[str], report: Path) -> tuple[int, dict[str, dict[str, Any]]]:
+    """`api` may carry more arguments (--journey FILE)."""
     code = cli.main(
         ["migrate", "apply", str(FIXTURE), *api, "--stack-name", STACK, "--report", str(report),
          "--parameter", f"ProjectName={PROJECT}", "--parameter", "AWS::AccountId=123456789012",
@@ -144,3 +147,49 @@ def test_the_migrated_campaign_runs_and_reaches_imported_endpoints_except_opted_
     assert runs[0]["TotalEndpointCount"] == runs[0]["SuccessfulEndpointCount"] == 1
     assert until(lambda: kizuna.sandbox.count("+819012340001", "佐藤" + WELCOME) == 1)
     assert not [m for m in kizuna.sandbox.messages.values() if m.to in ("+819012340002", "+819012340003")]
+
+
+def test_a_journey_file_moves_with_the_template_publishes_and_reaches_the_segment(
+    kizuna, pinpoint, api, first, tmp_path
+):
+    """CloudFormation had no journey type: a journey kept as JSON moves with `--journey`, its SegmentId naming the
+    template's segment by logical id and its template by `Ref`. Runs after the campaign test imported the audience."""
+    _, report = first
+    app_id = report["App"]["id"]
+    tokyo = datetime.now(ZoneInfo("Asia/Tokyo"))
+    # The app's quiet time (22:00-07:00) holds journey messages of every type; the journey's own quiet time, two
+    # hours from now, replaces it so that the message goes out now at any hour this test runs.
+    quiet = {"Start": f"{(tokyo.hour + 2) % 24:02d}:00", "End": f"{(tokyo.hour + 3) % 24:02d}:00"}
+    journey_file = tmp_path / "welcome-journey.json"
+    journey_file.write_text(
+        json.dumps(
+            {
+                "Name": "welcome journey",
+                "State": "ACTIVE",
+                "StartActivity": "hello",
+                "StartCondition": {"SegmentStartCondition": {"SegmentId": "Regulars"}},
+                "Activities": {"hello": {"SMS": {"TemplateName": {"Ref": "WelcomeSms"}}}},
+                "QuietTime": quiet,
+                "Schedule": {"EndTime": (tokyo + timedelta(days=30)).isoformat(), "Timezone": "Asia/Tokyo"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    journey_args = ["--journey", str(journey_file)]
+
+    code, moved = apply([*api, *journey_args], tmp_path / "with-journey.json")
+    journey = moved["WelcomeJourney"]
+    assert (journey["outcome"], journey["reason"]) == ("created", "published")
+    stored = pinpoint.get_journey(ApplicationId=app_id, JourneyId=journey["id"])["JourneyResponse"]
+    segment_id = report["Regulars"]["id"]
+    assert stored["StartCondition"]["SegmentStartCondition"]["SegmentId"] == segment_id
+    assert stored["Activities"]["hello"]["SMS"]["TemplateName"] == f"{PROJECT}-welcome"
+    # The campaign sent the gold endpoint one welcome; the journey sends it a second, the opted-out one nothing.
+    assert until(lambda: kizuna.sandbox.count("+819012340001", "佐藤" + WELCOME) == 2, 90)
+    assert kizuna.drain(30)
+    assert not [m for m in kizuna.sandbox.messages.values() if m.to in ("+819012340002", "+819012340003")]
+
+    code, again = apply([*api, *journey_args], tmp_path / "again-with-journey.json")
+    assert again["WelcomeJourney"]["outcome"] == "unchanged" and again["WelcomeJourney"]["id"] == journey["id"]
+    [listed] = pinpoint.list_journeys(ApplicationId=app_id)["JourneysResponse"]["Item"]
+    assert listed["Id"] == journey["id"]

@@ -15,9 +15,10 @@ from botocore.validate import ParamValidator
 
 from kizuna import cli
 from kizuna.migrate.apply_steps import same
+from kizuna.migrate.journeys import with_journeys
 from kizuna.migrate.plan import Plan, build_plan
 from kizuna.migrate.resolve import Resolver
-from kizuna.migrate.template import load_template, loads, plain, yaml_loads
+from kizuna.migrate.template import TemplateError, load_template, loads, plain, yaml_loads
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "pinpoint_stack.yaml"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -344,3 +345,66 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="not a readable template"):
         cli.main(["migrate", "plan", str(bad)])
     assert loads('{"Resources": {}}', yaml=False) == {"Resources": {}}
+
+
+# -- journeys (--journey FILE) ----------------------------------------------------------------------------------
+
+
+def journey_file(tmp_path: Path, document: Any, name: str = "welcome-journey.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(document, ensure_ascii=False) if not isinstance(document, str) else document)
+    return path
+
+
+JOURNEY = {
+    "Name": "ようこそ",
+    "State": "ACTIVE",
+    "StartActivity": "hello",
+    "StartCondition": {"SegmentStartCondition": {"SegmentId": "Seg"}},
+    "Activities": {"hello": {"SMS": {"TemplateName": "welcome"}}},
+    "Schedule": {"EndTime": "2027-01-01T00:00:00Z"},
+}
+
+
+def test_a_journey_file_joins_the_plan_after_what_it_refers_to_with_the_segment_by_logical_id(tmp_path):
+    template = with_journeys(campaign_template(), [journey_file(tmp_path, {"JourneyResponse": {**JOURNEY, "Id": "x"}})])
+
+    plan = plan_of(template, outputs=lambda lid, attr: {"App": "app-1", "Seg": "seg-9"}.get(lid))
+    journey = by_id(plan)["WelcomeJourney"]
+
+    assert [i.logical_id for i in plan.items][-1] == "WelcomeJourney"
+    assert (journey.status, journey.call, journey.name) == ("move", "CreateJourney", "ようこそ")
+    assert set(journey.depends_on) == {"App", "Seg"}
+    assert journey.request["StartCondition"]["SegmentStartCondition"]["SegmentId"] == "seg-9"
+    assert "Id" not in journey.request and journey.app == "app-1"
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ("{not json", "not JSON"),
+        ({"Name": "j"}, "with Activities"),
+    ],
+)
+def test_unreadable_journey_files_are_named(tmp_path, document, says):
+    with pytest.raises(TemplateError, match=says):
+        with_journeys(campaign_template(), [journey_file(tmp_path, document)])
+
+
+def test_a_journey_needs_its_app_named_when_the_template_has_two(tmp_path):
+    template = campaign_template()
+    template["Resources"]["Other"] = {"Type": "AWS::Pinpoint::App", "Properties": {"Name": "b"}}
+
+    with pytest.raises(TemplateError, match="say which app"):
+        with_journeys(template, [journey_file(tmp_path, JOURNEY)])
+    named = with_journeys(template, [journey_file(tmp_path, {**JOURNEY, "ApplicationId": "Other"})])
+    assert named["Resources"]["WelcomeJourney"]["Properties"]["ApplicationId"] == {"Ref": "Other"}
+
+
+def test_a_journey_kizuna_cannot_run_cannot_move(tmp_path):
+    push = {**JOURNEY, "Activities": {"hello": {"PUSH": {"TemplateName": "p"}}}}
+    template = with_journeys(campaign_template(), [journey_file(tmp_path, push)])
+
+    journey = by_id(plan_of(template))["WelcomeJourney"]
+
+    assert journey.status == "cannot" and "hello" in " ".join(journey.blockers)

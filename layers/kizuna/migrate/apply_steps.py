@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 MARKER = "kizuna:migrated-from"
@@ -177,6 +178,38 @@ def campaign(pinpoint: Any, t: Target) -> Step:
     return Step("updated", response["Id"], _campaign_outputs(response), reason or f"version {response['Version']}")
 
 
+def journey(pinpoint: Any, t: Target) -> Step:
+    """Found by name. A draft is brought up to date; a published journey is not editable (as in Pinpoint), so a
+    changed one is reported, not touched. A journey the file has ACTIVE is published (its run starts)."""
+    found = _named(pinpoint.list_journeys, "JourneysResponse", t)
+    if isinstance(found, Step):
+        return found
+    wanted = {k: v for k, v in t.request.items() if k != "State"}
+    publish = t.request.get("State") == "ACTIVE"
+    if found is None:
+        created = pinpoint.create_journey(ApplicationId=t.app, WriteJourneyRequest={**wanted, "State": "DRAFT"})
+        found = created["JourneyResponse"]
+        outcome = "created"
+    elif same(wanted, {k: found.get(k) for k in wanted}):
+        outcome = "unchanged"
+    elif found.get("State") == "DRAFT":
+        request = {**wanted, "State": "DRAFT"}
+        pinpoint.update_journey(ApplicationId=t.app, JourneyId=found["Id"], WriteJourneyRequest=request)
+        outcome = "updated"
+    else:
+        reason = (
+            f"journey {t.name!r} is {found.get('State')} and differs from the file: a published journey is not editable"
+        )
+        return Step("skipped", found["Id"], {"JourneyId": found["Id"]}, reason, blocking=False)
+    if publish and found.get("State", "DRAFT") == "DRAFT":
+        pinpoint.update_journey_state(
+            ApplicationId=t.app, JourneyId=found["Id"], JourneyStateRequest={"State": "ACTIVE"}
+        )
+        outcome = "created" if outcome == "created" else "updated"
+        return Step(outcome, found["Id"], {"JourneyId": found["Id"]}, "published")
+    return Step(outcome, found["Id"], {"JourneyId": found["Id"]})
+
+
 STEPS: dict[str, Callable[[Any, Target], Step]] = {
     "app": app,
     "settings": settings,
@@ -185,6 +218,7 @@ STEPS: dict[str, Callable[[Any, Target], Step]] = {
     "template": template,
     "segment": segment,
     "campaign": campaign,
+    "journey": journey,
 }
 
 
@@ -200,6 +234,11 @@ def same(wanted: Any, held: Any) -> bool:
         return len(wanted) == len(held) and all(same(a, b) for a, b in zip(wanted, held, strict=True))
     if _empty(wanted) and _empty(held):
         return True
+    if isinstance(held, datetime) and isinstance(wanted, str):  # boto3 parses timestamps (a journey's Schedule)
+        try:
+            return datetime.fromisoformat(wanted.replace("Z", "+00:00")) == held
+        except ValueError:
+            return False
     if isinstance(wanted, int | float) and isinstance(held, int | float) and not isinstance(wanted, bool):
         return float(wanted) == float(held)
     return bool(wanted == held)

@@ -25,7 +25,7 @@ from kizuna.migrate.resolve import PINPOINT, Resolver, Unresolvable
 EXIT_OK, EXIT_BLOCKED = 0, 2
 RANK = {
     "App": 0, "ApplicationSettings": 1, "SMSChannel": 2, "VoiceChannel": 2, "EmailChannel": 2, "EventStream": 3,
-    "SmsTemplate": 4, "EmailTemplate": 4, "VoiceTemplate": 4, "Segment": 5, "Campaign": 6,
+    "SmsTemplate": 4, "EmailTemplate": 4, "VoiceTemplate": 4, "Segment": 5, "Campaign": 6, "Journey": 7,
 }  # fmt: skip
 
 

@@ -300,8 +300,9 @@ class JourneyStore(Protocol):
         ...
 
     def event_journeys(self, app_id: str) -> list[dict[str, Any]]:
-        """The app's live journeys whose conditions read custom events (entry: Id, EventTypes, KeepDays), in one
-        query: PutEvents keeps an endpoint's events only of the types they name."""
+        """The app's live journeys whose conditions read custom events (entry: Id, EventTypes, KeepDays) or that
+        events start (Start), in one query: PutEvents keeps an endpoint's events only of the types they name, and
+        enters the endpoints whose events match a Start."""
         ...
 
     def index_event_journey(self, app_id: str, journey_id: str, entry: dict[str, Any] | None) -> None: ...

@@ -29,6 +29,27 @@ class Tally:
     updated_at: datetime | None
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """A shard's latest segment entry for a run: when it happened and the segment Version it read (None: unknown,
+    a marker written before these were kept)."""
+
+    at: datetime | None = None
+    segment_version: int | None = None
+
+
+@dataclass(frozen=True)
+class LoopState:
+    """A run's wake record (kizuna.services.journey_wakes), for journeys that gain participants while their loop
+    sleeps: when a loop of the run plans to wake next and which plan said so, and the earliest wake-up that entries
+    made outside the loop asked for. `version` is what a swap is conditional on (0: never written)."""
+
+    wake_at: datetime | None = None
+    by: str | None = None
+    want: datetime | None = None
+    version: int = 0
+
+
 class ParticipantsMoved(RuntimeError):
     """A participant's stored state is not the one the move started from: another wake-up moved it meanwhile (a
     resumed run's second loop, a retried invocation). Nothing of the refused chunk was written; the wake-up is retried
@@ -51,8 +72,14 @@ class ParticipantStore(Protocol):
         ...
 
     def next_wake(self, app_id: str, journey_id: str, shard: int) -> datetime | None: ...
-    def mark_enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> None: ...
+    def mark_enrolled(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, enrolment: Enrolment | None = None
+    ) -> None: ...
     def enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> bool: ...
+    def enrolment(self, app_id: str, journey_id: str, run_id: str, shard: int) -> Enrolment | None:
+        """The shard's latest segment entry for the run (None: none yet)."""
+        ...
+
     def all_participants(self, app_id: str, journey_id: str, shard: int) -> list[Participant]:
         """Every participant of a shard (the simulator, tests; not on the wake-up path)."""
         ...
@@ -69,10 +96,27 @@ class ParticipantStore(Protocol):
         """The run's counters over every shard (one read per shard, whatever the number of participants)."""
         ...
 
+    def count_once(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, key: str, counts: Mapping[str, int], at: datetime
+    ) -> bool:
+        """Add counts that no participant write carries (refused entries) to the shard's counters, once per `key`:
+        False when that key was counted already (a replayed PutEvents request or wake-up)."""
+        ...
+
+    def loop_state(self, app_id: str, journey_id: str, run_id: str) -> LoopState:
+        """The run's wake record, read consistently (LoopState() when none was written)."""
+        ...
+
+    def swap_loop_state(self, app_id: str, journey_id: str, run_id: str, expected: LoopState, new: LoopState) -> bool:
+        """Write `new` if the record is still `expected` (its version); False: it changed meanwhile."""
+        ...
+
 
 class JourneyOrchestrator(Protocol):
     def start(self, app_id: str, journey_id: str, run_id: str) -> None:
-        """Start the run's wake-up loop (idempotent per run: starting it again does nothing)."""
+        """Start an execution of the run's wake-up loop now: on publishing or resuming, and when an entry outside the
+        loop needs a wake-up sooner than the sleeping one (kizuna.services.journey_wakes). A start repeated at once
+        (a retry) is the same execution."""
         ...
 
 

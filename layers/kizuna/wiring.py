@@ -232,6 +232,7 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         journey_started=_journey_starter(settings, clock),
         engagement=engagement_store(settings.data_table),
         participants=participant_store(settings.journeys_table),
+        journey_engine=journey_deps(settings, clock, journey_orchestrator(settings.journey_state_machine_arn, clock)),
     )
 
 
@@ -318,7 +319,9 @@ def _journey_starter(settings: ApiSettings, clock: Clock) -> Callable[[dict], No
     return started
 
 
-def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
+def journey_deps(settings: JourneysSettings | ApiSettings, clock: Clock | None = None, orchestrator: Any = None) -> Any:
+    """The journey engine's ports: in the journeys function, and in the API, where PutEvents enters event-started
+    journeys (and starts a loop of the run through `orchestrator` when an entrant must wake before it would)."""
     from kizuna.services.journey_runs import JourneyDeps
     from kizuna.services.send_messages import SendDeps
 
@@ -337,6 +340,7 @@ def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
         clock=clock,
         messages=message_store(settings.messages_table),
         engagement=engagement_store(settings.data_table),
+        orchestrator=orchestrator,
     )
 
 

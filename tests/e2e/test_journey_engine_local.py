@@ -1,12 +1,15 @@
 """The journey engine in local mode: publishing a journey through the stock boto3 client starts its run on the
 local orchestrator (the state machine's loop), which enrols the segment, sends through the sandbox Twilio, sleeps
 through the wait and sends the next step; the journey then completes. A two-way survey branches on the replies
-the sandbox Twilio posts to the signed inbound webhook, a replayed webhook changing nothing."""
+the sandbox Twilio posts to the signed inbound webhook, a replayed webhook changing nothing. An event-started journey
+sends its first SMS within seconds of PutEvents, once however often the SDK retries the event, and its next step
+after a wait that the entry woke the run's loop for."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -205,3 +208,72 @@ def test_a_finished_journeys_run_and_execution_metrics_through_the_stock_client(
         pinpoint.get_journey_execution_activity_metrics(**ids, JourneyActivityId="nope")
     with pytest.raises(pinpoint.exceptions.BadRequestException, match="page-size"):
         pinpoint.get_journey_execution_metrics(**ids, PageSize="lots")
+
+
+def test_an_event_started_journey_sends_its_first_sms_within_seconds_of_put_events_once_per_event(
+    kizuna, pinpoint, app_id
+):
+    numbers = [f"+8190557{i:05d}" for i in range(2)]
+    pinpoint.update_endpoints_batch(
+        ApplicationId=app_id,
+        EndpointBatchRequest={
+            "Item": [{"Id": f"ev{i}", "ChannelType": "SMS", "Address": n} for i, n in enumerate(numbers)]
+        },
+    )
+    hello, later = f"hello-{uuid.uuid4().hex[:6]}", f"later-{uuid.uuid4().hex[:6]}"
+    pinpoint.create_sms_template(TemplateName=hello, SMSTemplateRequest={"Body": "ご購入ありがとうございます"})
+    pinpoint.create_sms_template(TemplateName=later, SMSTemplateRequest={"Body": "商品はいかがでしたか"})
+    journey_id = pinpoint.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": "購入のお礼",
+            "State": "ACTIVE",
+            "StartActivity": "hello",
+            "StartCondition": {
+                "EventStartCondition": {
+                    "EventFilter": {
+                        "FilterType": "ENDPOINT",
+                        "Dimensions": {
+                            "EventType": {"DimensionType": "INCLUSIVE", "Values": ["purchase"]},
+                            "Attributes": {"category": {"AttributeType": "INCLUSIVE", "Values": ["shoes"]}},
+                        },
+                    }
+                }
+            },
+            "Activities": {
+                "hello": {"SMS": {"TemplateName": hello, "NextActivity": "wait"}},
+                "wait": {"Wait": {"WaitTime": {"WaitFor": "PT3S"}, "NextActivity": "later"}},
+                "later": {"SMS": {"TemplateName": later}},
+            },
+        },
+    )["JourneyResponse"]["Id"]
+    time.sleep(2)  # the run's first loop finds no one and ends: the entry must start the next one
+
+    def put(endpoint_id: str, event_id: str, category: str) -> None:
+        stamp = datetime.now(UTC).isoformat()
+        events = {event_id: {"EventType": "purchase", "Timestamp": stamp, "Attributes": {"category": category}}}
+        answer = pinpoint.put_events(
+            ApplicationId=app_id, EventsRequest={"BatchItem": {endpoint_id: {"Endpoint": {}, "Events": events}}}
+        )
+        assert answer["EventsResponse"]["Results"][endpoint_id]["EventsItemResponse"][event_id]["StatusCode"] == 202
+
+    sent_at = time.monotonic()
+    put("ev0", "order-1", "shoes")
+    assert until(lambda: kizuna.sandbox.count(numbers[0], "ご購入ありがとうございます") == 1, 10)
+    assert time.monotonic() - sent_at < 10
+    put("ev0", "order-1", "shoes")  # an SDK retry of the same event: no second entry
+    put("ev1", "order-2", "bags")  # the attribute filter does not match
+    # The entrant's next step, 3 s later, is woken by the execution its entry started.
+    assert until(lambda: kizuna.sandbox.count(numbers[0], "商品はいかがでしたか") == 1, 60)
+    assert time.monotonic() - sent_at >= 3
+    assert kizuna.drain(30)
+    assert [kizuna.sandbox.count(numbers[0], t) for t in ("ご購入ありがとうございます", "商品はいかがでしたか")] == [
+        1,
+        1,
+    ]
+    assert kizuna.sandbox.count(numbers[1], "ご購入ありがとうございます") == 0
+    metrics = pinpoint.get_journey_execution_metrics(ApplicationId=app_id, JourneyId=journey_id)
+    counted = metrics["JourneyExecutionMetricsResponse"]["Metrics"]
+    assert (counted["ENDPOINT_ENTERED"], counted["ENDPOINT_LEFT"]) == ("1", "1")
+    state = pinpoint.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]["State"]
+    assert state == "ACTIVE"  # an event-started journey without an end time stays open for entries

@@ -1,6 +1,7 @@
 """Journey participants in DynamoDB (moto): the sparse due index answers only waiting participants due by now,
 earliest first; a participant that moves on leaves the index; enrolment markers are per run and shard; moves are
-written with their counts in one transaction per chunk, refused whole when a participant moved meanwhile."""
+written with their counts in one transaction per chunk, refused whole when a participant moved meanwhile; refused
+entries are counted once per key; the run's wake record is swapped only from the version read."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from moto import mock_aws
 from kizuna.adapters.dynamo_participants import DynamoParticipantStore
 from kizuna.catalog import TABLES
 from kizuna.domain.journey_steps import Participant
-from kizuna.ports_journeys import Move, ParticipantsMoved
+from kizuna.ports_journeys import Enrolment, LoopState, Move, ParticipantsMoved
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -80,6 +81,40 @@ def test_enrolment_is_marked_per_run_and_shard(store):
     store.mark_enrolled("app", "j1", "r1", 0)
     assert store.enrolled("app", "j1", "r1", 0) and not store.enrolled("app", "j1", "r2", 0)
     assert store.all_participants("app", "j1", 0) == []  # the marker is not a participant
+    assert store.enrolment("app", "j1", "r1", 0) == Enrolment()
+    store.mark_enrolled("app", "j1", "r1", 0, Enrolment(NOW, 3))  # a refresh: when, and the segment Version read
+    assert store.enrolment("app", "j1", "r1", 0) == Enrolment(NOW, 3) and store.enrolment("app", "j1", "r2", 0) is None
+
+
+def test_a_reentered_participant_keeps_its_entries_and_the_keys_that_entered_it(store):
+    again = Participant("e1", "hello", NOW, rev=0, entries=2, entered_at=NOW, entered_by=("event:e1:a", "event:e1:b"))
+    store.record_moves("app", "j1", "r1", 2, [Move(again, {"ENDPOINT_ENTERED": 1})], NOW)
+    [read] = store.get_many("app", "j1", 2, ["e1"]).values()
+    assert (read.entries, read.entered_at, read.entered_by, read.rev) == (2, NOW, ("event:e1:a", "event:e1:b"), 1)
+
+
+def test_refused_entries_are_counted_once_per_key(store):
+    refused = {"ACTIVE_ENDPOINT_REJECTED": 1}
+    assert store.count_once("app", "j1", "r1", 4, "event:e1:b", refused, NOW) is True
+    assert store.count_once("app", "j1", "r1", 4, "event:e1:b", refused, NOW) is False  # the SDK's retry
+    assert store.count_once("app", "j1", "r1", 4, "refresh:x", {"REENTRY_CAP_EXCEEDED": 5}, NOW) is True
+    assert store.tally("app", "j1", "r1").counts == {"ACTIVE_ENDPOINT_REJECTED": 1, "REENTRY_CAP_EXCEEDED": 5}
+    assert store.all_participants("app", "j1", 4) == []
+
+
+def test_the_runs_wake_record_is_swapped_only_from_the_version_read(store):
+    empty = store.loop_state("app", "j1", "r1")
+    assert empty == LoopState()
+    planned = LoopState(wake_at=NOW + timedelta(days=1), by="2026-12-03T09:00:00.000Z#0")
+    assert store.swap_loop_state("app", "j1", "r1", empty, planned) is True
+    assert store.swap_loop_state("app", "j1", "r1", empty, LoopState(wake_at=NOW)) is False  # someone wrote first
+    read = store.loop_state("app", "j1", "r1")
+    assert (read.wake_at, read.by, read.want, read.version) == (planned.wake_at, planned.by, None, 1)
+    wished = LoopState(read.wake_at, read.by, NOW + timedelta(hours=1))
+    assert store.swap_loop_state("app", "j1", "r1", read, wished) is True
+    assert store.loop_state("app", "j1", "r1").want == NOW + timedelta(hours=1)
+    assert store.swap_loop_state("app", "j1", "r1", read, LoopState()) is False  # a stale version
+    assert store.loop_state("app", "j1", "r2") == LoopState()
 
 
 def test_moves_are_written_with_their_counts_and_a_stale_move_is_refused_whole(store):

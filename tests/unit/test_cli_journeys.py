@@ -159,7 +159,7 @@ def write(tmp_path: Path, name: str, text: str) -> str:
         (None, '{"ChannelType": "SMS", "Address": "+819012340001"}\n', [], "endpoint 1 has no Id"),
         (None, '{"Id": "a", "ChannelType": "SMS", "Address": "12"}\n', [], "endpoint a: Invalid phone number"),
         (None, None, ["--fail", "nobody"], "endpoint 'nobody' (--replies or --fail) is not in"),
-        (EVENT_STARTED, None, [], "only segment-started journeys run yet"),
+        (EVENT_STARTED, None, [], "the simulator has no event input yet"),
     ],
 )
 def test_bad_input_is_named_with_exit_2_and_no_traceback(tmp_path, capsys, journey, endpoints, extra, message):

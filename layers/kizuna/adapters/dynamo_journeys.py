@@ -2,7 +2,8 @@
 - "APP#<app>" / "JRN#<journey>"     the JourneyResponse and its write version, which every put checks
                                     (kizuna.adapters.dynamo_app_documents)
 - "APP#<app>" / "JRNEV#<journey>"   a live journey whose conditions read custom events (entry: Id, EventTypes,
-                                    KeepDays), which PutEvents reads with one query
+                                    KeepDays) or that events start (Start: its EventStartCondition), which PutEvents
+                                    reads with one query
 """
 
 from __future__ import annotations

@@ -3,9 +3,14 @@
                                                     partition name) and due_at ("<ISO wake-up>#<endpoint id>"), the
                                                     sparse "due" index a wake-up queries up to now
                                                     and `rev`, the number of writes moves made (conditions)
-- "<app>#<journey>#<shard>" / "#enrolled#<run>"     the shard's segment entry for that run is done
+- "<app>#<journey>#<shard>" / "#enrolled#<run>"     the shard's segment entry for that run is done (`at`, and the
+                                                    segment `version` it read: the refresh rules compare them)
 - "<app>#<journey>#<shard>" / "#tally#<run>"        the shard's execution counters for that run: one Number per
                                                     counter (kizuna.domain.journey_metrics) and `updated_at`
+- "<app>#<journey>#<shard>" / "#counted#<run>#<key>" counts that no participant write carries (refused entries)
+                                                    were added once for `key`; expires after COUNTED_DAYS
+- "<app>#<journey>#loop" / "#loop#<run>"            the run's wake record (kizuna.services.journey_wakes): `doc`
+                                                    and `ver`, which every swap is conditional on
 A wake-up reads only due participants (Query on the index) and the endpoints they stand for: its cost grows with
 the participants that move, never with the journey's size.
 
@@ -23,9 +28,9 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -34,10 +39,13 @@ from kizuna.adapters.dynamo import batch_get, batch_write
 from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import iso
 from kizuna.domain.journey_steps import Participant
-from kizuna.ports_journeys import Move, ParticipantsMoved, Tally
+from kizuna.ports_journeys import Enrolment, LoopState, Move, ParticipantsMoved, Tally
 
 ENROLLED_PREFIX = "#enrolled#"
 TALLY_PREFIX = "#tally#"
+COUNTED_PREFIX = "#counted#"
+LOOP_PREFIX = "#loop#"
+COUNTED_DAYS = 30  # far longer than any retry of the PutEvents request or wake-up that counted
 MOVES_PER_TRANSACTION = 99  # and the tally update: DynamoDB's 100 actions per transaction
 TRANSACTION_ATTEMPTS = 8
 _RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -57,6 +65,9 @@ def participant_doc(p: Participant) -> dict[str, Any]:
         "wake_at": iso(p.wake_at) if p.wake_at else None,
         "messages": p.messages,
         "path": list(p.path),
+        "entries": p.entries,
+        "entered_at": iso(p.entered_at) if p.entered_at else None,
+        "entered_by": list(p.entered_by),
     }
 
 
@@ -82,6 +93,9 @@ def participant_of(doc: dict[str, Any]) -> Participant:
         wake_at=datetime.fromisoformat(doc["wake_at"]) if doc.get("wake_at") else None,
         messages=dict(doc.get("messages") or {}),
         path=tuple(doc.get("path") or ()),
+        entries=int(doc.get("entries") or 1),
+        entered_at=datetime.fromisoformat(doc["entered_at"]) if doc.get("entered_at") else None,
+        entered_by=tuple(doc.get("entered_by") or ()),
     )
 
 
@@ -120,13 +134,26 @@ class DynamoParticipantStore:
         items = page.get("Items", [])
         return datetime.fromisoformat(items[0]["due_at"]["S"].split("#", 1)[0]) if items else None
 
-    def mark_enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> None:
-        key = {"pk": {"S": _pk(app_id, journey_id, shard)}, "sk": {"S": f"{ENROLLED_PREFIX}{run_id}"}}
-        self._ddb.put_item(TableName=self._table, Item=key)
+    def mark_enrolled(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, enrolment: Enrolment | None = None
+    ) -> None:
+        item: dict[str, Any] = {"pk": {"S": _pk(app_id, journey_id, shard)}, "sk": {"S": f"{ENROLLED_PREFIX}{run_id}"}}
+        if enrolment is not None and enrolment.at is not None:
+            item["at"] = {"S": iso(enrolment.at)}
+        if enrolment is not None and enrolment.segment_version is not None:
+            item["version"] = {"N": str(enrolment.segment_version)}
+        self._ddb.put_item(TableName=self._table, Item=item)
 
     def enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> bool:
+        return self.enrolment(app_id, journey_id, run_id, shard) is not None
+
+    def enrolment(self, app_id: str, journey_id: str, run_id: str, shard: int) -> Enrolment | None:
         key = {"pk": {"S": _pk(app_id, journey_id, shard)}, "sk": {"S": f"{ENROLLED_PREFIX}{run_id}"}}
-        return "Item" in self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        at = datetime.fromisoformat(item["at"]["S"]) if "at" in item else None
+        return Enrolment(at, int(item["version"]["N"]) if "version" in item else None)
 
     def all_participants(self, app_id: str, journey_id: str, shard: int) -> list[Participant]:
         kwargs: dict[str, Any] = {
@@ -197,6 +224,72 @@ class DynamoParticipantStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+
+    def count_once(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, key: str, counts: Mapping[str, int], at: datetime
+    ) -> bool:
+        pk = _pk(app_id, journey_id, shard)
+        marker = {
+            "pk": {"S": pk},
+            "sk": {"S": f"{COUNTED_PREFIX}{run_id}#{key}"},
+            "expires_at": {"N": str(int((at + timedelta(days=COUNTED_DAYS)).timestamp()))},
+        }
+        actions = [
+            {"Put": {"TableName": self._table, "Item": marker, "ConditionExpression": "attribute_not_exists(sk)"}},
+            {"Update": self._tally_update(pk, run_id, Counter(counts), at)},
+        ]
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                self._ddb.transact_write_items(TransactItems=actions)
+                return True
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return False  # counted already (a replay, or botocore's retry of an attempt whose answer was lost)
+            if not _RETRYABLE & set(codes):
+                raise RuntimeError(f"journey count transaction cancelled: {codes}")
+            # e.g. a wake-up's moves of the same shard, transacting on the same tally item
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+        raise RuntimeError("journey counts kept conflicting with other transactions")
+
+    def loop_state(self, app_id: str, journey_id: str, run_id: str) -> LoopState:
+        found = self._ddb.get_item(TableName=self._table, Key=self._loop_key(app_id, journey_id, run_id),
+                                   ConsistentRead=True).get("Item")  # fmt: skip
+        if found is None:
+            return LoopState()
+        doc = json.loads(found["doc"]["S"])
+        return LoopState(
+            wake_at=datetime.fromisoformat(doc["wake_at"]) if doc.get("wake_at") else None,
+            by=doc.get("by"),
+            want=datetime.fromisoformat(doc["want"]) if doc.get("want") else None,
+            version=int(found["ver"]["N"]),
+        )
+
+    def swap_loop_state(self, app_id: str, journey_id: str, run_id: str, expected: LoopState, new: LoopState) -> bool:
+        doc = {
+            "wake_at": iso(new.wake_at) if new.wake_at else None,
+            "by": new.by,
+            "want": iso(new.want) if new.want else None,
+        }
+        item = {**self._loop_key(app_id, journey_id, run_id), "doc": {"S": json.dumps(doc)},
+                "ver": {"N": str(expected.version + 1)}}  # fmt: skip
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "ver = :ver", "ExpressionAttributeValues": {":ver": {"N": str(expected.version)}}}
+            if expected.version
+            else {"ConditionExpression": "attribute_not_exists(ver)"}
+        )
+        try:
+            self._ddb.put_item(TableName=self._table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _loop_key(self, app_id: str, journey_id: str, run_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"{app_id}#{journey_id}#loop"}, "sk": {"S": f"{LOOP_PREFIX}{run_id}"}}
 
     def tally(self, app_id: str, journey_id: str, run_id: str) -> Tally:
         keys = [

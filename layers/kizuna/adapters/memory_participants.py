@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from kizuna.domain.journey_steps import Participant
-from kizuna.ports_journeys import Move, ParticipantsMoved, Tally
+from kizuna.ports_journeys import Enrolment, LoopState, Move, ParticipantsMoved, Tally
 
 
 class InMemoryParticipantStore:
     def __init__(self) -> None:
         self.participants: dict[tuple[str, str, int], dict[str, Participant]] = {}
-        self.markers: set[tuple[str, str, str, int]] = set()
+        self.markers: dict[tuple[str, str, str, int], Enrolment] = {}
+        self.counted: set[tuple[str, str, str, int, str]] = set()
+        self.loops: dict[tuple[str, str, str], LoopState] = {}
         self.tallies: dict[tuple[str, str, str, int], Counter[str]] = {}
         self.tallied_at: dict[tuple[str, str, str, int], datetime] = {}
         self._lock = threading.Lock()
@@ -42,11 +44,38 @@ class InMemoryParticipantStore:
             waits = [p.wake_at for p in self.participants.get((app_id, journey_id, shard), {}).values() if _waits(p)]
         return min(waits, default=None)  # type: ignore[type-var]
 
-    def mark_enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> None:
-        self.markers.add((app_id, journey_id, run_id, shard))
+    def mark_enrolled(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, enrolment: Enrolment | None = None
+    ) -> None:
+        self.markers[(app_id, journey_id, run_id, shard)] = enrolment or Enrolment()
 
     def enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> bool:
         return (app_id, journey_id, run_id, shard) in self.markers
+
+    def enrolment(self, app_id: str, journey_id: str, run_id: str, shard: int) -> Enrolment | None:
+        return self.markers.get((app_id, journey_id, run_id, shard))
+
+    def count_once(
+        self, app_id: str, journey_id: str, run_id: str, shard: int, key: str, counts: Mapping[str, int], at: datetime
+    ) -> bool:
+        with self._lock:
+            if (app_id, journey_id, run_id, shard, key) in self.counted:
+                return False
+            self.counted.add((app_id, journey_id, run_id, shard, key))
+            self.tallies.setdefault((app_id, journey_id, run_id, shard), Counter()).update(counts)
+            self.tallied_at[(app_id, journey_id, run_id, shard)] = at
+            return True
+
+    def loop_state(self, app_id: str, journey_id: str, run_id: str) -> LoopState:
+        with self._lock:
+            return self.loops.get((app_id, journey_id, run_id), LoopState())
+
+    def swap_loop_state(self, app_id: str, journey_id: str, run_id: str, expected: LoopState, new: LoopState) -> bool:
+        with self._lock:
+            if self.loops.get((app_id, journey_id, run_id), LoopState()).version != expected.version:
+                return False
+            self.loops[(app_id, journey_id, run_id)] = replace(new, version=expected.version + 1)
+            return True
 
     def all_participants(self, app_id: str, journey_id: str, shard: int) -> list[Participant]:
         with self._lock:
@@ -82,11 +111,14 @@ def _waits(p: Participant) -> bool:
 
 
 class InMemoryOrchestrator:
-    """Records the runs started; tests drive the wake-up loop themselves (kizuna.services.journey_runs.run_loop)."""
+    """Records the runs started (`started`, once each) and every start (`starts`, with pokes for entries); tests drive
+    the wake-up loop themselves (kizuna.services.journey_runs.run_loop)."""
 
     def __init__(self) -> None:
         self.started: list[tuple[str, str, str]] = []
+        self.starts: list[tuple[str, str, str]] = []
 
     def start(self, app_id: str, journey_id: str, run_id: str) -> None:
+        self.starts.append((app_id, journey_id, run_id))
         if (app_id, journey_id, run_id) not in self.started:
             self.started.append((app_id, journey_id, run_id))

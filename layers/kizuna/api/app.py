@@ -85,6 +85,7 @@ class ApiDeps:
     journey_started: Callable[[dict[str, Any]], None] | None = None  # starts an ACTIVE journey's run (issue 7)
     engagement: EngagementStore | None = None  # custom events journeys' conditions read; erased with the user
     participants: ParticipantStore | None = None  # journey runs' counters (execution metrics)
+    journey_engine: Any = None  # kizuna.services.journey_runs.JourneyDeps: PutEvents enters event-started journeys
 
     def send_deps(self) -> SendDeps:
         return SendDeps(

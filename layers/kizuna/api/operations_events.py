@@ -10,7 +10,7 @@ from kizuna.api.app import Call, operation
 from kizuna.errors import BadRequest
 from kizuna.ports import EventSink
 from kizuna.ports_analytics import EventStreamStore
-from kizuna.services import campaign_runs, event_streams, ingest_events, journey_engagement
+from kizuna.services import campaign_runs, event_streams, ingest_events, journey_engagement, journey_entry
 
 
 def _sink(call: Call) -> EventSink:
@@ -29,11 +29,13 @@ def _streams(call: Call) -> EventStreamStore:
 def put_events(call: Call) -> dict:
     d = call.deps
     hooks: list[Callable[[str, list[dict[str, Any]]], Any]] = []
-    # Both are idempotent per event id, so the retry a failure of either asks for repeats nothing.
+    # Each is idempotent per event id, so the retry a failure of any asks for repeats nothing.
     if d.journeys is not None and d.engagement is not None:
         hooks.append(partial(journey_engagement.record_events, d.journeys, d.engagement, d.clock))
     if d.campaigns is not None:
         hooks.append(partial(campaign_runs.on_events, d.campaigns))
+    if d.journey_engine is not None:  # event-started journeys: entered by event id, so a retry enters no one twice
+        hooks.append(partial(journey_entry.on_events, d.journey_engine))
 
     def triggers(app_id: str, events: list[dict[str, Any]]) -> None:
         for hook in hooks:

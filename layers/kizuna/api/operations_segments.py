@@ -5,7 +5,7 @@ from __future__ import annotations
 from kizuna.api.app import Call, operation
 from kizuna.errors import BadRequest
 from kizuna.ports import SegmentStore
-from kizuna.services import segments
+from kizuna.services import journey_entry, segments
 
 
 def _segments(call: Call) -> SegmentStore:
@@ -25,9 +25,12 @@ def create_segment(call: Call) -> dict:
 @operation("UpdateSegment")
 def update_segment(call: Call) -> dict:
     d, p = call.deps, call.params
-    return segments.update_segment(
+    updated = segments.update_segment(
         d.apps, _segments(call), d.clock, call.app_id, p["SegmentId"], p.get("WriteSegmentRequest")
     )
+    if d.journey_engine is not None:  # journeys with RefreshOnSegmentUpdate enter the segment's new members
+        journey_entry.segment_updated(d.journey_engine, call.app_id, p["SegmentId"])
+    return updated
 
 
 @operation("GetSegment")

@@ -4,6 +4,8 @@ Pinpoint's GetJourney(Run)Execution(Activity)Metrics answer from those counters.
 Counters are flat names in one namespace per run (kizuna.ports_journeys.Tally):
 - `ENDPOINT_ENTERED`, `ENDPOINT_LEFT`            participants who entered the journey, and who left it (the end of a
                                                  path, held out, or their endpoint deleted)
+- `ACTIVE_ENDPOINT_REJECTED`,                     entries refused: the endpoint was still in the journey, or the
+  `REENTRY_CAP_EXCEEDED`                         re-entry limits (cap, interval) held it back (domain.journey_entry)
 - `<activity id>|<metric>`                       an activity's: `ENTERED` (reached it), `COMPLETED` (a wait, or a
                                                  holdout they passed), `HOLDOUT`, `TOTAL` and `Branch_<n>` (the path a
                                                  split chose, from 1), and a message activity's send outcome: `SUCCESS`
@@ -24,6 +26,7 @@ from kizuna.domain.journey_review import activity_kind
 from kizuna.domain.journey_steps import Participant, Step
 
 ENTERED, LEFT = "ENDPOINT_ENTERED", "ENDPOINT_LEFT"
+REFUSED = ("ACTIVE_ENDPOINT_REJECTED", "REENTRY_CAP_EXCEEDED")  # answered once counted
 LEFT_STATUSES = ("FINISHED", "HELD_OUT")
 # Pinpoint's ActivityType for each activity kind.
 ACTIVITY_TYPES = {
@@ -79,7 +82,7 @@ def journey_metrics(counts: Mapping[str, int], state: str) -> dict[str, str]:
         LEFT: left,
         "CANCELLED": cancelled,
         "ENDED": ended,
-    }
+    } | {name: counts[name] for name in REFUSED if counts.get(name)}
     return {name: str(value) for name, value in metrics.items()}
 
 

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from kizuna.domain.journey_entry import entry_findings
+
 MAX_ACTIVITIES = 40
 MAX_DURATION = timedelta(days=540)
 MAX_MULTI_CONDITION_BRANCHES = 4
@@ -312,6 +314,8 @@ def _check_start_condition(journey: dict[str, Any], catalog: Catalog, review: Re
             review.error("UNKNOWN_SEGMENT", f"StartCondition segment {segment_id!r} does not exist")
     if event and not ((event.get("EventFilter") or {}).get("Dimensions") or {}).get("EventType"):
         review.error("NO_EVENT_TYPE", "EventStartCondition.EventFilter.Dimensions.EventType names the event types")
+    for code, message in entry_findings(journey):  # re-entry limits, segment refresh, the event filter
+        review.error(code, message)
 
 
 def _check_schedule(journey: dict[str, Any], now: datetime, review: Review) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 from kizuna.domain.journey_review import MESSAGE_KINDS, activity_kind, wait_of
 
 MAX_STEPS = 100
+KEPT_ENTRY_KEYS = 10  # a participant remembers the keys of its latest entries (replays are recognised by them)
 ParticipantStatus = Literal["ACTIVE", "WAITING", "FINISHED", "HELD_OUT"]
 
 
@@ -54,6 +55,11 @@ class Participant:
     messages: dict[str, str] = field(default_factory=dict)  # message activity id -> message id sent there
     path: tuple[str, ...] = ()  # activities passed, in order
     rev: int = 0  # writes of this participant so far: each write is conditional on the one it replaces (0: none)
+    # Entry (kizuna.domain.journey_entry): how often it entered, when it last did, and the keys of its latest entries
+    # (an event id, a segment refresh), so that a replayed PutEvents or wake-up does not enter it again.
+    entries: int = 1
+    entered_at: datetime | None = None
+    entered_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,22 @@ class Send:
     message_id: str
 
 
-def message_id_for(journey_id: str, run_id: str, endpoint_id: str, activity_id: str) -> str:
-    digest = hashlib.sha256(f"{journey_id}|{run_id}|{endpoint_id}|{activity_id}".encode()).hexdigest()
+def entrant(
+    journey: dict[str, Any], endpoint_id: str, key: str, now: datetime, left: Participant | None = None
+) -> Participant:
+    """A participant entering at StartActivity by the entry `key`: a first entry, or a re-entry that replaces the
+    record of the one that `left` (its revision kept, so the write is conditional on it; its entries counted)."""
+    fresh = Participant(endpoint_id, journey.get("StartActivity"), now, entered_at=now, entered_by=(key,))
+    if left is None:
+        return fresh
+    keys = (*left.entered_by, key)[-KEPT_ENTRY_KEYS:]
+    return replace(fresh, rev=left.rev, entries=left.entries + 1, entered_by=keys)
+
+
+def message_id_for(journey_id: str, run_id: str, endpoint_id: str, activity_id: str, entry: int = 1) -> str:
+    """The message's id; a participant's second and later entries (re-entry) send under ids of their own."""
+    again = f"|{entry}" if entry > 1 else ""
+    digest = hashlib.sha256(f"{journey_id}|{run_id}|{endpoint_id}|{activity_id}{again}".encode()).hexdigest()
     return f"j{digest[:31]}"
 
 
@@ -115,7 +135,9 @@ def advance_traced(
         if not waited:  # a waiting participant was counted when it arrived
             steps.append((activity_id, "ENTERED"))
         if kind in MESSAGE_KINDS:
-            message_id = message_id_for(journey["Id"], run_id, participant.endpoint_id, activity_id)
+            message_id = message_id_for(
+                journey["Id"], run_id, participant.endpoint_id, activity_id, participant.entries
+            )
             sends.append(Send(activity_id, kind, body, message_id))
             participant = replace(participant, messages={**participant.messages, activity_id: message_id})
             next_id = body.get("NextActivity")

@@ -55,8 +55,9 @@ def put_events(
     request: dict,
     triggers: Callable[[str, list[dict[str, Any]]], Any] | None = None,
 ) -> dict[str, Any]:
-    """`triggers` hears the accepted events once they are in the stream: event-triggered campaigns send from it
-    within the request, so a matching event sends in seconds (not after the analytics pipeline's buffering)."""
+    """`triggers` hears the accepted events once they are in the stream: event-triggered campaigns send from it and
+    event-started journeys enter from it within the request, so a matching event sends in seconds (not after the
+    analytics pipeline's buffering)."""
     if apps.get_app(app_id) is None:
         raise NotFound(f"Application {app_id} not found")
     batch = request.get("BatchItem") or {}
@@ -103,7 +104,7 @@ def put_events(
                 logger.exception("event triggers failed", app_id=app_id, events=len(accepted))
                 for endpoint_id, event_id, _ in accepted:
                     results[endpoint_id]["EventsItemResponse"][event_id] = {
-                        "Message": "Event-triggered campaigns could not be evaluated; retry the event",
+                        "Message": "Event-triggered campaigns and journeys could not be evaluated; retry the event",
                         "StatusCode": 500,
                     }
     return {"Results": results}

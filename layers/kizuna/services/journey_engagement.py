@@ -38,6 +38,7 @@ from aws_lambda_powertools import Logger
 
 from kizuna.catalog import MESSAGE_RETENTION_DAYS
 from kizuna.clock import Clock
+from kizuna.domain.journey_entry import event_start_of
 from kizuna.domain.journey_review import activity_kind, wait_of
 from kizuna.ports import EndpointStore, JourneyStore
 from kizuna.ports_journeys import Asked, EndpointEvent, EngagementStore, Reply
@@ -145,7 +146,9 @@ def event_types_of(event_condition: dict[str, Any]) -> list[str]:
 
 
 def event_index_entry(journey: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    """The journey's entry in the custom-event index (None: no condition of it reads custom events)."""
+    """The journey's entry in the custom-event index (None: no condition of it reads custom events and it is not
+    event-started). An event-started journey's entry carries its EventStartCondition (`Start`), which PutEvents
+    matches to enter endpoints (kizuna.services.journey_entry)."""
     types: set[str] = set()
     longest = timedelta()
     activities = journey.get("Activities") or {}
@@ -154,10 +157,16 @@ def event_index_entry(journey: dict[str, Any], now: datetime) -> dict[str, Any] 
         if named:
             types.update(named)
             longest = max(longest, wait_of(activities[activity_id], now) or timedelta())
-    if not types:
+    start = event_start_of(journey)
+    if not types and start is None:
         return None
     keep_days = min(MAX_KEEP_DAYS, math.ceil(longest / timedelta(days=1)) + 1)
-    return {"Id": journey["Id"], "EventTypes": sorted(types), "KeepDays": keep_days}
+    entry: dict[str, Any] = {"Id": journey["Id"]}
+    if types:
+        entry |= {"EventTypes": sorted(types), "KeepDays": keep_days}
+    if start is not None:
+        entry["Start"] = start
+    return entry
 
 
 def index_journey(journeys: JourneyStore, journey: dict[str, Any], now: datetime) -> None:

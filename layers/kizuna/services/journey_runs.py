@@ -3,7 +3,11 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
 `plan`, then sleeps until the `next_wake` it returns; so a journey costs one loop per wake-up, whatever its size.
 
 - Entry: a segment-start journey enrols its segment's sendable endpoints on the run's first wake-up of each shard
-  (a marker per shard and run makes it once); they start at `StartActivity` and move at once.
+  (a marker per shard and run makes it once); they start at `StartActivity` and move at once. `RefreshFrequency` and
+  `RefreshOnSegmentUpdate` enrol the segment again (new members, and re-entries the limits allow:
+  kizuna.domain.journey_entry). Event-started journeys are entered from PutEvents (kizuna.services.journey_entry);
+  their plans keep the run's wake record, so that an entry made while the loop sleeps wakes it in time
+  (kizuna.services.journey_wakes), and they run until their end time however long no one waits.
 - Moving: `kizuna.domain.journey_steps.advance` walks each due participant until it must wait or leaves. Its sends
   go out before its new state is written, with message ids derived from (journey, run, endpoint, activity): a
   wake-up that crashes between the two replays the same sends, which the sender's claim turns into no-ops.
@@ -27,7 +31,7 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,13 +40,16 @@ from aws_lambda_powertools import Logger
 
 from kizuna.catalog import ENDPOINT_SHARDS, JOURNEY_EXECUTION_MAX_DAYS, JOURNEY_LOOPS_PER_EXECUTION
 from kizuna.clock import Clock, iso
+from kizuna.domain.journey_entry import REFUSALS, decide, enters_outside_the_loop, rules_of, segment_start_of
 from kizuna.domain.journey_metrics import move_counts, send_outcome
-from kizuna.domain.journey_steps import Participant, Send, Step, advance_traced
+from kizuna.domain.journey_steps import Participant, Send, Step, advance_traced, entrant
 from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions
 from kizuna.errors import KizunaError
 from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, SegmentStore
-from kizuna.ports_journeys import Engagement, EngagementStore, JourneyOrchestrator, Move, ParticipantStore
+from kizuna.ports_journeys import Engagement, EngagementStore, Enrolment, JourneyOrchestrator, Move, ParticipantStore
 from kizuna.services import journey_engagement as engagement
+from kizuna.services import journey_wakes
+from kizuna.services.journeys import run_created_at
 from kizuna.services.segments import is_member, resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_to_endpoints
 
@@ -102,9 +109,7 @@ def wake_shard(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str, sha
         return None
     if schedule.get("StartTime") and now < _instant(schedule["StartTime"]):
         return iso(_instant(schedule["StartTime"]))
-    if not deps.participants.enrolled(app_id, journey_id, run_id, shard):
-        _enrol(deps, journey, run_id, shard, now)
-        deps.participants.mark_enrolled(app_id, journey_id, run_id, shard)
+    refresh_at = _enter_segment(deps, journey, run_id, shard, now)
     started = deps.clock.now()
     while deps.clock.now() - started < SHARD_BUDGET:
         due = deps.participants.due(app_id, journey_id, shard, now, DUE_BATCH)
@@ -112,7 +117,7 @@ def wake_shard(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str, sha
             break
         found = deps.endpoints.get_endpoints(app_id, [p.endpoint_id for p in due])
         _move(deps, journey, run_id, shard, due, found, now)
-    upcoming = deps.participants.next_wake(app_id, journey_id, shard)
+    upcoming = min((t for t in (deps.participants.next_wake(app_id, journey_id, shard), refresh_at) if t), default=None)
     return iso(upcoming) if upcoming else None
 
 
@@ -127,6 +132,8 @@ def plan(
     resumed = journey.get("ResumedAt")
     if resumed and _instant(started_at) < _instant(resumed):
         return {"done": True}  # paused and resumed while this execution waited: the resumed one carries the run
+    if enters_outside_the_loop(journey):
+        return _plan_open(deps, journey, run_id, upcoming, loops, started_at)
     if not upcoming:
         _complete(deps, journey)
         return {"done": True}
@@ -144,6 +151,30 @@ def plan(
     return {"done": False, "next_wake": iso(next_wake), "continue": loops >= JOURNEY_LOOPS_PER_EXECUTION}
 
 
+def _plan_open(
+    deps: JourneyDeps, journey: dict[str, Any], run_id: str, upcoming: list[datetime], loops: int, started_at: str
+) -> dict[str, Any]:
+    """The plan of a journey entered while its loop sleeps (event-started, RefreshOnSegmentUpdate): it runs until its
+    Schedule.EndTime (or until stopped) however long no one waits, and its wake-ups go through the run's wake record,
+    which folds in the wake-ups entries asked for and ends this execution if another loop wakes first."""
+    now = deps.clock.now()
+    end = (journey.get("Schedule") or {}).get("EndTime")
+    if end and now >= _instant(end):
+        _complete(deps, journey)
+        return {"done": True}
+    wake = min([*upcoming, *([_instant(end)] if end else [])], default=None)  # at the end time, it completes
+    horizon = _instant(started_at) + timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
+    continuing = now >= horizon or loops >= JOURNEY_LOOPS_PER_EXECUTION
+    resumed = _instant(journey["ResumedAt"]) if journey.get("ResumedAt") else None
+    me = journey_wakes.plan_name(started_at, loops)
+    planned = journey_wakes.settle(
+        deps.participants, journey["ApplicationId"], journey["Id"], run_id, wake, now, me, continuing, resumed, horizon
+    )
+    if not isinstance(planned, datetime):  # nothing to wake for (the next entry starts a loop), or another loop will
+        return {"done": True}
+    return {"done": False, "next_wake": iso(planned), "continue": continuing}
+
+
 def run_loop(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> dict[str, Any]:
     """One loop of the state machine in-process (local mode, tests): every shard, then the plan."""
     wakes = [wake_shard(deps, app_id, journey_id, run_id, shard) for shard in range(ENDPOINT_SHARDS)]
@@ -153,21 +184,77 @@ def run_loop(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> di
 # -- moving participants ------------------------------------------------------------------------------------------
 
 
-def _enrol(deps: JourneyDeps, journey: dict[str, Any], run_id: str, shard: int, now: datetime) -> None:
-    start = ((journey.get("StartCondition") or {}).get("SegmentStartCondition") or {}).get("SegmentId")
-    if not start:
-        return  # event-started journeys enrol from PutEvents (not built yet)
-    app_id = journey["ApplicationId"]
-    segment = deps.segments.get_segment(app_id, start)
+def _enter_segment(
+    deps: JourneyDeps, journey: dict[str, Any], run_id: str, shard: int, now: datetime
+) -> datetime | None:
+    """A segment-start journey's entry into this shard: once on the run's first wake-up, and again when a refresh is
+    due (RefreshFrequency) or the segment has a new Version (RefreshOnSegmentUpdate). Returns the next refresh."""
+    segment_id = segment_start_of(journey)
+    if segment_id is None:
+        return None  # event-started: entered from PutEvents (kizuna.services.journey_entry)
+    app_id, rules = journey["ApplicationId"], rules_of(journey)
+    marker = deps.participants.enrolment(app_id, journey["Id"], run_id, shard)
+    if marker is not None and not (rules.refresh or rules.on_segment_update):
+        return None
+    segment = deps.segments.get_segment(app_id, segment_id)
+    version = int(segment["Version"]) if segment is not None and segment.get("Version") is not None else None
+    if marker is None:
+        key = "segment"
+    else:
+        due = (marker.at or run_created_at(run_id)) + rules.refresh if rules.refresh else None
+        updated = rules.on_segment_update and version is not None and version != marker.segment_version
+        if not (updated or (due and now >= due)):
+            return due
+        key = f"refresh:{iso(due)}" if due and now >= due else f"update:{version}"  # the same in a replayed wake-up
     if segment is None:
-        logger.warning("journey segment is gone", extra={"journey_id": journey["Id"], "segment_id": start})
-        return
+        logger.warning("journey segment is gone", extra={"journey_id": journey["Id"], "segment_id": segment_id})
+    else:
+        _enrol(deps, journey, run_id, shard, segment, key, now)
+    deps.participants.mark_enrolled(app_id, journey["Id"], run_id, shard, Enrolment(now, version))
+    return now + rules.refresh if rules.refresh else None
+
+
+def _enrol(
+    deps: JourneyDeps,
+    journey: dict[str, Any],
+    run_id: str,
+    shard: int,
+    segment: dict[str, Any],
+    key: str,
+    now: datetime,
+) -> None:
+    """Enter the shard's sendable members of the segment by the entry `key`, as the entry rules allow; the refused
+    ones are counted once per key (a replayed wake-up finds its own entrants entered by the same key)."""
+    app_id, rules = journey["ApplicationId"], rules_of(journey)
     members = list(resolve_shard(deps.endpoints, deps.segments, app_id, segment, shard, now=now))
+    refused: Counter[str] = Counter()
     for begin in range(0, len(members), DUE_BATCH):
         batch = members[begin : begin + DUE_BATCH]
         known = deps.participants.get_many(app_id, journey["Id"], shard, [e["Id"] for e in batch])
-        fresh = [Participant(e["Id"], journey.get("StartActivity"), now) for e in batch if e["Id"] not in known]
-        _move(deps, journey, run_id, shard, fresh, {e["Id"]: e for e in batch}, now, entering=True)
+        entering = []
+        for endpoint in batch:
+            decision = decide(rules, known.get(endpoint["Id"]), key, now)
+            if decision == "ENTER":
+                entering.append(entrant(journey, endpoint["Id"], key, now, known.get(endpoint["Id"])))
+            elif decision in REFUSALS:
+                refused[REFUSALS[decision]] += 1
+        _move(deps, journey, run_id, shard, entering, {e["Id"]: e for e in batch}, now, entering=True)
+    if refused:
+        deps.participants.count_once(app_id, journey["Id"], run_id, shard, key, refused, now)
+
+
+def enter(
+    deps: JourneyDeps,
+    journey: dict[str, Any],
+    run_id: str,
+    shard: int,
+    entrants: list[Participant],
+    endpoints: dict[str, dict[str, Any]],
+    now: datetime,
+) -> list[Participant]:
+    """Entrants from outside the loop (kizuna.services.journey_entry) move through their first steps at once, as a
+    wake-up moves them; returns their new states."""
+    return _move(deps, journey, run_id, shard, entrants, endpoints, now, entering=True)
 
 
 def _move(
@@ -179,7 +266,8 @@ def _move(
     endpoints: dict[str, dict[str, Any]],
     now: datetime,
     entering: bool = False,
-) -> None:
+) -> list[Participant]:
+    """Move the participants (or enter them, `entering`) and write their new states; returns those states."""
     conditions = _Conditions(deps, journey["ApplicationId"], now)
     moved: list[tuple[Participant, Participant, list[Step]]] = []
     sends: dict[str, list[tuple[dict[str, Any], Send]]] = defaultdict(list)
@@ -203,6 +291,7 @@ def _move(
     # After the sends: a crash in between replays them with the same ids, which the sender refuses to repeat; the
     # moves' counts are written with the states, so the replay counts them once.
     deps.participants.record_moves(journey["ApplicationId"], journey["Id"], run_id, shard, moves, now)
+    return [move.participant for move in moves]
 
 
 def message_request(kind: str, config: dict[str, Any]) -> dict[str, Any] | None:

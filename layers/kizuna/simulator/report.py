@@ -134,9 +134,12 @@ def _change(
     def add(event: str, activity: str | None, text: str) -> None:
         lines.append(Line(at, endpoint_id, event, activity, text))
 
-    if before is None:
+    entered = before is None or after.entries > before.entries  # a first entry, or a re-entry (segment refresh)
+    if entered:
         first = after.path[0] if after.path else after.activity
-        add("entered", first, f"entered at '{first}'")
+        again = f" (entry {after.entries})" if after.entries > 1 else ""
+        add("entered", first, f"entered at '{first}'{again}")
+        before = None  # what it did in an earlier entry is reported already
     passed = after.path[len(before.path) if before else 0 :]
     for i, activity_id in enumerate(passed):
         following = passed[i + 1] if i + 1 < len(passed) else after.activity

@@ -136,7 +136,10 @@ def build(journey_request: dict[str, Any], endpoints: list[dict[str, Any]], star
         if review["Errors"]:
             raise JourneyRefused(review["Errors"], review["Recommendations"])
         if not ((request.get("StartCondition") or {}).get("SegmentStartCondition") or {}).get("SegmentId"):
-            raise SimulationError("journey: only segment-started journeys run yet (EventStartCondition is not built)")
+            raise SimulationError(
+                "journey: event-started journeys are entered by PutEvents, and the simulator has no event input yet: "
+                "simulate its path with a SegmentStartCondition instead"
+            )
         journeys.update_journey_state(
             data, stored_journeys, catalog, clock, app_id, journey_id, {"State": "ACTIVE"},
             lambda j: journey_runs.start(deps, j),

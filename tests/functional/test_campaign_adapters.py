@@ -17,6 +17,7 @@ from moto import mock_aws
 from kizuna.adapters.dynamo_campaigns import DynamoCampaignStore
 from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
 from kizuna.adapters.scheduler_runs import EventBridgeRunScheduler, schedule_name
+from kizuna.local.moto_dynamodb_lock import serialise_dynamodb_writes
 
 REGION = "ap-northeast-1"
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -73,6 +74,10 @@ def test_campaign_pages_carry_an_opaque_token(ddb):
 
 
 def test_caps_hold_under_concurrent_targeting_and_a_repeated_message_counts_once(ddb):
+    # moto evaluates a write's condition and writes without a lock (DynamoDB does it atomically): give it local
+    # mode's write isolation, so that this tests the caps' conditions and not moto's thread safety (it failed once
+    # under load, two admissions passing the same version check).
+    serialise_dynamodb_writes()
     caps = DynamoEndpointCaps("limits", ddb)
     limits = {"c#c1#t": 3}
     results: list[bool] = []

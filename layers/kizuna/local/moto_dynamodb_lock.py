@@ -1,12 +1,16 @@
-"""moto 5.2.5's TransactWriteItems deep-copies the tables it touches to roll back on failure, without a lock: a
-write or read from another thread meanwhile fails it with "dictionary changed size during iteration" (a 500; moto's
-items are not safe to copy while they are being read). DynamoDB itself isolates transactions, so local mode does
-the same for moto: a transaction runs alone, item operations run together as they always did.
+"""moto 5.2.5 gives DynamoDB's guarantees to one thread at a time only; local mode runs many. Two of them matter:
 
-It also deep-copies a table once per item of the transaction, not once per table: an analytics chunk of 30 items
-copied the whole analytics table 30 times, under that lock, stalling every other request. While a transaction runs,
-local mode hands moto a `copy` module that copies each object once and returns the same copy after that
-(the rollback only needs one snapshot per table)."""
+- A conditional write is not atomic: moto reads the item, evaluates the condition and writes without a lock, so two
+  threads can both pass `attribute_not_exists(pk)` for the same key — two senders claiming one message id, two
+  cap admissions over the limit. DynamoDB makes each write atomic; local mode does the same for moto by running
+  item writes one at a time.
+- TransactWriteItems deep-copies the tables it touches to roll back on failure: a read or write from another thread
+  meanwhile fails it with "dictionary changed size during iteration" (a 500). A transaction also runs alone.
+
+Reads (GetItem, Query, Scan, ...) run together between writes. moto also deep-copies a table once per item of a
+transaction, not once per table: an analytics chunk of 30 items copied the whole analytics table 30 times. While a
+transaction runs, local mode hands moto a `copy` module that copies each object once and returns the same copy after
+that (the rollback only needs one snapshot per table)."""
 
 from __future__ import annotations
 
@@ -21,29 +25,19 @@ from typing import Any
 import moto.dynamodb.models as moto_dynamodb
 from moto.dynamodb.models import DynamoDBBackend
 
-_WRITES = (
-    "transact_write_items",
-    "put_item",
-    "update_item",
-    "delete_item",
-    "batch_write_item",
-    "get_item",
-    "batch_get_item",
-    "transact_get_items",
-    "query",
-    "scan",
-)
+_WRITES = ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item")
+_READS = ("get_item", "batch_get_item", "transact_get_items", "query", "scan")
 
 
 class _TransactionLock:
-    """Item operations run together, as they did before (moto copes with that); a transaction runs alone, because
-    its snapshot iterates the tables. Waiting transactions go first, so a stream of item operations cannot starve
-    them. Re-entrant per thread: moto's transaction and batch calls use its item operations inside."""
+    """Reads run together; a write (item write or transaction) runs alone. Waiting writers go first, so a stream of
+    reads cannot starve them. Re-entrant per thread: moto's transaction and batch calls use its item operations
+    inside."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
-        self._writer: int | None = None  # the thread running a transaction
+        self._writer: int | None = None  # the thread running a write or a transaction
         self._writers_waiting = 0
         self._depth = threading.local()
 
@@ -100,14 +94,17 @@ def _copying_once() -> types.SimpleNamespace:
 
 
 def serialise_dynamodb_writes() -> None:
-    for name in _WRITES:
+    for name in (*_WRITES, *_READS):
         method = getattr(DynamoDBBackend, name)
         if getattr(method, "_kizuna_locked", False):
             continue
 
         def locked(self: Any, *args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
-            if _name != "transact_write_items":
+            if _name in _READS:
                 with _lock.shared():
+                    return _method(self, *args, **kwargs)
+            if _name != "transact_write_items":
+                with _lock.exclusive():
                     return _method(self, *args, **kwargs)
             with _lock.exclusive():
                 moto_dynamodb.copy = _copying_once()  # type: ignore[assignment]

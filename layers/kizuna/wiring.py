@@ -319,6 +319,7 @@ def _journey_starter(settings: ApiSettings, clock: Clock) -> Callable[[dict], No
 
 
 def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
+    from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
     from kizuna.services.journey_runs import JourneyDeps
     from kizuna.services.send_messages import SendDeps
 
@@ -337,6 +338,8 @@ def journey_deps(settings: JourneysSettings, clock: Clock | None = None) -> Any:
         clock=clock,
         messages=message_store(settings.messages_table),
         engagement=engagement_store(settings.data_table),
+        relays=relay_queue(settings.relay_queue_url),
+        caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
     )
 
 

@@ -194,12 +194,15 @@ SETTINGS_BY_FUNCTION.update(
 
 class JourneysSettings(FunctionSettings):
     """The journey engine's function (kizuna.services.journey_runs): endpoints and segments, participants, the
-    delivery records conditions read, and the send queue."""
+    delivery records conditions read, the send queue, the relay queue (CUSTOM activities) and the limits table
+    (journey and app frequency caps, shared with campaigns)."""
 
     data_table: str = Field(alias=TABLES["data"].env_var)
     journeys_table: str = Field(alias=TABLES["journeys"].env_var)
     messages_table: str = Field(alias=TABLES["messages"].env_var)
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
+    relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)
+    limits_table: str = Field(alias=TABLES["limits"].env_var)
 
 
 SETTINGS_BY_FUNCTION["journeys"] = JourneysSettings

@@ -322,6 +322,7 @@ def _journey_starter(settings: ApiSettings, clock: Clock) -> Callable[[dict], No
 def journey_deps(settings: JourneysSettings | ApiSettings, clock: Clock | None = None, orchestrator: Any = None) -> Any:
     """The journey engine's ports: in the journeys function, and in the API, where PutEvents enters event-started
     journeys (and starts a loop of the run through `orchestrator` when an entrant must wake before it would)."""
+    from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
     from kizuna.services.journey_runs import JourneyDeps
     from kizuna.services.send_messages import SendDeps
 
@@ -341,6 +342,8 @@ def journey_deps(settings: JourneysSettings | ApiSettings, clock: Clock | None =
         messages=message_store(settings.messages_table),
         engagement=engagement_store(settings.data_table),
         orchestrator=orchestrator,
+        relays=relay_queue(settings.relay_queue_url),
+        caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
     )
 
 

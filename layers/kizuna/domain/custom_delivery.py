@@ -12,6 +12,10 @@ What Kizuna adds, because a webhook on the internet must be able to tell Kizuna'
   batch's endpoint ids). Delivery is at least once, like every webhook: retries after a timeout can repeat a
   request the receiver already handled, and this id is how it recognises the repeat.
 
+A journey's CUSTOM activity posts the same payload with the journey's ids in place of the campaign's: "JourneyId",
+"JourneyActivityId" (the activity) and "JourneyRunId" (the run; a Kizuna addition, as the journey events carry it),
+with a delivery id derived from (journey, run, activity, endpoint ids).
+
 Pinpoint also accepted a Lambda function name or ARN as the DeliveryUri; Kizuna refuses it with a clear error (a
 function URL in front of that function is the drop-in).
 """
@@ -71,6 +75,30 @@ def check_delivery(configuration: Any, message: Any, field: str) -> None:
         raise BadRequest(f"{field}.MessageConfiguration.CustomMessage.Data (a string) is required for CUSTOM delivery")
 
 
+def journey_activity_problems(body: Any, field: str = "CUSTOM") -> list[str]:
+    """What is wrong with a journey's CUSTOM activity (CustomMessageActivity), each message naming its field.
+    Kizuna has no custom message templates: the activity sends MessageConfig.Data."""
+    if not isinstance(body, dict):
+        return [f"{field} must be an object"]
+    problems = []
+    uri = body.get("DeliveryUri")
+    if isinstance(uri, str) and uri and (uri.startswith("arn:") or "://" not in uri):
+        problems.append(f"{field}.DeliveryUri: Kizuna delivers to HTTPS webhooks, not Lambda functions (give the "
+                        "function a function URL and use that)")  # fmt: skip
+    elif isinstance(uri, str) and uri and (not webhook_url_allowed(uri) or not _URL_CHARS.match(uri)):
+        problems.append(f"{field}.DeliveryUri must be an https:// URL of letters, digits and -._~?/#;:=&%")
+    types = body.get("EndpointTypes")
+    if types is not None and (not isinstance(types, list) or not set(types) <= ENDPOINT_TYPES):
+        problems.append(f"{field}.EndpointTypes must be a list of {', '.join(sorted(ENDPOINT_TYPES))}")
+    data = (body.get("MessageConfig") or {}).get("Data") if isinstance(body.get("MessageConfig"), dict) else None
+    if body.get("MessageConfig") is not None and not isinstance(data, str):
+        problems.append(f"{field}.MessageConfig.Data must be a string (the payload's Data)")
+    if body.get("TemplateName") or body.get("TemplateVersion"):
+        problems.append(f"{field}.TemplateName: Kizuna has no custom message templates; put the payload in "
+                        "MessageConfig.Data")  # fmt: skip
+    return problems
+
+
 def wants(configuration: dict[str, Any], endpoint: dict[str, Any]) -> bool:
     """Whether the configuration delivers to the endpoint's channel (to every channel when EndpointTypes is unset)."""
     types = configuration.get("EndpointTypes")
@@ -80,6 +108,33 @@ def wants(configuration: dict[str, Any], endpoint: dict[str, Any]) -> bool:
 def delivery_id(campaign_id: str, run_id: str, treatment_id: str, endpoint_ids: list[str]) -> str:
     digest = hashlib.sha256("\n".join([campaign_id, run_id, treatment_id, *sorted(endpoint_ids)]).encode())
     return digest.hexdigest()[:32]
+
+
+def journey_delivery_id(journey_id: str, run_id: str, activity_id: str, endpoint_ids: list[str]) -> str:
+    digest = hashlib.sha256("\n".join(["journey", journey_id, run_id, activity_id, *sorted(endpoint_ids)]).encode())
+    return digest.hexdigest()[:32]
+
+
+def journey_payload(
+    *,
+    data: str,
+    app_id: str,
+    journey_id: str,
+    run_id: str,
+    activity_id: str,
+    scheduled_time: str,
+    endpoints: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "Message": {},
+        "Data": data,
+        "ApplicationId": app_id,
+        "JourneyId": journey_id,
+        "JourneyActivityId": activity_id,
+        "JourneyRunId": run_id,
+        "ScheduledTime": scheduled_time,
+        "Endpoints": {e["Id"]: {k: v for k, v in e.items() if k != "Id"} for e in endpoints},
+    }
 
 
 def payload(

@@ -1,11 +1,13 @@
-"""Per-endpoint frequency caps: Pinpoint's campaign Limits (Daily, Total) and the app's Limits.Daily across every
-campaign, counted when an endpoint is targeted (as Pinpoint did), not when a message is delivered.
+"""Per-endpoint frequency caps: Pinpoint's campaign Limits (Daily, Total), journey Limits (DailyCap, TotalCap), the
+app's JourneyLimits and the app's Limits.Daily across every campaign and journey, counted when an endpoint is
+targeted (as Pinpoint did), not when a message is delivered.
 
 One small state per endpoint holds its counters and the ids of the messages last counted. Counter names carry what
-they count: "app#d#<day>" (the app's daily cap), "c#<campaign>#d#<day>" and "c#<campaign>#t" (the campaign's daily
-and total caps). Days are UTC dates. A message id already in the state is admitted again without counting, so a
-resumed or retried run keeps the caps exact; daily counters older than yesterday are dropped when the state is
-written, which keeps it small.
+they count: "app#d#<day>" (the app's daily cap, shared by campaigns and journeys), "c#<campaign>#d#<day>" and
+"c#<campaign>#t" (a campaign's daily and total caps), "j#<journey>#d#<day>" and "j#<journey>#t" (a journey's), and
+"journeys#d#<day>" (the app's JourneyLimits.DailyCap across every journey). Days are UTC dates. A message id
+already in the state is admitted again without counting, so a resumed or retried run keeps the caps exact; daily
+counters older than yesterday are dropped when the state is written, which keeps it small.
 """
 
 from __future__ import annotations
@@ -34,6 +36,30 @@ def counters_for(
         counters[f"c#{campaign_id}#t"] = int(total)
     if app_limits.get("Daily"):
         counters[f"app#d#{day}"] = int(app_limits["Daily"])
+    return counters
+
+
+def journey_counters_for(
+    journey_id: str, journey_limits: Mapping[str, Any], app_settings: Mapping[str, Any], now: datetime
+) -> dict[str, int]:
+    """Counter name → limit for one message of a journey to an endpoint (empty: nothing to count).
+
+    The journey's DailyCap; its TotalCap, else the app's JourneyLimits.TotalCap (Pinpoint's default for each
+    journey); the app's JourneyLimits.DailyCap across every journey; and the app's Limits.Daily across every campaign
+    and journey (one counter with the campaigns'). 0 means no limit, as in Pinpoint."""
+    day = now.date().isoformat()
+    app_journeys = app_settings.get("JourneyLimits") or {}
+    counters: dict[str, int] = {}
+    if journey_limits.get("DailyCap"):
+        counters[f"j#{journey_id}#d#{day}"] = int(journey_limits["DailyCap"])
+    total = journey_limits.get("TotalCap") or app_journeys.get("TotalCap")
+    if total:
+        counters[f"j#{journey_id}#t"] = int(total)
+    if app_journeys.get("DailyCap"):
+        counters[f"journeys#d#{day}"] = int(app_journeys["DailyCap"])
+    daily = (app_settings.get("Limits") or {}).get("Daily")
+    if daily:
+        counters[f"app#d#{day}"] = int(daily)
     return counters
 
 

@@ -7,8 +7,10 @@ the `POST .../journeys/{id}/validate` extension and again when the journey is ac
 Errors: a missing or unknown start activity, next activities that do not exist, activities no path reaches, loops
 that never wait (a participant would spin through them), more than 40 activities, a journey longer than 540 days
 (its schedule, a wait, or the longest path of waits), message activities without a known template, unknown
-segments, conditions on a message activity that is not one, malformed splits and holdouts, and activity kinds
-Kizuna does not run (PUSH, ContactCenter). Recommendations: no end time, no quiet time, no holdout.
+segments, conditions on a message activity that is not one, malformed splits and holdouts, activity kinds
+Kizuna does not run (PUSH, ContactCenter), malformed CUSTOM activities, limits, quiet time, open hours, closed days
+and schedule time zone. Recommendations: no end time, no quiet time, no holdout, OpenHours or ClosedDays without
+`SendingSchedule: true` (which they need to apply).
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from kizuna.domain.campaign_schedule import resolve_zone
+from kizuna.domain.custom_delivery import journey_activity_problems
 from kizuna.domain.journey_entry import entry_findings
+from kizuna.domain.journey_hours import schedule_problems
+from kizuna.errors import KizunaError
 
 MAX_ACTIVITIES = 40
 MAX_DURATION = timedelta(days=540)
 MAX_MULTI_CONDITION_BRANCHES = 4
 MAX_RANDOM_SPLIT_BRANCHES = 5
 MAX_ACTIVITY_ID_CHARS = 100
+# Pinpoint's JourneyLimits ranges (DailyCap and TotalCap: 0 = no limit); MessagesPerSecond as the campaigns'.
+LIMIT_RANGES = {"DailyCap": (0, 100), "TotalCap": (0, 100), "MessagesPerSecond": (1, 20_000)}
 
 MESSAGE_KINDS = ("SMS", "EMAIL", "CUSTOM", "VOICE", "WHATSAPP")  # VOICE and WHATSAPP are Kizuna's extensions
 FLOW_KINDS = ("Wait", "ConditionalSplit", "MultiCondition", "RandomSplit", "Holdout")
@@ -123,6 +131,7 @@ def review_journey(journey: dict[str, Any], catalog: Catalog, now: datetime) -> 
     _check_graph(journey, activities, start, review)
     _check_start_condition(journey, catalog, review)
     _check_schedule(journey, now, review)
+    _check_sending(journey, review)
     _recommend(journey, activities, review)
     review.findings = unique(review.findings)
     return review
@@ -170,9 +179,12 @@ def _check_each_activity(
 
 def _check_message(kind: str, body: dict[str, Any], catalog: Catalog, activity_id: str, review: Review) -> None:
     name = body.get("TemplateName")
-    if kind == "CUSTOM" and not name:
+    if kind == "CUSTOM":
         if not body.get("DeliveryUri"):
-            review.error("NO_DELIVERY_URI", "A CUSTOM activity names a DeliveryUri (or a template)", activity_id)
+            review.error("NO_DELIVERY_URI", "A CUSTOM activity names the webhook it posts to (CUSTOM.DeliveryUri)",
+                         activity_id)  # fmt: skip
+        for problem in journey_activity_problems(body):
+            review.error("BAD_CUSTOM", problem, activity_id)
         return
     if not name:
         review.error("NO_TEMPLATE", f"A {kind} activity names the message template it sends (TemplateName)",
@@ -332,6 +344,25 @@ def _check_schedule(journey: dict[str, Any], now: datetime, review: Review) -> N
             review.error("TOO_LONG", "Schedule runs for more than 540 days")
         if end <= now:
             review.error("BAD_SCHEDULE", "Schedule.EndTime has passed")
+
+
+def _check_sending(journey: dict[str, Any], review: Review) -> None:
+    """Limits, quiet time, open hours, closed days and the zone participants without one are read in."""
+    limits = journey.get("Limits") or {}
+    for name, (low, high) in LIMIT_RANGES.items():
+        value = limits.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            review.error("BAD_LIMITS", f"Limits.{name} must be a whole number from {low} to {high}; got {value!r}")
+    for code, message in schedule_problems(journey):
+        review.error(code, message)
+    try:
+        resolve_zone((journey.get("Schedule") or {}).get("Timezone"))
+    except KizunaError as exc:
+        review.error("BAD_SCHEDULE", exc.message)
+    advanced = [*(journey.get("OpenHours") or {}).values(), *(journey.get("ClosedDays") or {}).values()]
+    if any(advanced) and journey.get("SendingSchedule") is not True:
+        review.recommend("SENDING_SCHEDULE_OFF", "OpenHours and ClosedDays apply only with SendingSchedule: true; "
+                         "without it they are ignored")  # fmt: skip
 
 
 def _recommend(journey: dict[str, Any], activities: dict[str, dict[str, Any]], review: Review) -> None:

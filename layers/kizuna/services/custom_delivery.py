@@ -1,4 +1,5 @@
-"""A campaign treatment's CUSTOM delivery: its endpoints, in batches of at most 50, queued as signed webhook posts.
+"""CUSTOM delivery of a campaign treatment or a journey activity: its endpoints, in batches of at most 50, queued as
+signed webhook posts.
 
 The relay function posts them (kizuna.services.relay: retried with backoff, dead-lettered with the reason). A batch
 is identified by its delivery id (campaign, run, treatment, endpoint ids): a campaign piece that runs again queues
@@ -8,7 +9,7 @@ the same batches with the same ids, which the receiver uses to recognise a repea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,36 +35,87 @@ def deliver(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Queue the deliveries for those endpoints the configuration wants and that may be messaged; returns them."""
-    chosen = [e for e in endpoints if rules.wants(configuration, e) and _reachable(e)]
+    at = iso(now)
+
+    def document(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        return rules.payload(
+            data=data, app_id=app_id, campaign_id=campaign_id, treatment_id=treatment_id, activity_id=run_id,
+            scheduled_time=at, endpoints=batch,
+        )  # fmt: skip
+
+    def delivery_id(batch: list[dict[str, Any]]) -> str:
+        return rules.delivery_id(campaign_id, run_id, treatment_id, [e["Id"] for e in batch])
+
+    return _queue(relays, app_id, configuration, endpoints, document, delivery_id, at)
+
+
+def deliver_for_journey(
+    relays: RelayQueue,
+    *,
+    app_id: str,
+    journey_id: str,
+    run_id: str,
+    activity_id: str,
+    configuration: dict[str, Any],
+    data: str,
+    endpoints: Sequence[dict[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """A journey's CUSTOM activity (`configuration`: its DeliveryUri and EndpointTypes): as `deliver`, with the
+    journey's ids in the payload and delivery ids from (journey, run, activity, endpoint ids). Endpoints are batched
+    in id order, so a replayed wake-up queues the same batches with the same ids."""
+    at = iso(now)
+
+    def document(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        return rules.journey_payload(
+            data=data, app_id=app_id, journey_id=journey_id, run_id=run_id, activity_id=activity_id,
+            scheduled_time=at, endpoints=batch,
+        )  # fmt: skip
+
+    def delivery_id(batch: list[dict[str, Any]]) -> str:
+        return rules.journey_delivery_id(journey_id, run_id, activity_id, [e["Id"] for e in batch])
+
+    ordered = sorted(endpoints, key=lambda e: e["Id"])
+    return _queue(relays, app_id, configuration, ordered, document, delivery_id, at)
+
+
+def reachable(endpoint: dict[str, Any]) -> bool:
+    """Whether a CUSTOM delivery may include the endpoint (not opted out of everything, active), as Pinpoint."""
+    return endpoint.get("OptOut", "NONE") != "ALL" and endpoint.get("EndpointStatus", "ACTIVE") == "ACTIVE"
+
+
+Document = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+def _queue(
+    relays: RelayQueue,
+    app_id: str,
+    configuration: dict[str, Any],
+    endpoints: Sequence[dict[str, Any]],
+    document: Document,
+    delivery_id: Callable[[list[dict[str, Any]]], str],
+    at: str,
+) -> list[dict[str, Any]]:
+    chosen = [e for e in endpoints if rules.wants(configuration, e) and reachable(e)]
     requests = [
         RelayRequest(
             url=configuration["DeliveryUri"],
             app_id=app_id,
             channel="CUSTOM",
-            received_at=iso(now),
+            received_at=at,
             body=body,
-            delivery_id=rules.delivery_id(campaign_id, run_id, treatment_id, [e["Id"] for e in batch]),
+            delivery_id=delivery_id(batch),
         )
-        for batch, body in _batches(chosen, app_id, campaign_id, run_id, treatment_id, data, iso(now))
+        for batch, body in _batches(chosen, document)
     ]
     if requests:
         relays.enqueue_relays(requests)
     return chosen
 
 
-def _reachable(endpoint: dict[str, Any]) -> bool:
-    return endpoint.get("OptOut", "NONE") != "ALL" and endpoint.get("EndpointStatus", "ACTIVE") == "ACTIVE"
-
-
-def _batches(
-    endpoints: list[dict[str, Any]], app_id: str, campaign_id: str, run_id: str, treatment_id: str, data: str, at: str
-) -> Iterator[tuple[list[dict[str, Any]], str]]:
+def _batches(endpoints: list[dict[str, Any]], document: Document) -> Iterator[tuple[list[dict[str, Any]], str]]:
     def body(batch: list[dict[str, Any]]) -> str:
-        document = rules.payload(
-            data=data, app_id=app_id, campaign_id=campaign_id, treatment_id=treatment_id, activity_id=run_id,
-            scheduled_time=at, endpoints=batch,
-        )  # fmt: skip
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(document(batch), ensure_ascii=False, separators=(",", ":"))
 
     for start in range(0, len(endpoints), rules.MAX_ENDPOINTS_PER_REQUEST):
         pending = [endpoints[start : start + rules.MAX_ENDPOINTS_PER_REQUEST]]

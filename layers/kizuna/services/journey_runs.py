@@ -16,7 +16,10 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
   state (ParticipantStore.record_moves), so a replayed wake-up counts once and metrics never scan participants.
 - Sends use the messaging path (consent, quiet time, throttling) with `priority="bulk"` and the attribution the
   analytics aggregates count journey KPIs by (`journey_id`, `journey_activity_id`); a journey's `QuietTime`
-  replaces the app's, and holds every message of the journey whatever its MessageType (as Pinpoint's did).
+  replaces the app's, and holds every message of the journey whatever its MessageType (as Pinpoint's did). Before
+  that, kizuna.services.journey_sends applies the journey's sending schedule (QuietTime, OpenHours, ClosedDays in
+  the participant's zone), its limits (DailyCap, TotalCap, the app's caps shared with campaigns) and its
+  MessagesPerSecond; a CUSTOM activity is posted to the customer's webhook through the relay queue.
 - Conditions read the endpoint (segments, dimensions), the delivery records of the participant's messages
   (delivered, failed), and what the participant did (kizuna.services.journey_engagement): replies and clicks to
   its messages, custom events since it reached the split. Each SMS/WhatsApp message queued becomes its endpoint's
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,10 +48,11 @@ from kizuna.domain.journey_metrics import move_counts, send_outcome
 from kizuna.domain.journey_steps import Participant, Send, Step, advance_traced, entrant
 from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions
 from kizuna.errors import KizunaError
-from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, SegmentStore
+from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, RelayQueue, SegmentStore
+from kizuna.ports_campaigns import EndpointCaps
 from kizuna.ports_journeys import Engagement, EngagementStore, Enrolment, JourneyOrchestrator, Move, ParticipantStore
 from kizuna.services import journey_engagement as engagement
-from kizuna.services import journey_wakes
+from kizuna.services import journey_sends, journey_wakes
 from kizuna.services.journeys import run_created_at
 from kizuna.services.segments import is_member, resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_to_endpoints
@@ -90,6 +94,9 @@ class JourneyDeps:
     orchestrator: JourneyOrchestrator | None = None
     messages: MessageStore | None = None
     engagement: EngagementStore | None = None  # replies, clicks, custom events (journey_engagement)
+    relays: RelayQueue | None = None  # CUSTOM activities' webhook deliveries (journey_sends)
+    caps: EndpointCaps | None = None  # per-endpoint limits, shared with campaigns (journey_sends)
+    pacing: journey_sends.Pacing = field(default_factory=dict, repr=False)  # MessagesPerSecond slots per shard
 
 
 def start(deps: JourneyDeps, journey: dict[str, Any]) -> None:
@@ -295,7 +302,7 @@ def _move(
 
 
 def message_request(kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The MessageRequest a message activity sends (None: a kind Kizuna does not send, e.g. CUSTOM)."""
+    """The MessageRequest a message activity sends (None: not one of the send path's, e.g. CUSTOM)."""
     if kind not in TEMPLATE_MEMBER:
         return None
     template = {"Name": config.get("TemplateName")}
@@ -312,9 +319,14 @@ def message_request(kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
 def _send(
     deps: JourneyDeps, journey: dict[str, Any], run_id: str, activity_id: str, items: list[tuple[dict, Send]]
 ) -> dict[str, str]:
-    """Send one activity's messages; returns each endpoint's outcome (SUCCESS, OPT_OUT, PERMANENT_FAILURE, ...)."""
+    """Send one activity's messages; returns each endpoint's outcome (SUCCESS, OPT_OUT, PERMANENT_FAILURE, CAPPED,
+    QUIET_TIME, ...)."""
     kind, config = items[0][1].kind, items[0][1].config
     not_sent = {endpoint["Id"]: "PERMANENT_FAILURE" for endpoint, _ in items}
+    settings = deps.apps.get_settings(journey["ApplicationId"]) or {}
+    if kind == "CUSTOM":
+        now = deps.clock.now()
+        return journey_sends.deliver_custom(deps.relays, deps.caps, settings, journey, run_id, activity_id, items, now)
     request = message_request(kind, config)
     if request is None:
         logger.warning("journey activity kind not sent", extra={"kind": kind, "activity": activity_id})
@@ -325,13 +337,17 @@ def _send(
     except KizunaError as exc:  # e.g. the template was deleted after publishing: the participants move on
         logger.warning("journey send refused", extra={"activity": activity_id, "reason": exc.message})
         return not_sent
-    # Pinpoint's quiet time (the journey's, else the app's) holds every journey message, whatever its MessageType.
-    ctx = replace(ctx, quiet_time=journey.get("QuietTime") or ctx.quiet_time, quiet_every_type=True)
-    outcomes: dict[str, str] = {}
+    # Quiet time (the journey's, else the app's) holds every journey message whatever its MessageType, as Pinpoint's;
+    # the gate decides it with the open hours and closed days, so the send path does not apply quiet time again.
+    gated = journey_sends.gate(deps.caps, settings, deps.pacing, journey, run_id, kind, items, ctx.now)
+    ctx = replace(ctx, quiet_time={})
+    outcomes: dict[str, str] = dict(gated.refused)
+    items = gated.items
     for begin in range(0, len(items), MAX_RECIPIENTS):
         chunk = items[begin : begin + MAX_RECIPIENTS]
         ids = {endpoint["Id"]: send.message_id for endpoint, send in chunk}
-        results = send_to_endpoints(deps.send, replace(ctx, message_ids=ids), [e for e, _ in chunk])
+        held = {e: at for e, at in gated.not_before.items() if e in ids}
+        results = send_to_endpoints(deps.send, replace(ctx, message_ids=ids, not_before=held), [e for e, _ in chunk])
         if any(r.get("StatusCode") == 503 for r in results.values()):
             raise RuntimeError("the send queue refused journey messages; the wake-up is retried")
         if deps.engagement is not None:  # what a reply from these endpoints will answer

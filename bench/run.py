@@ -27,6 +27,7 @@ BENCHMARKS = [
     "import_rate",
     "segment_eval",
     "campaign_dispatch",
+    "journey_transitions",
     "consultations",
     "analytics_ingest",
     "demo_time",

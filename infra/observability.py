@@ -1,4 +1,5 @@
-"""Alarms: any message in a dead-letter queue, any function error. They notify one encrypted SNS topic."""
+"""Alarms: any message in a dead-letter queue, any function error, any state machine execution that failed, timed out
+or was aborted. They notify one encrypted SNS topic."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 
@@ -22,6 +24,7 @@ class Observability(Construct):
         key: kms.IKey,
         dead_letter_queues: dict[str, sqs.IQueue],
         functions: dict[str, lambda_.IFunction],
+        state_machines: dict[str, sfn.IStateMachine] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Alarms", display_name="Kizuna alarms", master_key=key, enforce_ssl=True)
@@ -55,6 +58,32 @@ class Observability(Construct):
                 f"{_camel(name)}Errors",
                 alarm_description=f"The {name} function failed (unhandled error or timeout).",
                 metric=function.metric_errors(period=Duration.minutes(5), statistic=cloudwatch.Stats.SUM),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(notify)
+        for name, machine in (state_machines or {}).items():
+            # One alarm for the three ways an execution ends badly; FILL because a sum with a missing series is
+            # missing, and most periods have no failed, timed-out or aborted execution at all.
+            period = Duration.minutes(5)
+            ended_badly = cloudwatch.MathExpression(
+                expression="FILL(failed, 0) + FILL(timed_out, 0) + FILL(aborted, 0)",
+                using_metrics={
+                    "failed": machine.metric_failed(period=period, statistic=cloudwatch.Stats.SUM),
+                    "timed_out": machine.metric_timed_out(period=period, statistic=cloudwatch.Stats.SUM),
+                    "aborted": machine.metric_aborted(period=period, statistic=cloudwatch.Stats.SUM),
+                },
+                period=period,
+                label=f"{name} executions failed, timed out or aborted",
+            )
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{_camel(name)}ExecutionsFailed",
+                alarm_description=f"A {name} state machine execution failed, timed out or was aborted: its run "
+                "stopped waking up (see the execution's history and the state machine's log group).",
+                metric=ended_badly,
                 threshold=0,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1,

@@ -157,6 +157,7 @@ class KizunaStack(Stack):
                 "email_events": email.dead_letter_queue,
             },
             functions=factory.functions,
+            state_machines={"journeys": engine.state_machine},
         )
 
         ConsultationAlarms(self, "ConsultationAlarms", topic=observability.topic)

@@ -273,8 +273,8 @@ def test_reconciler_runs_on_its_catalog_rate(synthesized):
 
 def test_every_dead_letter_queue_and_function_is_alarmed(synthesized):
     alarms = [a["Properties"] for a in synthesized.of_type("AWS::CloudWatch::Alarm").values()]
-    dlq_alarms = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
-    error_alarms = [a for a in alarms if a["MetricName"] == "Errors"]
+    dlq_alarms = [a for a in alarms if a.get("MetricName") == "ApproximateNumberOfMessagesVisible"]
+    error_alarms = [a for a in alarms if a.get("MetricName") == "Errors"]
     dead_letter_queues = {
         k for k, q in synthesized.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" not in q["Properties"]
     }

@@ -1,6 +1,8 @@
-"""The journey state machine's loop in local mode, on the local scheduler: each loop invokes the journeys function
-(the same handler Step Functions invokes) for every shard and for the plan, then schedules itself at the next
-wake-up. The scheduler reads the clock port, so a simulation fast-forwards through a 540-day journey."""
+"""The JourneyOrchestrator port in local mode: the journey state machine that Step Functions runs in AWS — the same
+Amazon States Language document, kizuna.journey_state_machine — interpreted on the local scheduler
+(kizuna.local.step_functions). Its tasks invoke the journeys function's handler in-process; its Wait states and
+retry intervals are one-time schedules on the clock port, so a simulation fast-forwards through a 540-day journey;
+a continue-as-new starts a new interpreted execution. `transitions` counts what Step Functions would bill."""
 
 from __future__ import annotations
 
@@ -10,40 +12,63 @@ from typing import Any
 
 from kizuna.adapters.journey_orchestrators import execution_input
 from kizuna.catalog import FUNCTIONS
-from kizuna.clock import Clock
-from kizuna.local.lambda_context import LocalLambdaContext
+from kizuna.clock import Clock, VirtualClock
+from kizuna.journey_state_machine import definition
+from kizuna.local.lambda_context import LOCAL_ACCOUNT_ID, LocalLambdaContext, local_region
+from kizuna.local.step_functions import Execution, LocalStateMachine, StatesError
+
+STATE_MACHINE_NAME = "kizuna-journeys"
 
 
 class LocalJourneyOrchestrator:
-    """The state machine's loop on the local scheduler: each loop invokes the journeys function for every shard and
-    for the plan, then schedules itself at the next wake-up (on the clock port, so a simulation fast-forwards)."""
-
     def __init__(self, scheduler: Any, invoke: Callable[[dict, Any], Any], clock: Clock) -> None:
-        self._scheduler = scheduler
-        self._invoke = invoke
-        self._clock = clock
+        region = local_region()
+        function_arn = f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:journeys"
+        self._invoke, self._clock = invoke, clock
+        self.state_machine = LocalStateMachine(
+            f"arn:aws:states:{region}:{LOCAL_ACCOUNT_ID}:stateMachine:{STATE_MACHINE_NAME}",
+            definition(function_arn, "aws"),
+            timers=scheduler,
+            clock=clock,
+            functions={function_arn: self._journeys},
+        )
 
     def start(self, app_id: str, journey_id: str, run_id: str) -> None:
-        state = execution_input(app_id, journey_id, run_id, self._clock.now())
-        self._scheduler.at(self._clock.now(), lambda _event, _context: self._loop(state), name=_name(state))
+        now = self._clock.now()
+        # As StepFunctionsOrchestrator: one execution name per (run, start), a retried start is the same execution.
+        name = f"{journey_id}-{run_id}-{now:%Y%m%d%H%M%S}"
+        try:
+            self.state_machine.start_execution(execution_input(app_id, journey_id, run_id, now), name)
+        except StatesError as exc:
+            if exc.error != "ExecutionAlreadyExists":
+                raise
 
-    def _loop(self, state: dict[str, Any]) -> None:
-        context = LocalLambdaContext("journeys", FUNCTIONS["journeys"].timeout_s)
-        wakes = [
-            self._invoke({**state, "action": "wake", "shard": shard}, context)["next_wake"] for shard in state["shards"]
-        ]
-        planned = self._invoke({**state, "action": "plan", "wakes": wakes}, context)
-        if planned["done"]:
-            return
-        state = {**state, "loops": state["loops"] + 1}
-        moment = datetime.fromisoformat(planned["next_wake"].replace("Z", "+00:00"))
-        self._scheduler.cancel(_name(state))
-        self._scheduler.at(moment, lambda _event, _context: self._loop(state), name=_name(state))
+    @property
+    def transitions(self) -> int:
+        return self.state_machine.transitions
+
+    @property
+    def executions(self) -> list[Execution]:
+        return list(self.state_machine.executions.values())
+
+    def _journeys(self, event: dict) -> Any:
+        spec = FUNCTIONS["journeys"]
+        return self._invoke(event, LocalLambdaContext("journeys", spec.timeout_s, spec.memory_mb))
 
 
-def _name(state: dict[str, Any]) -> str:
-    return f"journey-{state['journey_id']}-{state['run_id']}"
-
-
-def _name(state: dict[str, Any]) -> str:
-    return f"journey-{state['journey_id']}-{state['run_id']}"
+def fast_forward(
+    scheduler: Any, clock: VirtualClock, until: datetime, meanwhile: Callable[[datetime], None] | None = None
+) -> None:
+    """Fire everything due on the scheduler up to `until`, moving a virtual clock to each moment in turn;
+    `meanwhile(moment)` runs first (what happens before that moment: sends, deliveries) and may move the clock, never
+    past it. The clock is left at `until`."""
+    while (due := scheduler.next_due()) is not None and due <= until:
+        if meanwhile is not None:
+            meanwhile(due)
+        if due > clock.now():
+            clock.advance(due - clock.now())
+        scheduler.run_due()
+    if meanwhile is not None:
+        meanwhile(until)
+    if until > clock.now():
+        clock.advance(until - clock.now())

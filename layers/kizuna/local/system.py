@@ -143,10 +143,12 @@ class LocalKizuna:
             wiring.job_queue(jobs_url).enqueue([JobEnvelope.model_validate(body).message])
 
         wiring.use_run_schedulers(lambda: LocalRunScheduler(self.scheduler, enqueue_run))
-        # Journeys loop on the same scheduler, through the journeys function (looked up when a loop runs).
-        wiring.use_journey_orchestrators(
-            lambda: LocalJourneyOrchestrator(self.scheduler, lambda e, c: self.handlers["journeys"](e, c), self.clock)
+        # Journeys: the state machine's definition interpreted on the same scheduler, invoking the journeys function
+        # (looked up when a task runs); one orchestrator for every handler, so executions and transitions add up.
+        self.journey_orchestrator = LocalJourneyOrchestrator(
+            self.scheduler, lambda e, c: self.handlers["journeys"](e, c), self.clock
         )
+        wiring.use_journey_orchestrators(lambda: self.journey_orchestrator)
         self.handlers = {key: FunctionEnvironments(key) for key in FUNCTIONS}
         for key, handler in self.handlers.items():
             self.scheduler.register(key, handler)

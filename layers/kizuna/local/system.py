@@ -64,6 +64,9 @@ class LocalKizuna:
     port: int = 0
     credentials: Credentials | None = None  # None: a fresh admin key (or KIZUNA_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)
     clock: Clock = field(default_factory=SystemClock)
+    # The journey engine's clock (the journeys function and its loop), when it is not `clock`: the demo gives it an
+    # OffsetClock and jumps it forward through a two-week journey. Its loop then runs on a scheduler of its own.
+    journey_clock: Clock | None = None
     sandbox: SandboxTwilio = field(default_factory=SandboxTwilio)
     stripe: LocalStripe = field(default_factory=LocalStripe)  # localstripe, for billed consultations
     stripe_webhook_secret: str = field(init=False, default="")
@@ -143,9 +146,17 @@ class LocalKizuna:
             wiring.job_queue(jobs_url).enqueue([JobEnvelope.model_validate(body).message])
 
         wiring.use_run_schedulers(lambda: LocalRunScheduler(self.scheduler, enqueue_run))
-        # Journeys loop on the same scheduler, through the journeys function (looked up when a loop runs).
+        # Journeys loop on the same scheduler (or their own clock's), through the journeys function (looked up when
+        # a loop runs), which reads the same clock.
+        journey_clock = self.journey_clock or self.clock
+        self.journey_scheduler = (
+            self.scheduler if self.journey_clock is None else LocalScheduler(journey_clock, schedules=())
+        )
+        wiring.use_journey_clock(journey_clock)
         wiring.use_journey_orchestrators(
-            lambda: LocalJourneyOrchestrator(self.scheduler, lambda e, c: self.handlers["journeys"](e, c), self.clock)
+            lambda: LocalJourneyOrchestrator(
+                self.journey_scheduler, lambda e, c: self.handlers["journeys"](e, c), journey_clock
+            )
         )
         self.handlers = {key: FunctionEnvironments(key) for key in FUNCTIONS}
         for key, handler in self.handlers.items():
@@ -165,11 +176,14 @@ class LocalKizuna:
             poller.start()
             self.pollers[key] = poller
         self.scheduler.start(poll_s=1.0)
+        if self.journey_scheduler is not self.scheduler:
+            self.journey_scheduler.start(poll_s=1.0)
         return self
 
     def stop(self) -> None:
         for stop in (
             getattr(getattr(self, "scheduler", None), "stop", None),
+            getattr(getattr(self, "journey_scheduler", None), "stop", None),
             *(p.stop for p in self.pollers.values()),
             getattr(getattr(self, "_gateway", None), "stop", None),
             self.sandbox.stop,
@@ -186,6 +200,7 @@ class LocalKizuna:
             wiring.use_event_sinks(None)
             wiring.use_run_schedulers(None)
             wiring.use_journey_orchestrators(None)
+            wiring.use_journey_clock(None)
             wiring.reset()
 
     def _forget_aws_state(self) -> None:

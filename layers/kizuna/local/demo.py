@@ -14,7 +14,7 @@ from typing import Any
 from kizuna import wiring
 from kizuna.clock import OffsetClock
 from kizuna.domain.messages import TERMINAL
-from kizuna.local.demo_campaign import run_campaign
+from kizuna.local.demo_campaign import ANALYTICS_TIMEOUT_S, run_campaign
 from kizuna.local.demo_consultation import run_consultation
 from kizuna.local.demo_journey import run_journey
 from kizuna.local.system import LocalKizuna
@@ -82,7 +82,7 @@ DEMO_KPIS = ("txn-sms-sent", "txn-sms-delivered", "txn-sms-delivery-rate", "txn-
 
 def _print_kpis(kizuna: LocalKizuna, pinpoint: Any, app_id: str, out: Any) -> bool:
     """The demo's KPIs from GetApplicationDateRangeKpi, once every event is counted. False if they never were."""
-    if not kizuna.drain_analytics(timeout=60):
+    if not kizuna.drain_analytics(timeout=ANALYTICS_TIMEOUT_S):
         print("NOT FINISHED: the analytics pipeline did not settle", file=out)
         return False
     print("KPIs (GetApplicationDateRangeKpi, today):", file=out)

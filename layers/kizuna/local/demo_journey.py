@@ -19,7 +19,7 @@ from typing import Any
 
 from kizuna.clock import OffsetClock
 from kizuna.local.sandbox_twilio import VALID_FROM
-from kizuna.local.system import LocalKizuna
+from kizuna.local.system import SCHEDULED_QUEUES, LocalKizuna
 
 TEXTS = {
     "ask": "【Kizuna】先日はご来店ありがとうございました。ご満足いただけましたか？ 1: はい 2: いいえ",
@@ -153,7 +153,8 @@ def run_journey(kizuna: LocalKizuna, pinpoint: Any, app_id: str, out: Any, timeo
             time.sleep(0.1)
         done = _journey_requests(kizuna, by_body)
         sent.extend((day, to, key) for to, key in done[len(sent) :])
-        return len(done) >= wanted and kizuna.drain(timeout_s)
+        # Their callbacks too (a consultation's timers, delayed until its end, are not the journey's to wait for).
+        return len(done) >= wanted and kizuna.drain(timeout_s, skip=SCHEDULED_QUEUES)
 
     ok = settle(0, sum(1 for _ in PARTICIPANTS))
     url = f"{kizuna.base_url}/webhooks/twilio/inbound?app={app_id}"
@@ -272,5 +273,6 @@ def _print_results(
         if p.reply is not None:
             steps.insert(1, f"replied 「{p.reply}」")
         print(f"    {p.endpoint_id:<9} {p.to:<24} " + ", ".join(steps), file=out)
+    print("  the messages (the same text as SMS templates and as approved WhatsApp templates):", file=out)
     for key, body in TEXTS.items():
         print(f"    {key:<7}{body}", file=out)

@@ -10,7 +10,16 @@ from kizuna.clock import SystemClock
 from kizuna.observability import logger
 from kizuna.settings import AnalyticsWebSettings
 from kizuna.web.app import WebDeps, build_resolver
-from kizuna.wiring import access_key_store, aggregate_store, data_store, engagement_store, event_sink, link_store
+from kizuna.wiring import (
+    access_key_store,
+    aggregate_store,
+    data_store,
+    engagement_store,
+    event_sink,
+    journey_store,
+    link_store,
+    participant_store,
+)
 
 settings = AnalyticsWebSettings()
 clock = SystemClock()
@@ -24,6 +33,8 @@ app = build_resolver(
         keys=CachedSecretLookup(access_key_store(settings.access_keys_table, settings.keys_kms_key_id), clock),
         clock=clock,
         engagement=engagement_store(settings.data_table),  # clicks on journey messages' links
+        journeys=journey_store(settings.data_table),  # the app's journeys
+        participants=participant_store(settings.journeys_table),  # a journey's execution metrics
     )
 )
 

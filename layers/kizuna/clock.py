@@ -45,6 +45,32 @@ class VirtualClock:
         self.advance(seconds)
 
 
+class OffsetClock:
+    """The system clock plus an offset that only grows: time runs as usual and `advance` jumps it forward. Local
+    mode's journey engine can run on one (`LocalKizuna(journey_clock=...)`), so a demo fast-forwards a two-week
+    journey in seconds while everything that must agree with the wall clock (request signatures, Twilio's and
+    moto's timers) keeps it."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta():
+            raise ValueError("an OffsetClock only moves forward")
+        with self._lock:
+            self._offset += step
+            return datetime.now(UTC) + self._offset
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
 def epoch_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 

@@ -137,6 +137,8 @@ class AnalyticsWebSettings(FunctionSettings):
     keys_kms_key_id: str = Field(alias=KEYS_KMS_ENV_VAR)
     # A click on a tracked link is an event.
     events_stream: str = Field(alias=STREAMS["events"].env_var)
+    # A journey's page shows its execution metrics per activity, read from the run's tallies.
+    journeys_table: str = Field(alias=TABLES["journeys"].env_var)
 
 
 # Function key (catalog.FUNCTIONS) -> the settings model its handler reads.

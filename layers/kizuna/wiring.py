@@ -300,6 +300,15 @@ def use_journey_orchestrators(factory: Callable[[], Any] | None) -> None:
     _journey_orchestrator_factory = factory
 
 
+_journey_clock: Clock | None = None
+
+
+def use_journey_clock(clock: Clock | None) -> None:
+    """Local mode: the journey engine (the journeys function) reads this clock, the one its loop is scheduled on."""
+    global _journey_clock
+    _journey_clock = clock
+
+
 def journey_orchestrator(state_machine_arn: str, clock: Clock) -> Any:
     if _journey_orchestrator_factory is not None:
         return _journey_orchestrator_factory()
@@ -326,7 +335,7 @@ def journey_deps(settings: JourneysSettings | ApiSettings, clock: Clock | None =
     from kizuna.services.journey_runs import JourneyDeps
     from kizuna.services.send_messages import SendDeps
 
-    clock = clock or SystemClock()
+    clock = clock or _journey_clock or SystemClock()
     data = data_store(settings.data_table)
     channels = channel_store(settings.data_table)
     send = SendDeps(data, data, send_queue(settings.send_queue_url), clock, template_store(settings.data_table),

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kizuna.adapters.memory import InMemoryEventSink
-from kizuna.adapters.memory_analytics import InMemoryLinkStore
+from kizuna.adapters.memory import InMemoryDataStore, InMemoryEventSink
+from kizuna.adapters.memory_analytics import InMemoryAggregateStore, InMemoryLinkStore
+from kizuna.adapters.memory_journeys import InMemoryJourneyStore
+from kizuna.adapters.memory_participants import InMemoryParticipantStore
 from kizuna.auth import dashboard_tokens
 from kizuna.auth.access_keys import AccessKey, KeyStatus
 from kizuna.clock import VirtualClock
 from kizuna.domain.analytics_events import StreamEvent
+from kizuna.domain.apps import App
 from kizuna.domain.channels import ChannelRules
 from kizuna.domain.messages import OutboundMessage, WhatsAppTemplate
 from kizuna.errors import Forbidden
-from kizuna.services.dashboard import DashboardView
+from kizuna.services.dashboard import DashboardView, dashboard_view
+from kizuna.services.journey_metrics import ActivityRow
 from kizuna.services.links import follow_link, rewrite_links, track_message_links
 from kizuna.sms_segments import count_segments
 from kizuna.web.charts import Series, bar_chart, line_chart
@@ -171,3 +177,89 @@ def test_a_campaign_page_shows_each_treatments_results():
     page = render(view, "/prod/dashboard/apps/app1/campaigns/c1")
     assert "Treatments (A/B" in page
     assert "<td>1</td><td>4</td><td>1</td><td>25.0%</td>" in page
+
+
+SURVEY = {
+    "Id": "j1",
+    "ApplicationId": "app1",
+    "Name": "満足度調査",
+    "State": "COMPLETED",
+    "RunId": "r20261201T000000",
+    "StartActivity": "ask",
+    "Activities": {
+        "thanks": {"SMS": {"TemplateName": "thanks"}},  # listed before the start: the page follows the paths
+        "ask": {"SMS": {"TemplateName": "ask", "NextActivity": "answer"}},
+        "answer": {
+            "MultiCondition": {
+                "EvaluationWaitTime": {"WaitFor": "P1D"},
+                "Branches": [{"Condition": {"SegmentCondition": {"SegmentId": "s"}}, "NextActivity": "thanks"}],
+                "DefaultActivity": "remind",
+            }
+        },
+        "remind": {"SMS": {"TemplateName": "remind"}},
+        "orphan": {"Wait": {"WaitTime": {"WaitFor": "P1D"}}},
+    },
+}
+
+
+def _journey_stores(counts: dict[str, int]) -> tuple[InMemoryDataStore, InMemoryJourneyStore, InMemoryParticipantStore]:
+    apps = InMemoryDataStore()
+    apps.put_app(App("app1", "shop", "arn", "2026-01-01T00:00:00.000Z", {}))
+    journeys = InMemoryJourneyStore()
+    assert journeys.put_journey("app1", {**SURVEY, "Version": 1}, None)
+    assert journeys.put_journey("app1", {"Id": "j0", "Name": "ようこそ", "State": "DRAFT", "Version": 1}, None)
+    participants = InMemoryParticipantStore()
+    participants.tallies[("app1", "j1", SURVEY["RunId"], 3)] = Counter(counts)
+    participants.tallied_at[("app1", "j1", SURVEY["RunId"], 3)] = datetime(2026, 12, 2, tzinfo=UTC)
+    return apps, journeys, participants
+
+
+def test_a_journeys_page_reads_each_activitys_execution_metrics_in_path_order():
+    counts = {"ENDPOINT_ENTERED": 3, "ENDPOINT_LEFT": 3, "ask|ENTERED": 3, "ask|SUCCESS": 3, "answer|ENTERED": 3,
+              "answer|TOTAL": 3, "answer|Branch_1": 1, "answer|Branch_2": 2, "thanks|ENTERED": 1,
+              "thanks|SUCCESS": 1, "remind|ENTERED": 2, "remind|SUCCESS": 1, "remind|OPT_OUT": 1}  # fmt: skip
+    apps, journeys, participants = _journey_stores(counts)
+    clock = VirtualClock(datetime(2026, 12, 3, tzinfo=UTC))
+
+    view = dashboard_view(apps, InMemoryAggregateStore(), clock, "app1", "journey", "j1", 7, journeys, participants)
+
+    assert view.journey == {"Name": "満足度調査", "State": "COMPLETED"}
+    assert view.run_metrics["ENDPOINT_ENTERED"] == "3" and view.run_metrics["ENDPOINT_LEFT"] == "3"
+    assert [(r.activity_id, r.activity_type) for r in view.activities] == [
+        ("ask", "MESSAGE"), ("answer", "MULTI_CONDITIONAL_SPLIT"), ("thanks", "MESSAGE"), ("remind", "MESSAGE"),
+        ("orphan", "WAIT"),
+    ]  # fmt: skip
+    answer = view.activities[1].metrics
+    assert (answer["TOTAL"], answer["Branch_1"], answer["Branch_2"]) == ("3", "1", "2")
+    assert view.activities[3].metrics["OPT_OUT"] == "1"
+
+    app_view = dashboard_view(apps, InMemoryAggregateStore(), clock, "app1", "app", None, 7, journeys, participants)
+    assert sorted(app_view.journeys) == [("j0", "ようこそ", "DRAFT"), ("j1", "満足度調査", "COMPLETED")]
+
+
+def test_the_journey_page_tables_its_activities_and_the_app_page_links_its_journeys():
+    base = dict(start="s", end="e", dates=["2026-12-01"])
+    daily = {"sent": [3], "delivered": [3], "failed": [0], "delivery_rate": [1.0], "clicks": [None]}
+    journey = DashboardView(
+        "app1", "shop", "journey", "j1", **base, totals={"sent": 3, "delivered": 3, "failed": 0, "clicks": 0},
+        daily=daily, journey={"Name": "満足度<調査>", "State": "COMPLETED"},
+        run_metrics={"ENDPOINT_ENTERED": "3", "ENDPOINT_ACTIVE": "0", "ENDPOINT_LEFT": "3"},
+        activities=[
+            ActivityRow("ask", "MESSAGE", {"ENTERED": "3", "SUCCESS": "3", "OPT_OUT": "0"}),
+            ActivityRow("answer", "MULTI_CONDITIONAL_SPLIT",
+                        {"ENTERED": "3", "TOTAL": "3", "Branch_1": "1", "Branch_2": "0", "Branch_3": "2"}),
+        ],
+    )  # fmt: skip
+    page = render(journey, "/prod/dashboard/apps/app1/journeys/j1")
+    assert "満足度&lt;調査&gt;" in page and "Journey activities (COMPLETED; run: ENDPOINT_ENTERED 3" in page
+    assert "<tr><td>ask</td><td>MESSAGE</td><td>3</td><td>SUCCESS 3</td><td></td></tr>" in page
+    assert "<td>answer</td><td>MULTI_CONDITIONAL_SPLIT</td><td>3</td><td>TOTAL 3</td>" in page
+    assert "Branch_1 1 · Branch_2 0 · Branch_3 2" in page
+
+    app = DashboardView(
+        "app1", "shop", "app", None, **base, totals={"sent": 0, "delivered": 0, "failed": 0, "clicks": 0},
+        daily={**daily, "active": [None], "sessions": [None]}, journeys=[("j1", "満足度調査", "ACTIVE")],
+    )  # fmt: skip
+    listed = render(app, "/prod/dashboard/apps/app1")
+    assert '<a href="/prod/dashboard/apps/app1/journeys/j1">満足度調査</a></td><td>ACTIVE</td>' in listed
+    assert "No journeys yet" in render(replace(app, journeys=[]), "/prod/dashboard/apps/app1")

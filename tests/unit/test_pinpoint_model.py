@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kizuna.errors import BadRequest
-from kizuna.pinpoint.model import bind_input, operation
+from kizuna.pinpoint.model import bind_input, operation, to_wire
 
 
 def test_routes_methods_and_codes_come_from_the_model():
@@ -45,3 +45,29 @@ def test_invalid_payloads_name_the_field(body, field):
 def test_a_missing_required_payload_is_refused():
     with pytest.raises(BadRequest, match="MessageRequest"):
         bind_input(operation("SendMessages"), {"application_id": "a"}, {}, None)
+
+
+def test_a_member_sent_under_its_wire_name_is_bound_by_its_member_name_and_answered_under_it():
+    # SimpleCondition.SegmentDimensions is "segmentDimensions" on the wire (its locationName): what boto3 sends.
+    split = {"ConditionalSplit": {"Condition": {"Conditions": [{"segmentDimensions": {"Demographic": {}}}]}}}
+    body = {"Name": "j", "Activities": {"a": split, "b": {"MultiCondition": {"Branches": [
+        {"Condition": {"segmentDimensions": {"Attributes": {}}}, "NextActivity": "a"}]}}}}  # fmt: skip
+
+    bound = bind_input(operation("CreateJourney"), {"application_id": "app"}, {}, body)["WriteJourneyRequest"]
+
+    assert bound["Activities"]["a"]["ConditionalSplit"]["Condition"]["Conditions"] == [
+        {"SegmentDimensions": {"Demographic": {}}}
+    ]
+    assert bound["Activities"]["b"]["MultiCondition"]["Branches"][0]["Condition"] == {
+        "SegmentDimensions": {"Attributes": {}}
+    }
+    written_by_hand = {"Name": "j", "Activities": {"a": {"ConditionalSplit": {"Condition": {"Conditions": [
+        {"SegmentDimensions": {}}]}}}}}  # fmt: skip
+    assert bind_input(operation("CreateJourney"), {"application_id": "app"}, {}, written_by_hand) == {
+        "ApplicationId": "app",
+        "WriteJourneyRequest": written_by_hand,
+    }
+    op = operation("GetJourney")
+    answered = to_wire(op.model.output_shape.members[op.output_member], {"Id": "j", **bound})
+    assert answered["Activities"]["a"] == split
+    assert to_wire(operation("GetApp").model.output_shape, {"Id": "x"}) == {"Id": "x"}  # nothing renamed: as is

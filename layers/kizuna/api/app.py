@@ -24,7 +24,7 @@ from kizuna.auth.access_keys import AccessKey, authorize
 from kizuna.auth.sigv4 import SignedRequest, verify_request
 from kizuna.clock import Clock
 from kizuna.errors import BadRequest, Forbidden, KizunaError, PayloadTooLarge
-from kizuna.pinpoint.model import Operation, bind_input
+from kizuna.pinpoint.model import Operation, bind_input, to_wire
 from kizuna.pinpoint.model import operation as model_operation
 from kizuna.ports import (
     AppStore,
@@ -178,6 +178,8 @@ def _view(app: APIGatewayRestResolver, deps: ApiDeps, op: Operation, fn: Operati
         request_id = _request_id(app)
         # rest-json: the body is the output shape's payload member, which is what operations return.
         result = fn(Call(deps, caller, params, request_id))
+        if result is not None and op.output_member is not None:
+            result = to_wire(op.model.output_shape.members[op.output_member], result)
         return Response(
             status_code=op.status,
             content_type="application/json",

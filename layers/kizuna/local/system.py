@@ -64,6 +64,9 @@ class LocalKizuna:
     port: int = 0
     credentials: Credentials | None = None  # None: a fresh admin key (or KIZUNA_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)
     clock: Clock = field(default_factory=SystemClock)
+    # The journey engine's clock (the journeys function and its loop), when it is not `clock`: the demo gives it an
+    # OffsetClock and jumps it forward through a two-week journey. Its loop then runs on a scheduler of its own.
+    journey_clock: Clock | None = None
     sandbox: SandboxTwilio = field(default_factory=SandboxTwilio)
     stripe: LocalStripe = field(default_factory=LocalStripe)  # localstripe, for billed consultations
     stripe_webhook_secret: str = field(init=False, default="")
@@ -143,10 +146,16 @@ class LocalKizuna:
             wiring.job_queue(jobs_url).enqueue([JobEnvelope.model_validate(body).message])
 
         wiring.use_run_schedulers(lambda: LocalRunScheduler(self.scheduler, enqueue_run))
-        # Journeys: the state machine's definition interpreted on the same scheduler, invoking the journeys function
-        # (looked up when a task runs); one orchestrator for every handler, so executions and transitions add up.
+        # Journeys: the state machine's definition interpreted on the same scheduler (or, when the journeys run on a
+        # clock of their own, on a scheduler of that clock), invoking the journeys function (looked up when a task
+        # runs), which reads the same clock; one orchestrator for every handler, so executions and transitions add up.
+        journey_clock = self.journey_clock or self.clock
+        self.journey_scheduler = (
+            self.scheduler if self.journey_clock is None else LocalScheduler(journey_clock, schedules=())
+        )
+        wiring.use_journey_clock(journey_clock)
         self.journey_orchestrator = LocalJourneyOrchestrator(
-            self.scheduler, lambda e, c: self.handlers["journeys"](e, c), self.clock
+            self.journey_scheduler, lambda e, c: self.handlers["journeys"](e, c), journey_clock
         )
         wiring.use_journey_orchestrators(lambda: self.journey_orchestrator)
         self.handlers = {key: FunctionEnvironments(key) for key in FUNCTIONS}
@@ -167,11 +176,14 @@ class LocalKizuna:
             poller.start()
             self.pollers[key] = poller
         self.scheduler.start(poll_s=1.0)
+        if self.journey_scheduler is not self.scheduler:
+            self.journey_scheduler.start(poll_s=1.0)
         return self
 
     def stop(self) -> None:
         for stop in (
             getattr(getattr(self, "scheduler", None), "stop", None),
+            getattr(getattr(self, "journey_scheduler", None), "stop", None),
             *(p.stop for p in self.pollers.values()),
             getattr(getattr(self, "_gateway", None), "stop", None),
             self.sandbox.stop,
@@ -188,6 +200,7 @@ class LocalKizuna:
             wiring.use_event_sinks(None)
             wiring.use_run_schedulers(None)
             wiring.use_journey_orchestrators(None)
+            wiring.use_journey_clock(None)
             wiring.reset()
 
     def _forget_aws_state(self) -> None:

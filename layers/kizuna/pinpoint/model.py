@@ -122,9 +122,76 @@ def bind_input(op: Operation, path_params: dict[str, str], query: dict[str, str]
             if payload in shape.required_members:
                 raise BadRequest(f"Missing required request body: {payload}")
         else:
-            params[payload] = body
+            params[payload] = from_wire(shape.members[payload], body)
     validate(shape, params)
     return params
+
+
+# -- wire names -------------------------------------------------------------------------------------------------
+# A JSON body member is sent under its `locationName` when the model gives one: Pinpoint's only such member is
+# SimpleCondition.SegmentDimensions, on the wire "segmentDimensions" (a journey's split conditions). Kizuna's
+# documents use member names, so bodies are renamed on the way in and responses on the way out.
+
+
+def from_wire(shape: botocore.model.Shape, value: Any) -> Any:
+    """A request body as botocore serialized it, with member names instead of wire names."""
+    return _rename(shape, value, incoming=True) if _renames(shape) else value
+
+
+def to_wire(shape: botocore.model.Shape, value: Any) -> Any:
+    """A response document with the wire names botocore parses."""
+    return _rename(shape, value, incoming=False) if _renames(shape) else value
+
+
+def _rename(shape: botocore.model.Shape, value: Any, incoming: bool) -> Any:
+    if isinstance(shape, botocore.model.StructureShape) and isinstance(value, dict):
+        renamed = {}
+        for member_name, member in shape.members.items():
+            wire = member.serialization.get("name", member_name) if "location" not in member.serialization else None
+            source, target = (wire, member_name) if incoming else (member_name, wire)
+            if incoming and wire is not None and source not in value:
+                source = member_name  # a request written with member names (not botocore's) is taken too
+            if wire is None or source not in value:
+                continue
+            renamed[target] = _rename(member, value[source], incoming) if _renames(member) else value[source]
+        known = {k for m, mem in shape.members.items() for k in (m, mem.serialization.get("name", m))}
+        # Unknown keys stay, so the validator still names them.
+        return renamed | {k: v for k, v in value.items() if k not in known}
+    if isinstance(shape, botocore.model.ListShape) and isinstance(value, list):
+        return [_rename(shape.member, v, incoming) for v in value]
+    if isinstance(shape, botocore.model.MapShape) and isinstance(value, dict):
+        return {k: _rename(shape.value, v, incoming) for k, v in value.items()}
+    return value
+
+
+def _renames(shape: botocore.model.Shape) -> bool:
+    """Whether a member of `shape` or of a shape inside it has a wire name other than its member name."""
+    return shape.name in _shapes_with_renames()
+
+
+@cache
+def _shapes_with_renames() -> frozenset[str]:
+    shapes = model_data()["shapes"]
+
+    def children(spec: dict[str, Any]) -> list[str]:
+        if spec.get("type") == "structure":
+            return [m["shape"] for m in spec.get("members", {}).values()]
+        if spec.get("type") == "list":
+            return [spec["member"]["shape"]]
+        if spec.get("type") == "map":
+            return [spec["value"]["shape"]]
+        return []
+
+    found = {
+        name
+        for name, spec in shapes.items()
+        if any(m.get("locationName", n) != n and "location" not in m for n, m in spec.get("members", {}).items())
+    }
+    while True:  # every shape that holds one of them, to a fixed point (the model has recursive shapes)
+        more = {name for name, spec in shapes.items() if name not in found and set(children(spec)) & found}
+        if not more:
+            return frozenset(found)
+        found |= more
 
 
 def _from_query(value: str, member: botocore.model.Shape, wire: str) -> Any:

@@ -1,5 +1,6 @@
 """What the dashboard shows, read through the same KPI service as the API (so the page and GetApplicationDateRangeKpi
-can never disagree): the delivery funnel and daily series for an app, a campaign or a journey."""
+can never disagree): the delivery funnel and daily series for an app, a campaign or a journey; an app's journeys; and
+a journey's execution metrics per activity, as GetJourneyExecution(Activity)Metrics answer them (one tally read)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import Any
 
 from kizuna.clock import Clock
 from kizuna.domain.analytics_rules import APP, CAMPAIGN, JOURNEY
-from kizuna.ports import AppStore
+from kizuna.ports import AppStore, JourneyStore
 from kizuna.ports_analytics import AggregateStore
+from kizuna.ports_journeys import ParticipantStore
+from kizuna.services.journey_metrics import ActivityRow, journey_activity_table
 from kizuna.services.kpis import MAX_RANGE_DAYS, get_date_range_kpi, grouped_counts
 
 DEFAULT_DAYS = 30
+JOURNEYS_LISTED = 100  # the app page lists its journeys' first page
 
 
 @dataclass
@@ -30,6 +34,12 @@ class DashboardView:
     errors: dict[str, float] = field(default_factory=dict)
     # A campaign's A/B results: treatment id → (sent, delivered).
     treatments: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The app's journeys: (id, name, state).
+    journeys: list[tuple[str, str, str]] = field(default_factory=list)
+    # A journey's: its name and state, its run's execution metrics and each activity's.
+    journey: dict[str, str] = field(default_factory=dict)
+    run_metrics: dict[str, str] = field(default_factory=dict)
+    activities: list[ActivityRow] = field(default_factory=list)
     queries: int = 0
 
 
@@ -41,6 +51,8 @@ def dashboard_view(
     kind: str = APP,
     resource_id: str | None = None,
     days: int = DEFAULT_DAYS,
+    journeys: JourneyStore | None = None,
+    participants: ParticipantStore | None = None,
 ) -> DashboardView:
     days = max(1, min(days, MAX_RANGE_DAYS))
     now = clock.now()
@@ -64,6 +76,14 @@ def dashboard_view(
         view.totals[word] = sum(v or 0.0 for v in view.daily[word])
     view.daily["delivery_rate"] = daily("messages-delivery-rate-grouped-by-date")
     view.errors = grouped_counts(kpi("message-error-distribution"))
+    if kind == APP and journeys is not None:
+        items, _ = journeys.list_journeys(app_id, JOURNEYS_LISTED, None)
+        view.journeys = [(j["Id"], j.get("Name", ""), j.get("State", "")) for j in items]
+    if kind == JOURNEY and journeys is not None and participants is not None and resource_id:
+        journey = journeys.get_journey(app_id, resource_id)
+        if journey is not None:
+            view.journey = {"Name": journey.get("Name", ""), "State": journey.get("State", "")}
+            view.run_metrics, view.activities = journey_activity_table(journey, participants)
     if kind == APP:
         view.daily["clicks"] = daily("link-clicks-grouped-by-date")
         view.daily["active"] = daily("daily-active-endpoints-grouped-by-date")

@@ -115,6 +115,56 @@ def get_journey_run_execution_activity_metrics(
     }
 
 
+@dataclass(frozen=True)
+class ActivityRow:
+    activity_id: str
+    activity_type: str  # Pinpoint's ActivityType: MESSAGE, WAIT, MULTI_CONDITIONAL_SPLIT, ...
+    metrics: dict[str, str]  # what GetJourneyExecutionActivityMetrics answers for it
+
+
+def journey_activity_table(journey: dict[str, Any], participants: ParticipantStore) -> tuple[dict, list[ActivityRow]]:
+    """The journey's execution metrics and every activity's, as GetJourneyExecutionMetrics and
+    GetJourneyExecutionActivityMetrics answer them, from one read of the run's tallies (the dashboard's journey
+    view); activities in the order a participant meets them from the start activity, then any left over."""
+    tally = (
+        participants.tally(journey["ApplicationId"], journey["Id"], journey["RunId"])
+        if journey.get("RunId")
+        else Tally({}, None)
+    )
+    activities = journey.get("Activities") or {}
+    rows = [
+        ActivityRow(a, journey_metrics.activity_type(activities[a]),
+                    journey_metrics.activity_metrics(a, activities[a], tally.counts))
+        for a in _walk_order(journey.get("StartActivity"), activities)
+    ]  # fmt: skip
+    return journey_metrics.journey_metrics(tally.counts, journey["State"]), rows
+
+
+def _walk_order(start: str | None, activities: dict[str, Any]) -> list[str]:
+    order: list[str] = []
+    queue = [start] if start in activities else []
+    while queue:
+        activity_id = queue.pop(0)
+        if activity_id in order or activity_id not in activities:
+            continue
+        order.append(activity_id)
+        queue += _next_activities(activities[activity_id])
+    return order + sorted(a for a in activities if a not in order)
+
+
+def _next_activities(activity: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for body in activity.values():
+        if not isinstance(body, dict):
+            continue
+        branches = [b.get("NextActivity") for b in body.get("Branches") or [] if isinstance(b, dict)]
+        for next_id in (body.get("NextActivity"), body.get("TrueActivity"), body.get("FalseActivity"), *branches,
+                        body.get("DefaultActivity")):  # fmt: skip
+            if isinstance(next_id, str):
+                found.append(next_id)
+    return found
+
+
 # -- helpers ------------------------------------------------------------------------------------------------------
 
 

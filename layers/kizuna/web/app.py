@@ -2,7 +2,7 @@
 
 - GET /dashboard/apps/{app}                        the app's dashboard
 - GET /dashboard/apps/{app}/campaigns/{campaign}   one campaign's
-- GET /dashboard/apps/{app}/journeys/{journey}     one journey's
+- GET /dashboard/apps/{app}/journeys/{journey}     one journey's, with its execution metrics per activity
   A request with `?token=` (kizuna analytics dashboard-url) gets the token back as an HttpOnly, SameSite=Strict
   cookie scoped to the app's dashboard path and a redirect to the same page without it; later requests carry the
   cookie. Anything else is 403.
@@ -24,9 +24,9 @@ from kizuna.auth.access_keys import AccessKey
 from kizuna.clock import Clock
 from kizuna.domain.analytics_rules import APP, CAMPAIGN, JOURNEY
 from kizuna.errors import Forbidden, KizunaError, NotFound
-from kizuna.ports import AppStore, EventSink
+from kizuna.ports import AppStore, EventSink, JourneyStore
 from kizuna.ports_analytics import AggregateStore, LinkStore
-from kizuna.ports_journeys import EngagementStore
+from kizuna.ports_journeys import EngagementStore, ParticipantStore
 from kizuna.services.dashboard import dashboard_view
 from kizuna.services.links import follow_link
 from kizuna.web.dashboard_page import CONTENT_SECURITY_POLICY, error_page, render
@@ -57,6 +57,8 @@ class WebDeps:
     keys: Keys
     clock: Clock
     engagement: EngagementStore | None = None  # clicks on journey messages' links, for journey conditions
+    journeys: JourneyStore | None = None  # the app page's list of journeys
+    participants: ParticipantStore | None = None  # a journey's run tallies: its execution metrics per activity
 
 
 def build_resolver(deps: WebDeps) -> APIGatewayRestResolver:
@@ -91,7 +93,9 @@ def build_resolver(deps: WebDeps) -> APIGatewayRestResolver:
             days = int(query.get("days", "30"))
         except ValueError:
             days = 30
-        view = dashboard_view(deps.apps, deps.aggregates, deps.clock, app_id, kind, resource_id, days)
+        view = dashboard_view(
+            deps.apps, deps.aggregates, deps.clock, app_id, kind, resource_id, days, deps.journeys, deps.participants
+        )
         return Response(200, "text/html; charset=utf-8", render(view, browser_path), dict(_HTML_HEADERS))
 
     @app.get("/dashboard/apps/<app_id>")

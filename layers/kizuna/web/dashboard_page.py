@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from kizuna.domain.analytics_rules import APP, CAMPAIGN
+from kizuna.domain.analytics_rules import APP, CAMPAIGN, JOURNEY
 from kizuna.services.dashboard import DashboardView
 from kizuna.web.charts import Series, bar_chart, funnel, line_chart
 
@@ -33,7 +33,10 @@ collapse;font-size:13px}td,th{border-bottom:1px solid #eee;padding:4px 12px;text
 def render(view: DashboardView, base_path: str) -> str:
     labels = [d[5:] for d in view.dates]  # MM-DD
     what = {APP: "App", CAMPAIGN: "Campaign"}.get(view.kind, "Journey")
-    heading = escape(view.app_name) + (f" — {what} {escape(view.resource_id)}" if view.resource_id else "")
+    named = f"「{view.journey['Name']}」 " if view.journey.get("Name") else ""
+    heading = escape(view.app_name) + (
+        f" — {what} {escape(named)}{escape(view.resource_id)}" if view.resource_id else ""
+    )
     sections = [
         funnel(
             "Delivery funnel",
@@ -71,6 +74,10 @@ def render(view: DashboardView, base_path: str) -> str:
         )
     if view.kind == CAMPAIGN:
         sections.append(_treatments(view.treatments))
+    if view.kind == APP:
+        sections.append(_journey_list(view.journeys, base_path))
+    if view.kind == JOURNEY:
+        sections.append(_journey_activities(view))
     sections.append(_errors(view.errors))
     nav = " ".join(f'<a href="{escape(base_path)}?days={n}">{n} days</a>' for n in (7, 14, 31))
     return (
@@ -93,6 +100,47 @@ def _treatments(treatments: dict[str, tuple[float, float]]) -> str:
     return (
         "<figure><figcaption>Treatments (A/B; 0 is the campaign's own message)</figcaption><table><tr>"
         f"<th>Treatment</th><th>Sent</th><th>Delivered</th><th>Rate</th></tr>{rows}</table></figure>"
+    )
+
+
+def _journey_list(journeys: list[tuple[str, str, str]], base_path: str) -> str:
+    rows = (
+        "".join(
+            f'<tr><td><a href="{escape(base_path.rstrip("/"))}/journeys/{escape(journey_id)}">{escape(name)}</a></td>'
+            f"<td>{escape(state)}</td><td>{escape(journey_id)}</td></tr>"
+            for journey_id, name, state in journeys
+        )
+        or '<tr><td colspan="3">No journeys yet</td></tr>'
+    )
+    return (
+        "<figure><figcaption>Journeys</figcaption><table><tr><th>Journey</th><th>State</th><th>Id</th></tr>"
+        f"{rows}</table></figure>"
+    )
+
+
+# The count shown first for each activity type; the rest of its metrics follow.
+_HEADLINE = {"MESSAGE": "SUCCESS", "WAIT": "COMPLETED", "HOLDOUT": "HOLDOUT"}
+
+
+def _journey_activities(view: DashboardView) -> str:
+    """The run's GetJourneyExecutionMetrics and each activity's GetJourneyExecutionActivityMetrics, in a table."""
+    run = " · ".join(f"{escape(k)} {escape(v)}" for k, v in view.run_metrics.items()) or "not published"
+    rows = []
+    for row in view.activities:
+        metrics = dict(row.metrics)
+        entered = metrics.pop("ENTERED", "0")
+        headline = _HEADLINE.get(row.activity_type, "TOTAL")
+        first = metrics.pop(headline, None)
+        rest = " · ".join(f"{escape(k)} {escape(v)}" for k, v in metrics.items() if v != "0" or k.startswith("Branch"))
+        rows.append(
+            f"<tr><td>{escape(row.activity_id)}</td><td>{escape(row.activity_type)}</td><td>{escape(entered)}</td>"
+            f"<td>{escape(headline) + ' ' + escape(first) if first is not None else ''}</td><td>{rest}</td></tr>"
+        )
+    body = "".join(rows) or '<tr><td colspan="5">No activities</td></tr>'
+    state = escape(view.journey.get("State", ""))
+    return (
+        f"<figure><figcaption>Journey activities ({state}; run: {run})</figcaption><table><tr><th>Activity</th>"
+        f"<th>Type</th><th>Entered</th><th>Outcome</th><th>Paths and other counts</th></tr>{body}</table></figure>"
     )
 
 

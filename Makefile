@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 CDK_ENV := CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: demo test test-unit test-functional test-infra test-e2e synth bench local clean chromium
+.PHONY: demo test test-unit test-functional test-infra test-e2e test-security synth bench local clean chromium
 
 demo: $(VENV)/.local-installed
 	$(VENV)/bin/kizuna demo
@@ -20,7 +20,7 @@ test: $(VENV)/.test-installed node_modules/.installed chromium
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
-test-unit test-functional test-infra test-e2e: test-%: $(VENV)/.test-installed node_modules/.installed
+test-unit test-functional test-infra test-e2e test-security: test-%: $(VENV)/.test-installed node_modules/.installed
 	$(PY) -m pytest -q tests/$*
 test-e2e: chromium
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
@@ -32,5 +36,24 @@ def _metrics(namespace: str) -> Metrics:
     return shared
 
 
-logger = Logger()
+# A phone number as E.164 or written with spaces/hyphens after its "+" (WhatsApp's "whatsapp:+81..." too), and an
+# e-mail address. Timestamps' "+09:00"/"+0000" are too short to match.
+_PHONE = re.compile(r"(?<![\w+])\+\d(?:[ -]?\d){6,15}(?!\d)")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+MASK = "*****"  # what Powertools' data masking erases with
+
+
+def mask_personal_data(text: str) -> str:
+    return _EMAIL.sub(MASK, _PHONE.sub(MASK, text))
+
+
+class _MaskingFormatter(LambdaPowertoolsFormatter):
+    """Kizuna's log lines carry ids, never addresses; this holds even for what a line did not choose to carry (an
+    exception message quoting a number, a field added later): the rendered line is masked before it is written."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_personal_data(super().format(record))
+
+
+logger = Logger(logger_formatter=_MaskingFormatter())
 metrics = _metrics("Kizuna")

@@ -1,43 +1,13 @@
-"""Synthesizes the Kizuna app once per test session; every infra test reads the same assembly."""
+"""Synthesizes the Kizuna app once per test session; every infra test reads the same assembly (tests/infra/synth.py)."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
-aws_cdk = pytest.importorskip("aws_cdk", reason="needs the infra extra")
-from aws_cdk.assertions import Template  # noqa: E402
-
-from app import create_app  # noqa: E402
-from infra.stack import KizunaStack  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Synthesized:
-    app: aws_cdk.App
-    stack: KizunaStack
-    template: Template
-    template_path: Path
-
-    @property
-    def resources(self) -> dict[str, dict]:
-        return self.template.to_json()["Resources"]
-
-    def of_type(self, resource_type: str) -> dict[str, dict]:
-        return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
+pytest.importorskip("aws_cdk", reason="needs the infra extra")
+from tests.infra.synth import Synthesized, synthesize  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    # Given the app as `cdk synth` builds it (cdk.json context, cdk-nag registered as a validation plugin)
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = create_app(outdir=str(outdir))
-    # When it is synthesized (the dependency layer build is cached under build/layers/)
-    assembly = app.synth()
-    template_path = Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path)
-    return Synthesized(app, stack, Template.from_stack(stack), template_path)
+    return synthesize(str(tmp_path_factory.getbasetemp() / "cdk.out"))

@@ -12,6 +12,7 @@ which is safe to retry as is.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -129,6 +130,13 @@ class MessageState:
         return self.status in TERMINAL_STATUSES
 
 
+# The twilio SDK logs each request's URL and query string at INFO, and Kizuna looks messages and calls up by their
+# `To` number: at an INFO log level every looked-up phone number would be in the function's logs. The SDK's request
+# log goes to this logger instead, which keeps warnings only (tests/security/test_security_provider_logs.py).
+SDK_REQUEST_LOG = logging.getLogger("kizuna.twilio_sdk")
+SDK_REQUEST_LOG.setLevel(logging.WARNING)
+
+
 def make_twilio_client(
     account_sid: str, auth_token: str, api_base_url: str | None = None, timeout_s: float = 10.0
 ) -> Client:
@@ -137,7 +145,8 @@ def make_twilio_client(
     The SDK builds every Messages URL from `client.api.base_url` (twilio.base.domain.Domain.absolute_url), and
     paging follows `next_page_uri` relative to the same domain, so overriding it covers create/fetch/list.
     """
-    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout_s))
+    http_client = TwilioHttpClient(timeout=timeout_s, logger=SDK_REQUEST_LOG)
+    client = Client(account_sid, auth_token, http_client=http_client)
     if api_base_url:
         client.api.base_url = api_base_url.rstrip("/")
         client.content.base_url = api_base_url.rstrip("/")  # the Content API (WhatsApp template approvals) too

@@ -162,8 +162,9 @@ def test_the_api_references_journey_sample_is_accepted_as_written_and_runs_once_
     assert kizuna.drain(30)
 
     confirm, welcome, sale, started = TEMPLATES.values()
-    assert subjects("hanako@example.jp") == [confirm, welcome, sale]  # premium, in the sale segment: path 1
-    assert subjects("taro@example.jp") == [confirm, welcome, started]  # premium: path 2
+    # A path's messages without a wait between them leave in one wake-up and may reach SES in either order.
+    assert sorted(subjects("hanako@example.jp")) == sorted([confirm, welcome, sale])  # premium, in the sale segment
+    assert sorted(subjects("taro@example.jp")) == sorted([confirm, welcome, started])  # premium: path 2
     assert subjects("yuki@example.jp") == subjects("ken@example.jp") == [confirm]  # the random split's paths end
     assert {m.source for a, *_ in SUBSCRIBERS.values() for m in ses_messages(a)} == {SENDER}
 

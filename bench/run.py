@@ -3,12 +3,14 @@
 .venv/bin/python bench/run.py                    # every benchmark
 .venv/bin/python bench/run.py --only send_path   # one benchmark; the other sections of the doc are kept
 .venv/bin/python bench/run.py --with-test-time   # also time `make test`
+.venv/bin/python bench/run.py --only soak --runs 3 --messages 5000   # the soak with faults, three runs
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ BENCHMARKS = [
     "consultations",
     "analytics_ingest",
     "demo_time",
+    "soak",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 
@@ -56,14 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=[*BENCHMARKS, "none"], help="run just this benchmark ('none': no benchmark)")
     parser.add_argument("--with-test-time", action="store_true", help="also run and time `make test`")
+    parser.add_argument("--runs", type=int, help="soak: consecutive runs (default 1)")
+    parser.add_argument("--messages", type=int, help="soak: messages per run (default 20,000)")
     args = parser.parse_args(argv)
+    options = {k: v for k, v in (("runs", args.runs), ("messages", args.messages)) if v is not None}
 
     names = [args.only] if args.only in BENCHMARKS else [] if args.only == "none" else BENCHMARKS
     sections = []
     for name in names:
         started = time.monotonic()
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        sections.append(importlib.import_module(name).run())
+        run = importlib.import_module(name).run
+        takes = inspect.signature(run).parameters  # --runs / --messages reach the benchmarks that take them
+        sections.append(run(**{k: v for k, v in options.items() if k in takes}))
         print(f"[bench] {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     if args.with_test_time:
         print("[bench] make test ...", file=sys.stderr, flush=True)

@@ -95,9 +95,10 @@ class MessageStore(Protocol):
         ...
 
     def advance_status(
-        self, message_id: str, status: str, error_code: str | None, now: datetime
+        self, message_id: str, status: str, error_code: str | None, now: datetime, provider_id: str | None = None
     ) -> DeliveryRecord | None:
-        """Move the status forward; returns the updated record, or None when nothing changed (late or replayed)."""
+        """Move the status forward (and keep `provider_id` if the record has none); returns the updated record, or
+        None when nothing changed (late or replayed)."""
         ...
 
     def get(self, message_id: str) -> DeliveryRecord | None: ...

@@ -176,9 +176,9 @@ class DynamoMessageStore:
                 raise
 
     def advance_status(
-        self, message_id: str, status: str, error_code: str | None, now: datetime
+        self, message_id: str, status: str, error_code: str | None, now: datetime, provider_id: str | None = None
     ) -> DeliveryRecord | None:
-        return self._advance(message_id, status, error_code, now)
+        return self._advance(message_id, status, error_code, now, provider_id=provider_id)
 
     def _advance(
         self,
@@ -188,6 +188,7 @@ class DynamoMessageStore:
         now: datetime,
         reason: str | None = None,
         settled: bool = False,
+        provider_id: str | None = None,
     ) -> DeliveryRecord | None:
         """Move the status up the ladder (never down); None when the record is already there or beyond."""
         sets = "SET #s = :st, status_rank = :r, updated_at = :now"
@@ -201,6 +202,9 @@ class DynamoMessageStore:
         if settled:
             sets += ", outcome_pending = :false"
             values[":false"] = {"BOOL": False}
+        if provider_id:
+            sets += ", provider_id = if_not_exists(provider_id, :pid)"
+            values[":pid"] = {"S": provider_id}
         update = sets + (" REMOVE open_shard, lease_until" if status in TERMINAL else "")
         try:
             response = self._ddb.update_item(

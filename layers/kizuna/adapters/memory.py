@@ -198,13 +198,19 @@ class InMemoryMessageStore:
                 self.leases.pop(message_id, None)
 
     def advance_status(
-        self, message_id: str, status: str, error_code: str | None, now: datetime
+        self, message_id: str, status: str, error_code: str | None, now: datetime, provider_id: str | None = None
     ) -> DeliveryRecord | None:
         with self._lock:
             record = self.records.get(message_id)
             if record is None or rank(record.status) >= rank(status):
                 return None
-            record = replace(record, status=status, error_code=error_code or record.error_code, updated_at=iso(now))
+            record = replace(
+                record,
+                status=status,
+                error_code=error_code or record.error_code,
+                provider_id=record.provider_id or provider_id,
+                updated_at=iso(now),
+            )
             self.records[message_id] = record
             if status in TERMINAL:
                 self.leases.pop(message_id, None)

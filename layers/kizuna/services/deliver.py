@@ -12,6 +12,11 @@ provider sees the booked spacing however long each request takes. A message that
 priority's horizon, one held for quiet time, and one the provider throttled are re-enqueued with a delay: waiting
 never spends a receive count, which is kept for real faults (a crash, an unreachable provider), and those end in
 the dead-letter queue.
+
+Events: the sender's own event (queued with the provider's id, or its failure) is emitted after the batch, so a
+crash or a failed emit after the record was written loses it while the record says the work is done. A later
+delivery of a settled message emits that event again under the same deterministic id (message id + status): the
+analytics ledger counts it once, and a lost one is recovered.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from kizuna.clock import Clock
-from kizuna.domain.messages import Claim, OutboundMessage, ProviderReceipt
+from kizuna.domain.messages import Claim, DeliveryRecord, OutboundMessage, ProviderReceipt
 from kizuna.domain.throttle import HORIZON_S
 from kizuna.errors import PermanentProviderError, ProviderConfigurationError, RetryableProviderError
 from kizuna.ports import MessageProvider, MessageStore, RateLimiter, SendQueue, SpendLedger
@@ -124,6 +129,7 @@ class Deliverer:
             return self._requeue(message, remaining, "held until the recipient's quiet time ends")
         result = self.store.claim(message, now, self.lease_s)
         if result.claim is Claim.DONE:
+            self._replay_event(message, result.record)
             return Outcome.ALREADY_DONE
         if result.claim is Claim.BUSY:
             return self._requeue(message, self.lease_s, "another sender holds the claim")
@@ -235,6 +241,20 @@ class Deliverer:
         record = replace(record_for(message, "queued"), provider_id=receipt.provider_id, segments=receipt.segments)
         self.events.append(status_event(record, "queued", None, now, now))
 
+    def _replay_event(self, message: OutboundMessage, done: DeliveryRecord | None) -> None:
+        """The event the sender emitted (or should have) for a settled message, again: the same id, so it is counted
+        once however often it is emitted."""
+        if done is None:
+            return
+        now = self.clock.now()
+        if done.provider_id is None and done.status in ("failed", "expired"):  # decided here, not by the provider
+            record = replace(record_for(message, done.status), reason=done.reason)
+            self.events.append(status_event(record, done.status, done.error_code, now, now))
+            return
+        record = replace(record_for(message, "queued"), provider_id=done.provider_id,
+                         segments=done.segments or message.segments)  # fmt: skip
+        self.events.append(status_event(record, "queued", None, now, now))
+
     def _fail(self, message: OutboundMessage, code: str, reason: str) -> Outcome:
         now = self.clock.now()
         self.store.record_failed(message.message_id, code, reason, now)
@@ -245,8 +265,11 @@ class Deliverer:
     def _expire(self, message: OutboundMessage, now: datetime) -> Outcome:
         """Past its not_after: recorded as expired (claimed first, so a concurrent delivery cannot send it)."""
         result = self.store.claim(message, now, self.lease_s)
-        if result.claim in (Claim.DONE, Claim.BUSY):
-            return Outcome.ALREADY_DONE if result.claim is Claim.DONE else self._requeue(message, self.lease_s, "busy")
+        if result.claim is Claim.DONE:
+            self._replay_event(message, result.record)
+            return Outcome.ALREADY_DONE
+        if result.claim is Claim.BUSY:
+            return self._requeue(message, self.lease_s, "busy")
         if result.claim is Claim.NEEDS_LOOKUP:
             earlier = self.providers[message.channel].find_sent(message, _parse(result.record.first_attempt_at))
             if earlier is not None:

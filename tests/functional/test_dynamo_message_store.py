@@ -1,0 +1,58 @@
+"""The delivery-record adapter against moto: a status callback keeps Twilio's sid on a record that has none (the
+create request timed out, the soak with faults found such records settled without one) and never replaces the sid
+a sender recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from kizuna.adapters.dynamo_messages import DynamoMessageStore
+from kizuna.domain.messages import OutboundMessage, ProviderReceipt
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store() -> Iterator[DynamoMessageStore]:
+    with mock_aws():
+        ddb: Any = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="messages",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
+        )
+        yield DynamoMessageStore("messages", ddb)
+
+
+def claimed(store: DynamoMessageStore) -> str:
+    message = OutboundMessage(
+        message_id="m1", app_id="app", to="+819012345678", body="こんにちは", request_id="r",
+        accepted_at="2026-12-01T09:00:00Z",
+    )  # fmt: skip
+    store.claim(message, NOW, 30)
+    return message.message_id
+
+
+def test_a_callback_keeps_the_sid_when_the_record_has_none(store):
+    message_id = claimed(store)  # the create request timed out: nothing recorded but the claim
+
+    record = store.advance_status(message_id, "delivered", None, NOW, provider_id="SM9")
+
+    assert record is not None and record.provider_id == "SM9"
+    assert store.get(message_id).provider_id == "SM9"
+
+
+def test_a_callback_never_replaces_the_sid_the_sender_recorded(store):
+    message_id = claimed(store)
+    store.record_sent(message_id, ProviderReceipt("SM1", "queued"), NOW)
+
+    store.advance_status(message_id, "sent", None, NOW, provider_id="SM-other")
+
+    assert store.get(message_id).provider_id == "SM1"

@@ -173,11 +173,14 @@ def test_a_replayed_callback_is_accepted_and_changes_nothing(kizuna, pinpoint, a
     delivered = {**params, "MessageStatus": "delivered", "SmsStatus": "delivered"}
     signature = RequestValidator(kizuna.sandbox.auth_token).compute_signature(url, delivered)
     assert post_callback(url, delivered, signature).status_code == 200
-    after_first, events_after_first = record(kizuna, message_id), len(events_in_stream(kizuna))
+    after_first = record(kizuna, message_id)
+    ids_after_first = {event["event_id"] for event in events_in_stream(kizuna)}
 
     assert post_callback(url, delivered, signature).status_code == 200
     assert record(kizuna, message_id) == after_first
-    assert len(events_in_stream(kizuna)) == events_after_first
+    # A replay re-emits its status's event under the same id (an earlier attempt may have died before emitting it):
+    # the stream is at-least-once, and what counts downstream, the distinct events, is unchanged.
+    assert {event["event_id"] for event in events_in_stream(kizuna)} == ids_after_first
 
 
 def test_a_late_sent_never_overwrites_delivered(kizuna, pinpoint, app_id, silent_sandbox):

@@ -30,6 +30,7 @@ BENCHMARKS = [
     "segment_eval",
     "campaign_dispatch",
     "journey_transitions",
+    "journey_local_time",
     "consultations",
     "analytics_ingest",
     "demo_time",

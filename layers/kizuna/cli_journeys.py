@@ -189,8 +189,8 @@ def _replies(value: dict[str, Any], path: Path) -> dict[str, str | dict[str, str
 
 
 def _schedule_start(journey: dict[str, Any]) -> datetime | None:
-    value = (journey.get("Schedule") or {}).get("StartTime")
-    try:
-        return instant(value) if isinstance(value, str) else None
-    except argparse.ArgumentTypeError:
-        return None  # the review reports BAD_SCHEDULE
+    """When the journey opens for its first participant: Schedule.StartTime, or with LocalTime that wall clock in the
+    earliest zone (None when unset or unreadable: the review reports BAD_SCHEDULE)."""
+    from kizuna.domain.journey_schedule import window_of
+
+    return window_of(journey).first_start

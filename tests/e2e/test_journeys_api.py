@@ -112,6 +112,21 @@ def test_an_active_journey_is_not_editable_pauses_resumes_and_cancelled_is_final
     )
 
 
+def test_local_time_and_a_timeframe_cap_are_kept_and_a_cap_outside_pinpoints_range_is_refused(
+    pinpoint, client, app_id, template, segment
+):
+    request = {**journey(template, segment), "LocalTime": True, "Limits": {"TimeframeCap": {"Cap": 3, "Days": 31}}}
+    with pytest.raises(pinpoint.exceptions.BadRequestException, match=r"Limits\.TimeframeCap\.Days must be"):
+        pinpoint.create_journey(ApplicationId=app_id, WriteJourneyRequest={**request, "State": "ACTIVE"})
+    assert pinpoint.list_journeys(ApplicationId=app_id)["JourneysResponse"]["Item"] == []
+
+    request["Limits"]["TimeframeCap"]["Days"] = 30
+    body = pinpoint.create_journey(ApplicationId=app_id, WriteJourneyRequest=request)["JourneyResponse"]
+    assert body["LocalTime"] is True and body["Limits"]["TimeframeCap"] == {"Cap": 3, "Days": 30}
+    review = client.validate_journey(ApplicationId=app_id, JourneyId=body["Id"])["JourneyReview"]
+    assert review["Publishable"] is True and review["Errors"] == []
+
+
 @pytest.mark.parametrize(
     ("request_", "message"),
     [

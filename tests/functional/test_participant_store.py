@@ -93,6 +93,15 @@ def test_a_reentered_participant_keeps_its_entries_and_the_keys_that_entered_it(
     assert (read.entries, read.entered_at, read.entered_by, read.rev) == (2, NOW, ("event:e1:a", "event:e1:b"), 1)
 
 
+def test_a_participant_waiting_for_its_local_start_is_due_then_and_keeps_it(store):
+    starts = NOW + timedelta(hours=5)  # LocalTime: the journey opens later in its zone
+    scheduled = Participant("e1", "hello", starts, "WAITING", starts, entered_at=NOW, starts_at=starts)
+    store.record_moves("app", "j1", "r1", 2, [Move(scheduled, {"ENDPOINT_ENTERED": 1})], NOW)
+    assert store.due("app", "j1", 2, NOW, 10) == [] and store.next_wake("app", "j1", 2) == starts
+    [read] = store.due("app", "j1", 2, starts, 10)
+    assert read == replace(scheduled, rev=1)
+
+
 def test_refused_entries_are_counted_once_per_key(store):
     refused = {"ACTIVE_ENDPOINT_REJECTED": 1}
     assert store.count_once("app", "j1", "r1", 4, "event:e1:b", refused, NOW) is True

@@ -194,3 +194,38 @@ def test_bad_options_are_refused_by_the_parser(capsys, flag, value):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}: {value!r}" in err and "Traceback" not in err
+
+
+def test_the_simulator_starts_each_zone_at_its_local_time_and_counts_the_journeys_limits(tmp_path, capsys):
+    journey = {
+        "Name": "local",
+        "StartActivity": "hello",
+        "StartCondition": {"SegmentStartCondition": {"SegmentId": "everyone"}},
+        "LocalTime": True,
+        "Schedule": {"StartTime": "2026-12-05T09:00:00Z", "EndTime": "2026-12-30T09:00:00Z"},
+        "Limits": {"TimeframeCap": {"Cap": 2, "Days": 7}},
+        "Activities": {
+            "hello": {"SMS": {"TemplateName": "hello", "NextActivity": "w1"}},
+            "w1": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "again"}},
+            "again": {"SMS": {"TemplateName": "again", "NextActivity": "w2"}},
+            "w2": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "third"}},
+            "third": {"SMS": {"TemplateName": "third"}},
+        },
+    }
+    (tmp_path / "j.json").write_text(json.dumps(journey))
+    endpoints = [{"Id": "tokyo", "ChannelType": "SMS", "Address": "+819012345678"},
+                 {"Id": "ny", "ChannelType": "SMS", "Address": "+12125550123"}]  # fmt: skip
+    (tmp_path / "e.jsonl").write_text("\n".join(json.dumps(e) for e in endpoints))
+    code = main(["journeys", "simulate", str(tmp_path / "j.json"), "--endpoints", str(tmp_path / "e.jsonl")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "from 2026-12-04T19:00:00Z" in out.splitlines()[0]  # 09:00 happens first at UTC+14
+    printed = paths(out)
+    assert printed["tokyo"][:3] == [
+        "2026-12-04T19:00:00Z entered at 'hello'",
+        "2026-12-04T19:00:00Z waiting until 2026-12-05T00:00:00Z, when the journey starts in its zone",
+        "2026-12-05T00:00:00Z SMS activity 'hello' sent (delivered)",
+    ]
+    assert "2026-12-05T14:00:00Z SMS activity 'hello' sent (delivered)" in printed["ny"]
+    assert "2026-12-07T14:00:00Z SMS activity 'third' not sent: over the journey's limits" in "\n".join(printed["ny"])
+    assert "    third  SMS               2 passed, 2 capped" in out

@@ -68,6 +68,7 @@ def participant_doc(p: Participant) -> dict[str, Any]:
         "entries": p.entries,
         "entered_at": iso(p.entered_at) if p.entered_at else None,
         "entered_by": list(p.entered_by),
+        **({"starts_at": iso(p.starts_at)} if p.starts_at else {}),
     }
 
 
@@ -96,6 +97,7 @@ def participant_of(doc: dict[str, Any]) -> Participant:
         entries=int(doc.get("entries") or 1),
         entered_at=datetime.fromisoformat(doc["entered_at"]) if doc.get("entered_at") else None,
         entered_by=tuple(doc.get("entered_by") or ()),
+        starts_at=datetime.fromisoformat(doc["starts_at"]) if doc.get("starts_at") else None,
     )
 
 

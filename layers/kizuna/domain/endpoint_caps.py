@@ -8,6 +8,11 @@ they count: "app#d#<day>" (the app's daily cap, shared by campaigns and journeys
 "journeys#d#<day>" (the app's JourneyLimits.DailyCap across every journey). Days are UTC dates. A message id
 already in the state is admitted again without counting, so a resumed or retried run keeps the caps exact; daily
 counters older than yesterday are dropped when the state is written, which keeps it small.
+
+Rolling windows (a journey's TimeframeCap {Cap, Days}: at most Cap messages in any Days × 24 hours) are not
+counters but the send times within the window: "j#<journey>#w#<days>" → [epoch seconds]. A message is admitted
+when fewer than Cap of them are newer than Days ago; times older than their window (the name carries its length)
+are dropped when the state is written, so a window holds at most Cap (≤ 100) times of at most 30 days.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 RECENT_IDS = 64
+WINDOW = "#w#"  # a rolling window's name: "<what>#w#<days>"
+DAY_S = 86400
 
 
 def counters_for(
@@ -45,8 +52,9 @@ def journey_counters_for(
     """Counter name → limit for one message of a journey to an endpoint (empty: nothing to count).
 
     The journey's DailyCap; its TotalCap, else the app's JourneyLimits.TotalCap (Pinpoint's default for each
-    journey); the app's JourneyLimits.DailyCap across every journey; and the app's Limits.Daily across every campaign
-    and journey (one counter with the campaigns'). 0 means no limit, as in Pinpoint."""
+    journey); its TimeframeCap, else the app's JourneyLimits.TimeframeCap (likewise the default), as a rolling
+    window; the app's JourneyLimits.DailyCap across every journey; and the app's Limits.Daily across every campaign
+    and journey (one counter with the campaigns'). 0 means no limit, as in Pinpoint (Cap or Days)."""
     day = now.date().isoformat()
     app_journeys = app_settings.get("JourneyLimits") or {}
     counters: dict[str, int] = {}
@@ -55,6 +63,9 @@ def journey_counters_for(
     total = journey_limits.get("TotalCap") or app_journeys.get("TotalCap")
     if total:
         counters[f"j#{journey_id}#t"] = int(total)
+    timeframe = journey_limits.get("TimeframeCap") or app_journeys.get("TimeframeCap") or {}
+    if timeframe.get("Cap") and timeframe.get("Days"):
+        counters[f"j#{journey_id}{WINDOW}{int(timeframe['Days'])}"] = int(timeframe["Cap"])
     if app_journeys.get("DailyCap"):
         counters[f"journeys#d#{day}"] = int(app_journeys["DailyCap"])
     daily = (app_settings.get("Limits") or {}).get("Daily")
@@ -71,13 +82,31 @@ def admit(
     if message_id in recent:
         return True, None
     counts: dict[str, int] = dict(state.get("counts") or {})
-    if any(counts.get(name, 0) >= limit for name, limit in limits.items()):
+    at = int(now.timestamp())
+    windows = {name: _within(name, times, at) for name, times in (state.get("windows") or {}).items()}
+    if any(
+        len(windows.get(name, [])) >= limit if WINDOW in name else counts.get(name, 0) >= limit
+        for name, limit in limits.items()
+    ):
         return False, None
     yesterday = (now.date() - timedelta(days=1)).isoformat()
     counts = {name: n for name, n in counts.items() if "#d#" not in name or _day(name) >= yesterday}
     for name in limits:
-        counts[name] = counts.get(name, 0) + 1
-    return True, {"counts": counts, "ids": (recent + [message_id])[-RECENT_IDS:]}
+        if WINDOW in name:
+            windows[name] = [*windows.get(name, []), at]
+        else:
+            counts[name] = counts.get(name, 0) + 1
+    new: dict[str, Any] = {"counts": counts, "ids": (recent + [message_id])[-RECENT_IDS:]}
+    windows = {name: times for name, times in windows.items() if times}
+    if windows:
+        new["windows"] = windows
+    return True, new
+
+
+def _within(name: str, times: list[int], at: int) -> list[int]:
+    """The send times still inside the rolling window `name` at `at` (epoch seconds)."""
+    days = int(name.rsplit(WINDOW, 1)[1])
+    return [t for t in times if t > at - days * DAY_S]
 
 
 def _day(name: str) -> str:

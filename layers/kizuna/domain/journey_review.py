@@ -10,7 +10,8 @@ that never wait (a participant would spin through them), more than 40 activities
 segments, conditions on a message activity that is not one, malformed splits and holdouts, activity kinds
 Kizuna does not run (PUSH, ContactCenter), malformed CUSTOM activities, limits, quiet time, open hours, closed days
 and schedule time zone. Recommendations: no end time, no quiet time, no holdout, OpenHours or ClosedDays without
-`SendingSchedule: true` (which they need to apply).
+`SendingSchedule: true` (which they need to apply), LocalTime without a Schedule start or end, a TimeframeCap
+missing its Cap or Days (it is off).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kizuna.domain.campaign_schedule import resolve_zone
 from kizuna.domain.custom_delivery import journey_activity_problems
 from kizuna.domain.journey_entry import entry_findings
 from kizuna.domain.journey_hours import schedule_problems
+from kizuna.domain.journey_schedule import window_of
 from kizuna.errors import KizunaError
 
 MAX_ACTIVITIES = 40
@@ -35,6 +37,7 @@ MAX_RANDOM_SPLIT_BRANCHES = 5
 MAX_ACTIVITY_ID_CHARS = 100
 # Pinpoint's JourneyLimits ranges (DailyCap and TotalCap: 0 = no limit); MessagesPerSecond as the campaigns'.
 LIMIT_RANGES = {"DailyCap": (0, 100), "TotalCap": (0, 100), "MessagesPerSecond": (1, 20_000)}
+TIMEFRAME_RANGES = {"Cap": (0, 100), "Days": (0, 30)}  # JourneyTimeframeCap: 0 = no limit
 
 MESSAGE_KINDS = ("SMS", "EMAIL", "CUSTOM", "VOICE", "WHATSAPP")  # VOICE and WHATSAPP are Kizuna's extensions
 FLOW_KINDS = ("Wait", "ConditionalSplit", "MultiCondition", "RandomSplit", "Holdout")
@@ -337,13 +340,21 @@ def _check_schedule(journey: dict[str, Any], now: datetime, review: Review) -> N
     if schedule.get("StartTime") and begin is None or schedule.get("EndTime") and end is None:
         review.error("BAD_SCHEDULE", "Schedule.StartTime and Schedule.EndTime are ISO 8601 timestamps")
         return
+    window = window_of(journey)
+    if window.local:  # wall clocks: compare them as the participants will read them
+        begin, end = window.start or now.astimezone(window.zone).replace(tzinfo=None), window.end
     if end is not None and begin is not None:
         if end <= begin:
             review.error("BAD_SCHEDULE", "Schedule.EndTime is before its StartTime")
         elif end - begin > MAX_DURATION:
             review.error("TOO_LONG", "Schedule runs for more than 540 days")
-        if end <= now:
-            review.error("BAD_SCHEDULE", "Schedule.EndTime has passed")
+        last_end = window.last_end  # with LocalTime, in the last zone to reach it
+        if last_end is not None and last_end <= now:
+            review.error("BAD_SCHEDULE", "Schedule.EndTime has passed" + (" in every time zone" if journey.get(
+                "LocalTime") is True else ""))  # fmt: skip
+    if journey.get("LocalTime") is True and not (schedule.get("StartTime") or schedule.get("EndTime")):
+        review.recommend("LOCAL_TIME_WITHOUT_SCHEDULE", "LocalTime reads Schedule.StartTime and EndTime on each "
+                         "participant's wall clock; this journey has neither, so it changes nothing")  # fmt: skip
 
 
 def _check_sending(journey: dict[str, Any], review: Review) -> None:
@@ -351,8 +362,20 @@ def _check_sending(journey: dict[str, Any], review: Review) -> None:
     limits = journey.get("Limits") or {}
     for name, (low, high) in LIMIT_RANGES.items():
         value = limits.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+        if value is not None and not _whole(value, low, high):
             review.error("BAD_LIMITS", f"Limits.{name} must be a whole number from {low} to {high}; got {value!r}")
+    timeframe = limits.get("TimeframeCap")
+    if timeframe is not None and not isinstance(timeframe, dict):
+        review.error("BAD_LIMITS", f"Limits.TimeframeCap is {{Cap, Days}}; got {timeframe!r}")
+    elif timeframe:
+        for name, (low, high) in TIMEFRAME_RANGES.items():
+            value = timeframe.get(name)
+            if value is not None and not _whole(value, low, high):
+                review.error("BAD_LIMITS", f"Limits.TimeframeCap.{name} must be a whole number from {low} to {high}; "
+                             f"got {value!r}")  # fmt: skip
+        if bool(timeframe.get("Cap")) != bool(timeframe.get("Days")):
+            review.recommend("TIMEFRAME_CAP_OFF", "Limits.TimeframeCap applies only with both Cap and Days above 0 "
+                             "(at most Cap messages in any Days days); with either 0 or unset it is off")  # fmt: skip
     for code, message in schedule_problems(journey):
         review.error(code, message)
     try:
@@ -363,6 +386,10 @@ def _check_sending(journey: dict[str, Any], review: Review) -> None:
     if any(advanced) and journey.get("SendingSchedule") is not True:
         review.recommend("SENDING_SCHEDULE_OFF", "OpenHours and ClosedDays apply only with SendingSchedule: true; "
                          "without it they are ignored")  # fmt: skip
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _recommend(journey: dict[str, Any], activities: dict[str, dict[str, Any]], review: Review) -> None:

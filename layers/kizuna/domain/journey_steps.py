@@ -60,6 +60,9 @@ class Participant:
     entries: int = 1
     entered_at: datetime | None = None
     entered_by: tuple[str, ...] = ()
+    # LocalTime (kizuna.domain.journey_schedule): entered, and WAITING until the journey opens in its zone; it is at
+    # StartActivity and has not reached it yet.
+    starts_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,19 @@ class Send:
 
 
 def entrant(
-    journey: dict[str, Any], endpoint_id: str, key: str, now: datetime, left: Participant | None = None
+    journey: dict[str, Any],
+    endpoint_id: str,
+    key: str,
+    now: datetime,
+    left: Participant | None = None,
+    starts_at: datetime | None = None,
 ) -> Participant:
     """A participant entering at StartActivity by the entry `key`: a first entry, or a re-entry that replaces the
-    record of the one that `left` (its revision kept, so the write is conditional on it; its entries counted)."""
+    record of the one that `left` (its revision kept, so the write is conditional on it; its entries counted).
+    `starts_at` (LocalTime): the journey opens for it later, so it waits until then before its first step."""
     fresh = Participant(endpoint_id, journey.get("StartActivity"), now, entered_at=now, entered_by=(key,))
+    if starts_at is not None and starts_at > now:
+        fresh = replace(fresh, arrived_at=starts_at, status="WAITING", wake_at=starts_at, starts_at=starts_at)
     if left is None:
         return fresh
     keys = (*left.entered_by, key)[-KEPT_ENTRY_KEYS:]
@@ -122,6 +133,10 @@ def advance_traced(
     activities: dict[str, dict[str, Any]] = journey.get("Activities") or {}
     sends: list[Send] = []
     steps: list[Step] = []
+    if participant.starts_at is not None:  # LocalTime: waiting for the journey to open in its zone
+        if now < participant.starts_at:
+            return participant, sends, steps
+        participant = replace(participant, status="ACTIVE", wake_at=None, starts_at=None)
     for _ in range(MAX_STEPS):
         activity_id = participant.activity
         if activity_id is None or activity_id not in activities:

@@ -5,6 +5,9 @@ campaigns. The app's live journeys with an event start are in the custom-event i
 kizuna.services.journey_engagement.event_index_entry); for each whose `EventFilter.Dimensions` an event matches:
 
 - the endpoint must exist, be sendable (ACTIVE, not opted out) and, when `SegmentId` is named, be in that segment;
+- the journey must be open: inside its `Schedule`, read with `LocalTime` in the endpoint's own zone (an event
+  before the journey's start or after its end there enters no one; Pinpoint offered LocalTime to segment journeys
+  only);
 - the entry rules decide (kizuna.domain.journey_entry): a first entry, a re-entry the limits allow, or a refusal
   (still in the journey; the cap or the interval), counted once per event in the run's execution metrics;
 - an entrant is moved through its first steps at once, by the engine's own move (kizuna.services.journey_runs._move:
@@ -35,13 +38,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from kizuna.domain.journey_entry import REFUSALS, decide, event_key, event_start_of, rules_of, segment_start_of
+from kizuna.domain.journey_schedule import window_of
 from kizuna.domain.journey_steps import entrant
 from kizuna.domain.segments import Predicate, compile_event_dimensions
 from kizuna.domain.sharding import endpoint_shard
 from kizuna.errors import KizunaError
 from kizuna.ports_journeys import ParticipantsMoved
 from kizuna.services import journey_wakes
-from kizuna.services.journey_runs import JourneyDeps, enter
+from kizuna.services.journey_runs import JourneyDeps, enter, entry_time
 from kizuna.services.segments import is_member, sendable
 
 logger = Logger(child=True)
@@ -91,10 +95,10 @@ def _enter(deps: JourneyDeps, app_id: str, journey_id: str, hits: list[dict[str,
     if journey is None or start is None or journey.get("State") != "ACTIVE" or not journey.get("RunId"):
         return 0  # a paused journey takes no one in; its index entry stays for its waiting participants' events
     now = deps.clock.now()
-    schedule = journey.get("Schedule") or {}
-    if schedule.get("StartTime") and now < _instant(schedule["StartTime"]):
-        return 0  # not open yet
-    if schedule.get("EndTime") and now >= _instant(schedule["EndTime"]):
+    window = window_of(journey)
+    if window.first_start and now < window.first_start:
+        return 0  # not open yet (with LocalTime: in no zone)
+    if window.last_end and now >= window.last_end:
         return 0  # over: its loop marks it completed
     segment = None
     if start.get("SegmentId"):
@@ -111,6 +115,7 @@ def _enter(deps: JourneyDeps, app_id: str, journey_id: str, hits: list[dict[str,
         for endpoint_id, endpoint in found.items()
         if endpoint_id in first
         and (is_member(deps.segments, app_id, segment, endpoint, now=now) if segment else sendable(endpoint))
+        and entry_time(window, endpoint, now) == now  # LocalTime: open in the endpoint's zone
     }
     by_shard: dict[int, list[str]] = {}
     for endpoint_id in sorted(members):
@@ -160,10 +165,6 @@ def _enter_shard(
         deps.participants.count_once(app_id, journey_id, run_id, shard, key, {metric: amount}, now)
     wakes = [p.wake_at for p in (*moved, *waiting) if p.status == "WAITING" and p.wake_at is not None]
     return len(entering), min(wakes, default=None)
-
-
-def _instant(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @lru_cache(maxsize=256)

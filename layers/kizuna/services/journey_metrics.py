@@ -16,6 +16,7 @@ from typing import Any
 
 from kizuna.clock import Clock, iso
 from kizuna.domain import journey_metrics
+from kizuna.domain.journey_schedule import window_of
 from kizuna.errors import BadRequest, NotFound
 from kizuna.ports import AppStore, JourneyStore
 from kizuna.ports_journeys import ParticipantStore, Tally
@@ -215,8 +216,8 @@ def _evaluated(journey: dict[str, Any], tally: Tally) -> str:
 
 
 def _run_status(journey: dict[str, Any], now: datetime) -> str:
-    start = (journey.get("Schedule") or {}).get("StartTime")
-    if journey["State"] == "ACTIVE" and start and now < _instant(start):
+    start = window_of(journey).first_start  # with LocalTime, when the journey starts in the earliest zone
+    if journey["State"] == "ACTIVE" and start and now < start:
         return "SCHEDULED"
     return RUN_STATUS.get(journey["State"], "RUNNING")
 

@@ -24,6 +24,11 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
   (delivered, failed), and what the participant did (kizuna.services.journey_engagement): replies and clicks to
   its messages, custom events since it reached the split. Each SMS/WhatsApp message queued becomes its endpoint's
   latest journey message, the one an inbound reply is linked to.
+- `Schedule` (kizuna.domain.journey_schedule): the first wake-up is at StartTime. With `LocalTime`, StartTime and
+  EndTime are wall clocks in each participant's zone: the run wakes at the earliest zone's start, enrols everyone,
+  and each participant waits until the journey opens in its zone (participants of one zone wake together, so the
+  wake-ups grow with the zones, not the participants); once it has closed in a participant's zone, that participant
+  neither enters nor moves, and the run ends at the latest zone's end.
 - A run ends when no participant waits (the journey becomes COMPLETED), at `Schedule.EndTime`, or when the journey
   is no longer ACTIVE (a resumed journey starts its loop again on the same run, and the execution that was waiting
   when it was paused ends at its next plan instead of looping beside the new one).
@@ -45,6 +50,7 @@ from kizuna.catalog import ENDPOINT_SHARDS, JOURNEY_EXECUTION_MAX_DAYS, JOURNEY_
 from kizuna.clock import Clock, iso
 from kizuna.domain.journey_entry import REFUSALS, decide, enters_outside_the_loop, rules_of, segment_start_of
 from kizuna.domain.journey_metrics import move_counts, send_outcome
+from kizuna.domain.journey_schedule import JourneyWindow, window_of
 from kizuna.domain.journey_steps import Participant, Send, Step, advance_traced, entrant
 from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions
 from kizuna.errors import KizunaError
@@ -111,11 +117,11 @@ def wake_shard(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str, sha
     if journey is None:
         return None
     now = deps.clock.now()
-    schedule = journey.get("Schedule") or {}
-    if schedule.get("EndTime") and now >= _instant(schedule["EndTime"]):
+    window = window_of(journey)  # with LocalTime, open from the earliest zone's start to the latest zone's end
+    if window.last_end and now >= window.last_end:
         return None
-    if schedule.get("StartTime") and now < _instant(schedule["StartTime"]):
-        return iso(_instant(schedule["StartTime"]))
+    if window.first_start and now < window.first_start:
+        return iso(window.first_start)
     refresh_at = _enter_segment(deps, journey, run_id, shard, now)
     started = deps.clock.now()
     while deps.clock.now() - started < SHARD_BUDGET:
@@ -146,8 +152,8 @@ def plan(
         return {"done": True}
     now = deps.clock.now()
     next_wake = max(min(upcoming), now)
-    end = (journey.get("Schedule") or {}).get("EndTime")
-    if end and next_wake >= _instant(end):
+    end = window_of(journey).last_end
+    if end and next_wake >= end:
         _complete(deps, journey)
         return {"done": True}
     horizon = _instant(started_at) + timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
@@ -165,11 +171,11 @@ def _plan_open(
     Schedule.EndTime (or until stopped) however long no one waits, and its wake-ups go through the run's wake record,
     which folds in the wake-ups entries asked for and ends this execution if another loop wakes first."""
     now = deps.clock.now()
-    end = (journey.get("Schedule") or {}).get("EndTime")
-    if end and now >= _instant(end):
+    end = window_of(journey).last_end
+    if end and now >= end:
         _complete(deps, journey)
         return {"done": True}
-    wake = min([*upcoming, *([_instant(end)] if end else [])], default=None)  # at the end time, it completes
+    wake = min([*upcoming, *([end] if end else [])], default=None)  # at the end time, it completes
     horizon = _instant(started_at) + timedelta(days=JOURNEY_EXECUTION_MAX_DAYS)
     continuing = now >= horizon or loops >= JOURNEY_LOOPS_PER_EXECUTION
     resumed = _instant(journey["ResumedAt"]) if journey.get("ResumedAt") else None
@@ -234,6 +240,7 @@ def _enrol(
     ones are counted once per key (a replayed wake-up finds its own entrants entered by the same key)."""
     app_id, rules = journey["ApplicationId"], rules_of(journey)
     members = list(resolve_shard(deps.endpoints, deps.segments, app_id, segment, shard, now=now))
+    window = window_of(journey)
     refused: Counter[str] = Counter()
     for begin in range(0, len(members), DUE_BATCH):
         batch = members[begin : begin + DUE_BATCH]
@@ -242,12 +249,25 @@ def _enrol(
         for endpoint in batch:
             decision = decide(rules, known.get(endpoint["Id"]), key, now)
             if decision == "ENTER":
-                entering.append(entrant(journey, endpoint["Id"], key, now, known.get(endpoint["Id"])))
+                starts_at = entry_time(window, endpoint, now)
+                if starts_at is not None:  # (None: the journey has closed in its zone)
+                    entering.append(entrant(journey, endpoint["Id"], key, now, known.get(endpoint["Id"]), starts_at))
             elif decision in REFUSALS:
                 refused[REFUSALS[decision]] += 1
         _move(deps, journey, run_id, shard, entering, {e["Id"]: e for e in batch}, now, entering=True)
     if refused:
         deps.participants.count_once(app_id, journey["Id"], run_id, shard, key, refused, now)
+
+
+def entry_time(window: JourneyWindow, endpoint: dict[str, Any], now: datetime) -> datetime | None:
+    """When an endpoint entering now takes its first step: now, or with LocalTime the journey's start in its zone
+    (it waits until then); None when the journey has closed in its zone (it does not enter)."""
+    if not window.local:
+        return now
+    zone = journey_sends.recipient_zone(endpoint, window.zone)
+    if window.ended_for(zone, now):
+        return None
+    return max(window.start_for(zone) or now, now)
 
 
 def enter(
@@ -276,12 +296,17 @@ def _move(
 ) -> list[Participant]:
     """Move the participants (or enter them, `entering`) and write their new states; returns those states."""
     conditions = _Conditions(deps, journey["ApplicationId"], now)
+    window = window_of(journey)
     moved: list[tuple[Participant, Participant, list[Step]]] = []
     sends: dict[str, list[tuple[dict[str, Any], Send]]] = defaultdict(list)
     for participant in participants:
         endpoint = endpoints.get(participant.endpoint_id)
         if endpoint is None:  # deleted (or erased) meanwhile: it leaves the journey
             moved.append((participant, replace(participant, activity=None, status="FINISHED", wake_at=None), []))
+            continue
+        if window.local and window.ended_for(journey_sends.recipient_zone(endpoint, window.zone), now):
+            # LocalTime: the journey has closed in its zone; it stays where it is until the run ends for everyone
+            moved.append((participant, replace(participant, status="WAITING", wake_at=window.last_end), []))
             continue
         after, made, steps = advance_traced(journey, run_id, participant, endpoint, now, conditions)
         moved.append((participant, after, steps))

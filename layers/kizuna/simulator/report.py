@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kizuna.catalog import ENDPOINT_SHARDS
+from kizuna.domain.journey_metrics import counter
 from kizuna.domain.journey_review import MESSAGE_KINDS, activity_kind
 from kizuna.domain.journey_steps import Participant
 from kizuna.errors import KizunaError
@@ -22,7 +24,11 @@ from kizuna.simulator.stores import Change, Delivery, Reply
 from kizuna.simulator.world import World
 
 SPLITS = ("ConditionalSplit", "MultiCondition", "RandomSplit")
-COUNT_ORDER = ("passed", "sent", "delivered", "undelivered", "queued", "held for quiet time", "not sent")
+COUNT_ORDER = ("passed", "sent", "delivered", "undelivered", "queued", "held for quiet time", "not sent", "capped",
+               "skipped for quiet time")  # fmt: skip
+# A message activity's outcomes that the engine decides before the send path (kizuna.services.journey_sends).
+GATED = {"CAPPED": ("capped", "over the journey's limits (DailyCap, TotalCap or TimeframeCap)"),
+         "QUIET_TIME": ("skipped for quiet time", "in quiet time, and WaitForQuietTime is false")}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ def _change(
         counts = report.activities.setdefault(activity_id, Counter())
         counts["passed"] += 1
         if kind in MESSAGE_KINDS:
-            add(*_message(world, journey, activity_id, kind, after, deliveries, counts))
+            add(*_message(world, journey, activity_id, kind, after, deliveries, counts, entry.counts))
         elif kind in SPLITS:
             counts[f"to {following or '(end)'}"] += 1
             add("branch", activity_id, f"{kind} '{activity_id}' → " + (f"'{following}'" if following else "end"))
@@ -155,7 +161,10 @@ def _change(
             add("passed", activity_id, f"Holdout '{activity_id}' passed")
     was = (before.status, before.activity, before.wake_at) if before else None
     if after.status == "WAITING" and after.wake_at and was != ("WAITING", after.activity, after.wake_at):
-        add("waiting", after.activity, f"waiting at '{after.activity}' until {stamp(after.wake_at)}")
+        if after.starts_at:  # LocalTime: entered, not started yet
+            add("waiting", after.activity, f"waiting until {stamp(after.wake_at)}, when the journey starts in its zone")
+        else:
+            add("waiting", after.activity, f"waiting at '{after.activity}' until {stamp(after.wake_at)}")
     if after.status in ("FINISHED", "HELD_OUT") and (before is None or before.status != after.status):
         last = after.path[-1] if after.path else None
         if after.status == "HELD_OUT":
@@ -175,9 +184,14 @@ def _message(
     after: Participant,
     deliveries: dict[str, Delivery],
     counts: Counter[str],
+    outcomes: Mapping[str, int],
 ) -> tuple[str, str, str]:
     message_id = after.messages.get(activity_id, "")
     queued = world.sender.queued.get(message_id)
+    gated = next((GATED[o] for o in GATED if outcomes.get(counter(activity_id, o))), None)
+    if queued is None and gated is not None:
+        counts[gated[0]] += 1
+        return "not_sent", activity_id, f"{kind} activity '{activity_id}' not sent: {gated[1]}"
     if queued is None:
         counts["not sent"] += 1
         reason = _refusal(world, journey, activity_id, kind, after.endpoint_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -37,6 +37,7 @@ class Change:
     at: datetime
     before: Participant | None
     after: Participant
+    counts: Mapping[str, int] = field(default_factory=dict)  # what the move added to the execution metrics
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,19 @@ class JournalingParticipantStore(InMemoryParticipantStore):
         participants = [m.participant for m in moves]
         before = self.get_many(app_id, journey_id, shard, [p.endpoint_id for p in participants])
         super().record_moves(app_id, journey_id, run_id, shard, moves, at)
-        self._note(before, participants)
+        self._note(before, participants, [m.counts for m in moves])
 
-    def _note(self, before: dict[str, Participant], participants: Sequence[Participant]) -> None:
+    def _note(
+        self,
+        before: dict[str, Participant],
+        participants: Sequence[Participant],
+        counts: Sequence[Mapping[str, int]] | None = None,
+    ) -> None:
         now = self._clock.now()
-        for p in participants:
+        for i, p in enumerate(participants):
             was = before.get(p.endpoint_id)
             if was is None or replace(was, rev=p.rev) != p:  # a move that changed nothing is not a step
-                self._journal.entries.append(Change(now, was, p))
+                self._journal.entries.append(Change(now, was, p, counts[i] if counts else {}))
 
 
 class SimulatedSender:

@@ -10,6 +10,8 @@ wiring assembles the real ones (kizuna.wiring.journey_deps), on a virtual clock.
   flow, not its wording); a WhatsApp one carries a made-up approved ContentSid.
 - Channels: every channel enabled, e-mail from a simulator address; no opt-out list and no WhatsApp 24-hour
   windows, so a WhatsApp message goes as its template, to an endpoint with Attributes.WhatsAppOptIn only.
+- Limits: the journey's own (DailyCap, TotalCap, TimeframeCap) are counted per endpoint as the engine counts them;
+  the app has no settings, so no app-wide limit applies.
 - The journey is checked against Pinpoint's WriteJourneyRequest shape (as the API checks it), written as a draft,
   reviewed (kizuna.domain.journey_review: errors refuse the simulation), then published with UpdateJourneyState,
   which starts its run. Its id is derived from the document (or given), since holdouts, random splits and message
@@ -25,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from kizuna.adapters.memory import InMemoryDataStore, InMemoryMessageStore
+from kizuna.adapters.memory_campaigns import InMemoryEndpointCaps
 from kizuna.adapters.memory_engagement import InMemoryEngagementStore
 from kizuna.adapters.memory_journeys import InMemoryJourneyStore
 from kizuna.adapters.memory_participants import InMemoryOrchestrator
@@ -117,8 +120,9 @@ def build(journey_request: dict[str, Any], endpoints: list[dict[str, Any]], star
     channels.put_channel(app_id, "EMAIL", {"Enabled": True, "FromAddress": EMAIL_FROM})
     send = SendDeps(data, data, sender, clock, templates, channels)
     deps = journey_runs.JourneyDeps(
-        data, data, segments, stored_journeys, participants, send, clock, InMemoryOrchestrator(), messages, engagement
-    )
+        data, data, segments, stored_journeys, participants, send, clock, InMemoryOrchestrator(), messages, engagement,
+        caps=InMemoryEndpointCaps(),  # the journey's Limits (DailyCap, TotalCap, TimeframeCap)
+    )  # fmt: skip
     for endpoint in endpoints:
         try:
             update_endpoint(data, data, clock, app_id, endpoint["Id"], {k: v for k, v in endpoint.items() if k != "Id"})

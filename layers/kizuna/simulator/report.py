@@ -141,12 +141,15 @@ def _change(
         add("entered", first, f"entered at '{first}'{again}")
         before = None  # what it did in an earlier entry is reported already
     passed = after.path[len(before.path) if before else 0 :]
+    # A participant held with its message (it waits at the message activity until the message goes) was reported
+    # with the message when it reached it; passing it at the release adds no line.
+    released = before.activity if before is not None and before.status == "WAITING" else None
     for i, activity_id in enumerate(passed):
         following = passed[i + 1] if i + 1 < len(passed) else after.activity
         kind = activity_kind(activities.get(activity_id) or {}) or "?"
         counts = report.activities.setdefault(activity_id, Counter())
         counts["passed"] += 1
-        if kind in MESSAGE_KINDS:
+        if kind in MESSAGE_KINDS and not (i == 0 and activity_id == released):
             add(*_message(world, journey, activity_id, kind, after, deliveries, counts))
         elif kind in SPLITS:
             counts[f"to {following or '(end)'}"] += 1
@@ -155,6 +158,10 @@ def _change(
             add("passed", activity_id, f"Holdout '{activity_id}' passed")
     was = (before.status, before.activity, before.wake_at) if before else None
     if after.status == "WAITING" and after.wake_at and was != ("WAITING", after.activity, after.wake_at):
+        kind = activity_kind(activities.get(after.activity or "") or {}) or "?"
+        if kind in MESSAGE_KINDS:  # held with its message: the message's line now, its "passed" at the release
+            counts = report.activities.setdefault(after.activity or "", Counter())
+            add(*_message(world, journey, after.activity or "", kind, after, deliveries, counts))
         add("waiting", after.activity, f"waiting at '{after.activity}' until {stamp(after.wake_at)}")
     if after.status in ("FINISHED", "HELD_OUT") and (before is None or before.status != after.status):
         last = after.path[-1] if after.path else None

@@ -36,6 +36,7 @@ from report import PYTHON, Section, table
 from segment_eval import QUERY_PAGE_BYTES, QUERY_PAGE_LATENCY_S
 
 from kizuna.adapters.dynamo_data import endpoint_item
+from kizuna.adapters.dynamo_engagement import ASKED_AT_ONCE
 from kizuna.adapters.dynamo_participants import MOVES_PER_TRANSACTION, _item
 from kizuna.adapters.memory import InMemoryDataStore, InMemoryMessageStore
 from kizuna.adapters.memory_engagement import InMemoryEngagementStore
@@ -44,11 +45,13 @@ from kizuna.adapters.memory_participants import InMemoryParticipantStore
 from kizuna.adapters.memory_segments import InMemorySegmentStore
 from kizuna.adapters.memory_sending import InMemoryChannelStore, InMemoryConsentStore
 from kizuna.adapters.memory_templates import InMemoryTemplateStore
+from kizuna.adapters.sqs_queue import SEND_AT_ONCE, SQS_BATCH
 from kizuna.catalog import ENDPOINT_SHARDS, FUNCTIONS
 from kizuna.clock import VirtualClock
 from kizuna.domain.journey_steps import Participant
 from kizuna.local.journey_orchestrator import LocalJourneyOrchestrator, fast_forward
 from kizuna.local.runtime_scheduler import LocalScheduler
+from kizuna.ports_journeys import ENTRY_BATCH
 from kizuna.services import journey_runs, journeys
 from kizuna.services.apps import create_app
 from kizuna.services.endpoints import update_endpoints_batch
@@ -116,10 +119,15 @@ class Meter:
         self.call = ""  # the port call being metered
         self.io_by: Counter[tuple[datetime | None, str]] = Counter()  # (wake-up, port call) -> seconds
 
-    def add(self, service: str, operation: str, requests: int, unit: str, amount: float, each_s: float = 0) -> None:
+    def add(
+        self, service: str, operation: str, requests: int, unit: str, amount: float, each_s: float = 0, at_once: int = 1
+    ) -> None:
+        """`requests` requests, `at_once` of them side by side (the adapter's threads): the call waits on
+        ceil(requests / at_once) round trips."""
         self.requests[(service, operation)] += requests
         self.units[unit] += amount
-        seconds = requests * (each_s or LATENCY_S.get((service, operation), DEFAULT_LATENCY_S))
+        rounds = math.ceil(requests / max(1, at_once))
+        seconds = rounds * (each_s or LATENCY_S.get((service, operation), DEFAULT_LATENCY_S))
         self.io_s += seconds
         self.io_by[(self.phase, self.call)] += seconds
 
@@ -147,6 +155,14 @@ def _record_moves(m: Meter, args: tuple, result: Any) -> None:
     m.add("dynamodb", "TransactWriteItems", chunks, "wru", 2 * len(moves) + 2 * chunks + index)
 
 
+def _record_entry(m: Meter, args: tuple, result: Any) -> None:
+    """One batch of a segment entry (at most ENTRY_BATCH moves): one transaction of its moves as _record_moves, the
+    tally ADD and the shard's enrolment marker (2 WRU each)."""
+    moves = args[4]
+    index = sum((mv.participant.rev > 0) + (mv.participant.status == "WAITING") for mv in moves)
+    m.add("dynamodb", "TransactWriteItems", 1, "wru", 2 * len(moves) + 4 + index)
+
+
 def _due(m: Meter, args: tuple, result: list) -> None:  # the due index: eventually consistent, 0.5 RRU per 4 KB
     m.add("dynamodb", "Query", 1, "rru", 0.5 * max(1, math.ceil(len(result) * m.sizes["participant"] / 4096)))
 
@@ -158,17 +174,24 @@ def _scan(m: Meter, args: tuple, count: int) -> None:  # segment entry reads its
 
 
 def _enqueue(m: Meter, args: tuple, result: Any) -> None:
-    batches = math.ceil(_n(args) / 10)
-    m.add("sqs", "SendMessageBatch", batches, "sqs", batches)  # 10 bodies of ~1 KB: one 64 KB billed chunk
+    batches = math.ceil(_n(args) / SQS_BATCH)  # 10 bodies of ~1 KB: one 64 KB billed chunk each
+    m.add("sqs", "SendMessageBatch", batches, "sqs", batches, at_once=SEND_AT_ONCE)  # SqsSendQueue's threads
+
+
+def _put_asked(m: Meter, args: tuple, result: Any) -> None:  # each SMS becomes its endpoint's latest journey message
+    writes = math.ceil(_n(args) / 25)
+    m.add("dynamodb", "BatchWriteItem", writes, "wru", _n(args), at_once=ASKED_AT_ONCE)
 
 
 RULES: dict[tuple[str, str], Callable] = {
     ("participants", "due"): _due,
     ("participants", "next_wake"): _get("Query", "rru", 0.5),
     ("participants", "enrolled"): _get(),
+    ("participants", "enrolment"): _get(),  # the shard's enrolment marker, read consistently
     ("participants", "mark_enrolled"): _get("PutItem", "wru"),
     ("participants", "get_many"): _batch_get(),
     ("participants", "record_moves"): _record_moves,
+    ("participants", "record_entry"): _record_entry,
     ("data", "get_endpoints"): _batch_get(lambda m: math.ceil(m.sizes["endpoint"] / 4096)),
     ("data", "scan_shard"): _scan,
     ("data", "get_app"): _get(),
@@ -181,10 +204,10 @@ RULES: dict[tuple[str, str], Callable] = {
     ("journeys", "get_journey"): _get(),
     ("journeys", "put_journey"): _get("PutItem", "wru", 2.0),
     ("journeys", "index_event_journey"): _get("PutItem", "wru"),
-    ("messages", "get"): _get(),  # the delivery record a split on _SMS.SUCCESS reads
-    ("engagement", "put_asked"): lambda m, args, result: m.add(
-        "dynamodb", "BatchWriteItem", math.ceil(_n(args) / 25), "wru", _n(args)
-    ),  # each SMS becomes its endpoint's latest journey message (what a reply answers)
+    ("messages", "get"): _get(),  # a delivery record a condition asks about that was not prefetched
+    ("messages", "get_many"): _batch_get(),  # the delivery records a split on _SMS.SUCCESS reads, prefetched
+    ("engagement", "engagement_many"): _batch_get(),  # replies and clicks, prefetched (none in this journey)
+    ("engagement", "put_asked"): _put_asked,
     ("queue", "enqueue"): _enqueue,
 }
 
@@ -447,9 +470,8 @@ def profile_note(found: dict[str, Any], results: list[dict[str, Any]]) -> str:
 
 def at_a_million(large: dict[str, Any]) -> list[dict[str, Any]]:
     """Each wake-up of the large run, and its slowest shard grown to PROJECTED participants (all of its time taken as
-    growing with them: conservative). Entry is one invocation per shard (journey_runs enrols a shard's segment at
-    once); later wake-ups stop taking due participants after SHARD_BUDGET, and the rest wakes at once: one more
-    loop each time."""
+    growing with them: conservative). A wake-up stops entering or taking due participants after SHARD_BUDGET, and
+    the rest wakes at once: one more loop each time it runs out."""
     growth = PROJECTED / large["participants"]
     out = []
     for index, at in enumerate(sorted({i["at"] for i in large["invocations"]})):
@@ -458,13 +480,12 @@ def at_a_million(large: dict[str, Any]) -> list[dict[str, Any]]:
         io = {call: s for (phase, call), s in large["meter"].io_by.items() if phase == at}
         top = max(io, key=io.get) if io else "-"
         grown = lambda_seconds(slowest) * growth
-        budgeted = index > 0
         out.append({
-            "at": at, "what": "split + follow-up SMS" if budgeted else "entry + first SMS", "budgeted": budgeted,
+            "at": at, "what": "split + follow-up SMS" if index else "entry + first SMS",
             "cpu_s": sum(i["cpu_s"] for i in shards), "slowest_cpu_s": slowest["cpu_s"],
             "slowest_s": lambda_seconds(slowest), "slowest_1m_s": grown,
             "top_call": top, "top_share": io.get(top, 0) / max(sum(io.values()), 1e-9),
-            "extra_loops": max(0, math.ceil(grown / SHARD_BUDGET.total_seconds()) - 1) if budgeted else 0,
+            "extra_loops": max(0, math.ceil(grown / SHARD_BUDGET.total_seconds()) - 1),
         })  # fmt: skip
     return out
 
@@ -473,35 +494,32 @@ def million_notes(at_1m: list[dict[str, Any]], extra_transitions: int) -> list[s
     timeout, budget = FUNCTIONS["journeys"].timeout_s, SHARD_BUDGET.total_seconds()
     notes = [f"At {PROJECTED:,} a shard holds {PROJECTED // ENDPOINT_SHARDS:,} participants."]
     for w in at_1m:
-        if w["budgeted"]:
-            notes.append(
-                f"The wake-up of {w['at']:%m-%d %H:%M} ({w['what']}) would take ~{w['slowest_1m_s']:.0f} s for its "
-                "slowest shard: "
-                + (
-                    f"inside the {budget:.0f} s a shard's wake-up may take (journey_runs.SHARD_BUDGET)."
-                    if not w["extra_loops"]
-                    else f"past the {budget:.0f} s a wake-up may take (journey_runs.SHARD_BUDGET), so the rest stays "
-                    f"due and the plan wakes again at once: ~{w['extra_loops']} more loop(s) of "
-                    f"{ENDPOINT_SHARDS + 5} transitions (counted in the projection above)."
-                )
+        notes.append(
+            f"The wake-up of {w['at']:%m-%d %H:%M} ({w['what']}) would take ~{w['slowest_1m_s']:.0f} s for its "
+            "slowest shard: "
+            + (
+                f"inside the {budget:.0f} s a shard's wake-up may take (journey_runs.SHARD_BUDGET; the journeys "
+                f"function's timeout is {timeout} s)."
+                if not w["extra_loops"]
+                else f"past the {budget:.0f} s a wake-up may take (journey_runs.SHARD_BUDGET), so the rest (of the "
+                f"entry, or of the due participants) waits for the next loop, at once: ~{w['extra_loops']} more "
+                f"loop(s) of {ENDPOINT_SHARDS + 5} transitions (counted in the projection above)."
             )
-        else:
-            notes.append(
-                f"The first wake-up ({w['what']}) enrols a shard's whole segment in one invocation (journey_runs' "
-                f"entry is not cut by SHARD_BUDGET): ~{w['slowest_1m_s']:.0f} s for the slowest shard, "
-                + (
-                    f"inside the journeys function's {timeout} s timeout."
-                    if w["slowest_1m_s"] < timeout
-                    else f"**past the journeys function's {timeout} s timeout**: at this size entry has to be cut "
-                    "into parts as the moves are, or the wake-up times out, is retried and the execution fails "
-                    "(the projection assumes it is cut)."
-                )
-            )
+        )
     notes.append(
-        "Most of each wake-up's time on AWS would be waiting on requests made one after another (the last column); "
-        f"running out of time costs {extra_transitions} more transitions "
-        f"({_usd(extra_transitions * SFN_PER_TRANSITION_USD)}) and a few more invocations."
+        "Entry is cut by the same budget as the moves: a shard's segment is entered in batches of "
+        f"{ENTRY_BATCH}, each batch's entrants, counts and progress one transaction, and a wake-up that runs out of "
+        "time leaves the rest to the next loop. The delivery records a split reads are read in BatchGetItem requests "
+        "of 100 keys before a batch moves (kizuna.services.journey_conditions), not one GetItem per participant; "
+        f"the send queue sends {SEND_AT_ONCE} SendMessageBatch requests side by side, and the latest journey "
+        f"messages go {ASKED_AT_ONCE} BatchWriteItem requests at a time (their time above counts one round trip per "
+        "group); every other request is counted one after another."
     )
+    if extra_transitions:
+        notes.append(
+            f"Running out of time costs {extra_transitions} more transitions "
+            f"({_usd(extra_transitions * SFN_PER_TRANSITION_USD)}) and a few more invocations."
+        )
     return [" ".join(notes)]
 
 
@@ -611,7 +629,7 @@ def run() -> Section:
         f"Journeys function at {large['participants']:,} participants, per wake-up of the 16 shards (one invocation "
         "each; AWS duration = CPU here ÷ the function's "
         f"{min(1.0, FUNCTIONS['journeys'].memory_mb / LAMBDA_FULL_VCPU_MB):.2f} vCPU + its requests one after "
-        "another at the assumed latencies below):",
+        "another at the assumed latencies below, but for those the adapters send side by side, noted at the end):",
         "",
         *table(
             [

@@ -29,13 +29,34 @@ class Tally:
     updated_at: datetime | None
 
 
+# The moves one batch of a segment entry writes in one transaction, with the shard's tally and enrolment marker
+# (DynamoDB's 100 actions per transaction).
+ENTRY_BATCH = 98
+
+
 @dataclass(frozen=True)
 class Enrolment:
     """A shard's latest segment entry for a run: when it happened and the segment Version it read (None: unknown,
-    a marker written before these were kept)."""
+    a marker written before these were kept). `pending`: the key of an entry cut by the wake-up's time budget, which
+    the next wake-up carries on after endpoint id `after`. `rev`: writes of the marker by entry batches (0: none),
+    which each batch's write is conditional on."""
 
     at: datetime | None = None
     segment_version: int | None = None
+    pending: str | None = None
+    after: str | None = None
+    rev: int = 0
+
+
+@dataclass(frozen=True)
+class EntryStep:
+    """One batch of a segment entry (ParticipantStore.record_entry): what it adds to the run's counters besides its
+    entrants' moves (the members it produced, those filtered out or refused), and the shard's enrolment marker it
+    replaces and writes. The write is conditional on `expected`, so a batch counts once even when no one entered."""
+
+    counts: Mapping[str, int]
+    expected: Enrolment | None
+    new: Enrolment
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,21 @@ class ParticipantStore(Protocol):
         """Write the participants' new states (rev + 1, each conditional on the rev it replaces) and add their counts
         to the run's counters of this shard, all or nothing per chunk: a count exists exactly when the state write
         that records its move does. Raises ParticipantsMoved when a condition fails."""
+        ...
+
+    def record_entry(
+        self,
+        app_id: str,
+        journey_id: str,
+        run_id: str,
+        shard: int,
+        moves: Sequence[Move],
+        entry: EntryStep,
+        at: datetime,
+    ) -> None:
+        """`record_moves` of at most ENTRY_BATCH entrants, with the entry batch's counts and the shard's new enrolment
+        marker, in one transaction conditional on the marker being `entry.expected`. Raises ParticipantsMoved when a
+        condition fails (another wake-up took the batch)."""
         ...
 
     def tally(self, app_id: str, journey_id: str, run_id: str) -> Tally:
@@ -185,6 +221,10 @@ class EngagementStore(Protocol):
         ...
 
     def engagement(self, app_id: str, endpoint_id: str, message_id: str) -> Engagement: ...
+    def engagement_many(self, app_id: str, messages: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Engagement]:
+        """`engagement` for many (endpoint id, message id) pairs at once (batched reads); every pair is answered."""
+        ...
+
     def put_events(self, app_id: str, events: Sequence[EndpointEvent], expires: datetime) -> None:
         """Upsert (batched, keyed by event id: a replayed PutEvents request writes the same items)."""
         ...

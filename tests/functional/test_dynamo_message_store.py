@@ -56,3 +56,18 @@ def test_a_callback_never_replaces_the_sid_the_sender_recorded(store):
     store.advance_status(message_id, "sent", None, NOW, provider_id="SM-other")
 
     assert store.get(message_id).provider_id == "SM1"
+
+
+def test_the_records_of_many_messages_are_read_in_batches_of_100(store):
+    for i in range(130):  # two BatchGetItem requests: 100 keys, then 30
+        message = OutboundMessage(
+            message_id=f"m{i:03d}", app_id="app", to="+819012345678", body="こんにちは", request_id="r",
+            accepted_at="2026-12-01T09:00:00Z",
+        )  # fmt: skip
+        store.claim(message, NOW, 30)
+    store.advance_status("m007", "delivered", None, NOW, provider_id="SM7")
+
+    found = store.get_many([f"m{i:03d}" for i in range(130)] + ["m007", "unknown"])  # a repeat, one never sent
+
+    assert len(found) == 130 and "unknown" not in found
+    assert found["m007"].status == "delivered" and found["m008"].status == store.get("m008").status

@@ -101,3 +101,17 @@ def test_the_custom_event_index_lists_live_journeys_and_goes_with_the_journey(dd
     assert journeys.event_journeys("app") == [{"Id": "j1", "EventTypes": ["purchase"], "KeepDays": 3}]
     journeys.delete_journey("app", "j1")
     assert journeys.event_journeys("app") == [] and journeys.event_journeys("other") == []
+
+
+def test_the_engagement_of_many_messages_is_read_at_once_and_every_pair_is_answered(store):
+    store.add_reply("app", "a", "m1", Reply("SM1", "はい", NOW), LATER, keep=2)
+    store.add_click("app", "b#x", "m2", NOW, LATER)
+
+    found = store.engagement_many("app", [("a", "m1"), ("b#x", "m2"), ("a", "m9"), ("a", "m1")])
+
+    assert found == {
+        ("a", "m1"): store.engagement("app", "a", "m1"),
+        ("b#x", "m2"): store.engagement("app", "b#x", "m2"),
+        ("a", "m9"): store.engagement("app", "a", "m9"),  # nothing kept: an empty engagement
+    }
+    assert [r.body for r in found[("a", "m1")].replies] == ["はい"] and found[("b#x", "m2")].clicked_at == NOW

@@ -17,7 +17,7 @@ from moto import mock_aws
 from kizuna.adapters.dynamo_participants import DynamoParticipantStore
 from kizuna.catalog import TABLES
 from kizuna.domain.journey_steps import Participant
-from kizuna.ports_journeys import Enrolment, LoopState, Move, ParticipantsMoved
+from kizuna.ports_journeys import Enrolment, EntryStep, LoopState, Move, ParticipantsMoved
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -150,3 +150,23 @@ def test_moves_are_written_with_their_counts_and_a_stale_move_is_refused_whole(s
         store.record_moves("app", "j1", "r1", 5, [Move(fresh[10], {"ENDPOINT_ENTERED": 1})], later)
     assert store.tally("app", "j1", "r1").counts["ENDPOINT_ENTERED"] == 150
     assert len(store.all_participants("app", "j1", 5)) == 150  # the tally is not a participant
+
+
+def test_an_entry_batch_is_written_with_its_counts_and_marker_and_a_stale_batch_is_refused_whole(store):
+    entrants = [Move(Participant(f"e{i:02d}", "hello", NOW), {"ENDPOINT_ENTERED": 1}) for i in range(98)]
+    first = EntryStep({"ENDPOINT_PRODUCED": 100, "ENDPOINT_OPT_OUT": 2}, None, Enrolment(NOW, 3, "segment", "e99"))
+    store.record_entry("app", "j1", "r1", 7, entrants, first, NOW)  # 98 puts + the tally + the marker: 100 actions
+    marker = store.enrolment("app", "j1", "r1", 7)
+    assert marker == Enrolment(NOW, 3, "segment", "e99", rev=1)
+    # Another wake-up that read the marker before this batch was written takes the same batch: refused whole.
+    again = [Move(Participant("f00", "hello", NOW), {"ENDPOINT_ENTERED": 1})]
+    with pytest.raises(ParticipantsMoved):
+        store.record_entry("app", "j1", "r1", 7, again, first, NOW)
+    # The last step: no one left to enter, the entry is done (no pending key), still conditional on the marker.
+    store.record_entry("app", "j1", "r1", 7, [], EntryStep({}, marker, Enrolment(NOW, 3)), NOW)
+    assert store.enrolment("app", "j1", "r1", 7) == Enrolment(NOW, 3, rev=2)
+    counts = store.tally("app", "j1", "r1").counts
+    assert counts == {"ENDPOINT_ENTERED": 98, "ENDPOINT_PRODUCED": 100, "ENDPOINT_OPT_OUT": 2}
+    assert store.get_many("app", "j1", 7, ["f00"]) == {}
+    with pytest.raises(ValueError, match="at most 98"):
+        store.record_entry("app", "j1", "r1", 8, [*entrants, *again], first, NOW)

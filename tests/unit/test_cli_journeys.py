@@ -45,27 +45,26 @@ def test_the_sample_prints_each_participants_path_with_its_timestamps(capsys):
         "2026-12-01T13:30:00Z Holdout 'hold' passed",
         "2026-12-01T13:30:00Z ConditionalSplit 'channel' → 'waAsk'",
         "2026-12-01T13:30:00Z WHATSAPP activity 'waAsk' held for quiet time until 2026-12-01T23:00:00Z",
-        "2026-12-01T13:30:00Z waiting at 'waAnswer' until 2026-12-02T13:30:00Z",
+        "2026-12-01T13:30:00Z waiting at 'waAsk' until 2026-12-01T23:00:00Z",  # held with its message
         "2026-12-01T23:00:00Z WHATSAPP activity 'waAsk' sent (delivered)",
+        "2026-12-01T23:00:00Z waiting at 'waAnswer' until 2026-12-02T23:00:00Z",  # a day from the send
         "2026-12-01T23:05:00Z replied \"１\" to 'waAsk'",
-        "2026-12-02T13:30:00Z MultiCondition 'waAnswer' → 'waThanks'",
-        "2026-12-02T13:30:00Z WHATSAPP activity 'waThanks' held for quiet time until 2026-12-02T23:00:00Z",
-        "2026-12-02T13:30:00Z left at 'waThanks'",
-        "2026-12-02T23:00:00Z WHATSAPP activity 'waThanks' sent (delivered)",
+        "2026-12-02T23:00:00Z MultiCondition 'waAnswer' → 'waThanks'",
+        "2026-12-02T23:00:00Z WHATSAPP activity 'waThanks' sent (delivered)",  # 08:00 in Tokyo: not held
+        "2026-12-02T23:00:00Z left at 'waThanks'",
     ]
-    assert "2026-12-02T13:30:00Z MultiCondition 'waAnswer' → 'waCallUs'" in printed["wa-kenji"]  # "いいえ"
-    assert "2026-12-02T13:30:00Z MultiCondition 'smsAnswer' → 'smsThanks'" in printed["sms-yuki"]  # "はい"
-    assert printed["wa-mika"][-3:] == [  # no reply: a week, a reminder, a week, the last message
-        "2026-12-15T13:30:00Z WHATSAPP activity 'waLast' held for quiet time until 2026-12-15T23:00:00Z",
-        "2026-12-15T13:30:00Z left at 'waLast'",
+    assert "2026-12-02T23:00:00Z MultiCondition 'waAnswer' → 'waCallUs'" in printed["wa-kenji"]  # "いいえ"
+    assert "2026-12-02T23:00:00Z MultiCondition 'smsAnswer' → 'smsThanks'" in printed["sms-yuki"]  # "はい"
+    assert printed["wa-mika"][-2:] == [  # no reply: a week, a reminder, a week, the last message
         "2026-12-15T23:00:00Z WHATSAPP activity 'waLast' sent (delivered)",
+        "2026-12-15T23:00:00Z left at 'waLast'",
     ]
     refused = [line for line in printed["wa-taro"] if "not sent" in line]
     assert len(refused) == 3 and all("need the recipient's opt-in" in line for line in refused)
     assert "2026-12-01T23:00:00Z SMS activity 'smsAsk' sent (undelivered)" in printed["sms-ren"]  # --fail
     assert "  participants      6 (6 finished)" in out
     assert "  executions        1 (0 continued as new)" in out
-    assert "COMPLETED at 2026-12-15T13:30:00Z" in out.splitlines()[0]
+    assert "COMPLETED at 2026-12-15T23:00:00Z" in out.splitlines()[0]
 
 
 def test_the_json_form_holds_the_same_paths_and_a_simulation_repeats_exactly(capsys):
@@ -138,7 +137,7 @@ def test_a_run_cut_short_by_until_reports_who_is_still_waiting(capsys):
     code = main([*SAMPLE, "--until", "12h"])
     out = capsys.readouterr().out
     assert code == 0 and ": ACTIVE" in out.splitlines()[0]
-    waiting = "still waiting at 'waAnswer' until 2026-12-02T13:30:00Z when the simulation ended"
+    waiting = "still waiting at 'waAnswer' until 2026-12-02T23:00:00Z when the simulation ended"
     assert paths(out)["wa-mika"][-1] == f"2026-12-02T01:30:00Z {waiting}"
     assert "  participants      6 (6 waiting)" in out
 

@@ -104,15 +104,15 @@ def test_a_replayed_wake_up_counts_against_the_timeframe_cap_once():
     s.deps.caps = InMemoryEndpointCaps()
     journey = s.publish({"m1": sms("welcome", "m2"), "m2": sms("thanks")}, "m1",
                         Limits={"TimeframeCap": {"Cap": 2, "Days": 7}})  # fmt: skip
-    original = s.participants.record_moves
+    original = s.participants.record_entry  # the entrants' first moves are written with the entry's progress
 
     def crash(*_args, **_kwargs):
         raise RuntimeError("the function timed out")
 
-    s.participants.record_moves = crash  # type: ignore[method-assign]
+    s.participants.record_entry = crash  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         journey_runs.run_loop(s.deps, s.app_id, journey["Id"], s.run_id())
-    s.participants.record_moves = original  # type: ignore[method-assign]
+    s.participants.record_entry = original  # type: ignore[method-assign]
     journey_runs.run_loop(s.deps, s.app_id, journey["Id"], s.run_id())
     tally = s.participants.tally(s.app_id, journey["Id"], s.run_id()).counts
     assert tally["m1|SUCCESS"] == tally["m2|SUCCESS"] == 1 and "m2|CAPPED" not in tally

@@ -1,11 +1,13 @@
 """DynamoDB helpers that respect AWS's real limits (moto is more lenient): 25 items per BatchWriteItem, 100 keys
-per BatchGetItem, and unprocessed items retried with backoff until done."""
+per BatchGetItem, and unprocessed items retried with backoff until done. `in_parallel` runs independent requests
+side by side (a journey wake-up's writes wait on the network far longer than on the CPU)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 WRITE_CHUNK = 25
 GET_CHUNK = 100
@@ -17,18 +19,39 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def batch_write(client: Any, table: str, puts: Sequence[dict] = (), deletes: Sequence[dict] = ()) -> None:
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def in_parallel(work: Callable[[T], R], items: Iterable[T], at_once: int) -> list[R]:
+    """`work` over `items`, at most `at_once` at a time (boto3 clients are thread-safe); results in item order, and
+    the first failure raised once all are done. One item, or `at_once` 1: no thread."""
+    items = list(items)
+    if at_once <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(at_once, len(items))) as pool:
+        futures = [pool.submit(work, item) for item in items]
+    return [f.result() for f in futures]
+
+
+def batch_write(
+    client: Any, table: str, puts: Sequence[dict] = (), deletes: Sequence[dict] = (), at_once: int = 1
+) -> None:
+    """Put and delete items, 25 per request, `at_once` requests side by side (only for items no two of which are
+    the same key: DynamoDB does not order requests running together)."""
     requests = [{"PutRequest": {"Item": i}} for i in puts] + [{"DeleteRequest": {"Key": k}} for k in deletes]
-    for chunk in _chunks(requests, WRITE_CHUNK):
+
+    def write(chunk: Sequence[dict]) -> None:
         pending: list[dict] = list(chunk)
         for round_ in range(MAX_ROUNDS):
             response = client.batch_write_item(RequestItems={table: pending})
             pending = response.get("UnprocessedItems", {}).get(table, [])
             if not pending:
-                break
+                return
             time.sleep(min(1.0, 0.05 * 2**round_))
-        else:
-            raise RuntimeError(f"BatchWriteItem left {len(pending)} items unprocessed in {table}")
+        raise RuntimeError(f"BatchWriteItem left {len(pending)} items unprocessed in {table}")
+
+    in_parallel(write, _chunks(requests, WRITE_CHUNK), at_once)
 
 
 def batch_get(client: Any, table: str, keys: Sequence[dict]) -> list[dict]:

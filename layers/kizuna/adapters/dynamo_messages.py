@@ -4,12 +4,13 @@ callbacks arriving in any order can only move a record forward."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from kizuna.adapters.dynamo import batch_get
 from kizuna.catalog import MESSAGE_RETENTION_DAYS
 from kizuna.clock import epoch_seconds, iso
 from kizuna.domain.messages import (
@@ -247,6 +248,10 @@ class DynamoMessageStore:
     def get(self, message_id: str) -> DeliveryRecord | None:
         item = self._get_item(message_id)
         return _record(item) if item else None
+
+    def get_many(self, message_ids: Sequence[str]) -> dict[str, DeliveryRecord]:
+        keys = [{"message_id": {"S": m}} for m in dict.fromkeys(message_ids)]
+        return {item["message_id"]["S"]: _record(item) for item in batch_get(self._ddb, self._table, keys)}
 
     def _get_item(self, message_id: str) -> dict[str, Any] | None:
         return self._ddb.get_item(

@@ -4,7 +4,9 @@
                                                     sparse "due" index a wake-up queries up to now
                                                     and `rev`, the number of writes moves made (conditions)
 - "<app>#<journey>#<shard>" / "#enrolled#<run>"     the shard's segment entry for that run is done (`at`, and the
-                                                    segment `version` it read: the refresh rules compare them)
+                                                    segment `version` it read: the refresh rules compare them), or
+                                                    under way (`pending` key, `after` the last endpoint id taken);
+                                                    `rev`, which each entry batch's write is conditional on
 - "<app>#<journey>#<shard>" / "#tally#<run>"        the shard's execution counters for that run: one Number per
                                                     counter (kizuna.domain.journey_metrics) and `updated_at`
 - "<app>#<journey>#<shard>" / "#counted#<run>#<key>" counts that no participant write carries (refused entries)
@@ -39,7 +41,7 @@ from kizuna.adapters.dynamo import batch_get, batch_write
 from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import iso
 from kizuna.domain.journey_steps import Participant
-from kizuna.ports_journeys import Enrolment, LoopState, Move, ParticipantsMoved, Tally
+from kizuna.ports_journeys import ENTRY_BATCH, Enrolment, EntryStep, LoopState, Move, ParticipantsMoved, Tally
 
 ENROLLED_PREFIX = "#enrolled#"
 TALLY_PREFIX = "#tally#"
@@ -82,6 +84,23 @@ def _item(pk: str, p: Participant, rev: int | None = None) -> dict[str, Any]:
         item |= {"due_pk": {"S": pk}, "due_at": {"S": f"{iso(p.wake_at)}#{p.endpoint_id}"}}
     if rev is not None:
         item["rev"] = {"N": str(rev)}
+    return item
+
+
+def _marker(pk: str, run_id: str, enrolment: Enrolment | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": f"{ENROLLED_PREFIX}{run_id}"}}
+    if enrolment is None:
+        return item
+    if enrolment.at is not None:
+        item["at"] = {"S": iso(enrolment.at)}
+    if enrolment.segment_version is not None:
+        item["version"] = {"N": str(enrolment.segment_version)}
+    if enrolment.pending is not None:
+        item["pending"] = {"S": enrolment.pending}
+    if enrolment.after is not None:
+        item["after"] = {"S": enrolment.after}
+    if enrolment.rev:
+        item["rev"] = {"N": str(enrolment.rev)}
     return item
 
 
@@ -139,12 +158,7 @@ class DynamoParticipantStore:
     def mark_enrolled(
         self, app_id: str, journey_id: str, run_id: str, shard: int, enrolment: Enrolment | None = None
     ) -> None:
-        item: dict[str, Any] = {"pk": {"S": _pk(app_id, journey_id, shard)}, "sk": {"S": f"{ENROLLED_PREFIX}{run_id}"}}
-        if enrolment is not None and enrolment.at is not None:
-            item["at"] = {"S": iso(enrolment.at)}
-        if enrolment is not None and enrolment.segment_version is not None:
-            item["version"] = {"N": str(enrolment.segment_version)}
-        self._ddb.put_item(TableName=self._table, Item=item)
+        self._ddb.put_item(TableName=self._table, Item=_marker(_pk(app_id, journey_id, shard), run_id, enrolment))
 
     def enrolled(self, app_id: str, journey_id: str, run_id: str, shard: int) -> bool:
         return self.enrolment(app_id, journey_id, run_id, shard) is not None
@@ -154,8 +168,13 @@ class DynamoParticipantStore:
         item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         if item is None:
             return None
-        at = datetime.fromisoformat(item["at"]["S"]) if "at" in item else None
-        return Enrolment(at, int(item["version"]["N"]) if "version" in item else None)
+        return Enrolment(
+            at=datetime.fromisoformat(item["at"]["S"]) if "at" in item else None,
+            segment_version=int(item["version"]["N"]) if "version" in item else None,
+            pending=item["pending"]["S"] if "pending" in item else None,
+            after=item["after"]["S"] if "after" in item else None,
+            rev=int(item["rev"]["N"]) if "rev" in item else 0,
+        )
 
     def all_participants(self, app_id: str, journey_id: str, shard: int) -> list[Participant]:
         kwargs: dict[str, Any] = {
@@ -180,9 +199,40 @@ class DynamoParticipantStore:
         for begin in range(0, len(moves), MOVES_PER_TRANSACTION):
             self._commit(pk, run_id, moves[begin : begin + MOVES_PER_TRANSACTION], at)
 
-    def _commit(self, pk: str, run_id: str, moves: Sequence[Move], at: datetime) -> None:
+    def record_entry(
+        self,
+        app_id: str,
+        journey_id: str,
+        run_id: str,
+        shard: int,
+        moves: Sequence[Move],
+        entry: EntryStep,
+        at: datetime,
+    ) -> None:
+        if len(moves) > ENTRY_BATCH:
+            raise ValueError(f"an entry batch writes at most {ENTRY_BATCH} moves, not {len(moves)}")
+        pk = _pk(app_id, journey_id, shard)
+        rev = entry.expected.rev if entry.expected is not None else 0
+        item = _marker(pk, run_id, replace(entry.new, rev=rev + 1))
+        marker: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if rev:
+            marker |= {"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": {":rev": {"N": str(rev)}}}
+        else:  # the first batch of the run's entries into this shard (or a marker from before batches had revisions)
+            marker["ConditionExpression"] = "attribute_not_exists(rev)"
+        self._commit(pk, run_id, moves, at, entry.counts, {"Put": marker})
+
+    def _commit(
+        self,
+        pk: str,
+        run_id: str,
+        moves: Sequence[Move],
+        at: datetime,
+        more: Mapping[str, int] | None = None,
+        marker: dict[str, Any] | None = None,
+    ) -> None:
+        """One transaction: the moves, the tally ADD of their counts (and `more`), and the entry `marker` if any."""
         actions: list[dict[str, Any]] = []
-        counts: Counter[str] = Counter()
+        counts: Counter[str] = Counter(more or {})
         for move in moves:
             p = move.participant
             put: dict[str, Any] = {"TableName": self._table, "Item": _item(pk, p, p.rev + 1)}
@@ -193,6 +243,8 @@ class DynamoParticipantStore:
             actions.append({"Put": put})
             counts.update(move.counts)
         actions.append({"Update": self._tally_update(pk, run_id, counts, at)})
+        if marker is not None:
+            actions.append(marker)
         # The same actions get the same token, so botocore's own retry of a transaction whose answer was lost is
         # not applied twice; each attempt of ours gets its own.
         digest = hashlib.sha256(json.dumps(actions, sort_keys=True).encode()).hexdigest()[:32]
@@ -207,6 +259,8 @@ class DynamoParticipantStore:
             if "ConditionalCheckFailed" in codes:
                 failed = zip(moves, codes[: len(moves)], strict=True)
                 moved = [m.participant.endpoint_id for m, code in failed if code == "ConditionalCheckFailed"]
+                if marker is not None and codes[-1] == "ConditionalCheckFailed":
+                    raise ParticipantsMoved("the shard's entry moved on meanwhile; nothing of the batch written")
                 raise ParticipantsMoved(f"participants {moved[:5]} were moved meanwhile; nothing of the chunk written")
             if not _RETRYABLE & set(codes):
                 raise RuntimeError(f"journey moves transaction cancelled: {codes}")

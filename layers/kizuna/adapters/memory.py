@@ -219,6 +219,9 @@ class InMemoryMessageStore:
     def get(self, message_id: str) -> DeliveryRecord | None:
         return self.records.get(message_id)
 
+    def get_many(self, message_ids: Sequence[str]) -> dict[str, DeliveryRecord]:
+        return {m: self.records[m] for m in message_ids if m in self.records}
+
     def stale(self, states: Iterable[str], older_than: datetime, limit: int) -> list[DeliveryRecord]:
         wanted = set(states)
         cutoff = iso(older_than)

@@ -48,6 +48,10 @@ class InMemoryEngagementStore:
         with self._lock:
             return self.engaged.get((app_id, endpoint_id, message_id), Engagement())
 
+    def engagement_many(self, app_id: str, messages: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Engagement]:
+        with self._lock:
+            return {(e, m): self.engaged.get((app_id, e, m), Engagement()) for e, m in messages}
+
     def put_events(self, app_id: str, events: Sequence[EndpointEvent], expires: datetime) -> None:
         with self._lock:
             for e in events:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from kizuna.domain.journey_steps import Participant
-from kizuna.ports_journeys import Enrolment, LoopState, Move, ParticipantsMoved, Tally
+from kizuna.ports_journeys import ENTRY_BATCH, Enrolment, EntryStep, LoopState, Move, ParticipantsMoved, Tally
 
 
 class InMemoryParticipantStore:
@@ -97,6 +97,36 @@ class InMemoryParticipantStore:
                 stored[move.participant.endpoint_id] = replace(move.participant, rev=move.participant.rev + 1)
                 tally.update(move.counts)
             self.tallied_at[(app_id, journey_id, run_id, shard)] = at
+
+    def record_entry(
+        self,
+        app_id: str,
+        journey_id: str,
+        run_id: str,
+        shard: int,
+        moves: Sequence[Move],
+        entry: EntryStep,
+        at: datetime,
+    ) -> None:
+        if len(moves) > ENTRY_BATCH:
+            raise ValueError(f"an entry batch writes at most {ENTRY_BATCH} moves, not {len(moves)}")
+        key = (app_id, journey_id, run_id, shard)
+        with self._lock:
+            current = self.markers.get(key)
+            if (current.rev if current else 0) != (entry.expected.rev if entry.expected else 0):
+                raise ParticipantsMoved("the shard's entry moved on meanwhile")
+            stored = self.participants.setdefault((app_id, journey_id, shard), {})
+            for move in moves:
+                found = stored.get(move.participant.endpoint_id)
+                if (found.rev if found else 0) != move.participant.rev:
+                    raise ParticipantsMoved(f"participant {move.participant.endpoint_id} was moved meanwhile")
+            tally = self.tallies.setdefault(key, Counter())
+            for move in moves:
+                stored[move.participant.endpoint_id] = replace(move.participant, rev=move.participant.rev + 1)
+                tally.update(move.counts)
+            tally.update(entry.counts)
+            self.markers[key] = replace(entry.new, rev=(current.rev if current else 0) + 1)
+            self.tallied_at[key] = at
 
     def tally(self, app_id: str, journey_id: str, run_id: str) -> Tally:
         with self._lock:

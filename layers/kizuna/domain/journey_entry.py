@@ -12,6 +12,12 @@
   the members not entered yet (and, re-entry allowing, those who left); `RefreshOnSegmentUpdate` does it when the
   segment changes (a new Version).
 
+What entry produced and filtered is counted too, with Pinpoint's run metrics: `ENDPOINT_PRODUCED` (each member the
+start segment produced, or each matching event of an existing endpoint, before any filter), `ENDPOINT_OPT_OUT` and
+`ENDPOINT_INACTIVE` (not sendable), `FILTERED_OUT_BY_SEGMENT` (an event-started journey's `SegmentId` left it out)
+and `DUPLICATE_ENDPOINT` (a second matching event of the endpoint in one request). So ENDPOINT_PRODUCED is the sum
+of the entries and of every reason not to enter.
+
 Every entry has a key — `event:<endpoint>:<event id>`, `segment` for the first entry of a segment journey,
 `refresh:<instant>` for a refresh — kept on the participant (its latest few), so a replay of the same entry (an SDK
 retry of PutEvents, a retried wake-up) is recognised and enters no one twice.
@@ -37,6 +43,9 @@ ACTIVE_REJECTED, CAP_EXCEEDED = "ACTIVE_ENDPOINT_REJECTED", "REENTRY_CAP_EXCEEDE
 Decision = Literal["ENTER", "SAME", "ACTIVE", "CAP", "INTERVAL"]
 # The execution metric a refused entry adds to (Pinpoint's fields); the interval is a re-entry limit too.
 REFUSALS: dict[str, str] = {"ACTIVE": ACTIVE_REJECTED, "CAP": CAP_EXCEEDED, "INTERVAL": CAP_EXCEEDED}
+PRODUCED, OPTED_OUT, INACTIVE = "ENDPOINT_PRODUCED", "ENDPOINT_OPT_OUT", "ENDPOINT_INACTIVE"
+FILTERED_OUT, DUPLICATE = "FILTERED_OUT_BY_SEGMENT", "DUPLICATE_ENDPOINT"
+ENTRY_METRICS = (PRODUCED, OPTED_OUT, INACTIVE, FILTERED_OUT, DUPLICATE)
 _DURATION = TypeAdapter(timedelta)
 
 
@@ -90,6 +99,15 @@ def decide(rules: EntryRules, existing: Participant | None, key: str, now: datet
     if rules.interval and now < last + rules.interval:
         return "INTERVAL"
     return "ENTER"
+
+
+def filtered_out(endpoint: dict[str, Any]) -> str | None:
+    """Why an endpoint the start produced may not enter, as Pinpoint's metric (None: it is sendable)."""
+    if endpoint.get("OptOut", "NONE") != "NONE":
+        return OPTED_OUT
+    if endpoint.get("EndpointStatus", "ACTIVE") != "ACTIVE":
+        return INACTIVE
+    return None
 
 
 def event_key(endpoint_id: str, event_id: str) -> str:

@@ -6,6 +6,9 @@ Counters are flat names in one namespace per run (kizuna.ports_journeys.Tally):
                                                  path, held out, or their endpoint deleted)
 - `ACTIVE_ENDPOINT_REJECTED`,                     entries refused: the endpoint was still in the journey, or the
   `REENTRY_CAP_EXCEEDED`                         re-entry limits (cap, interval) held it back (domain.journey_entry)
+- `ENDPOINT_PRODUCED`, `ENDPOINT_OPT_OUT`,        what the start produced before any filter, and what it filtered
+  `ENDPOINT_INACTIVE`, `FILTERED_OUT_BY_SEGMENT`, out (domain.journey_entry): produced = entered + filtered out +
+  `DUPLICATE_ENDPOINT`                           refused
 - `<activity id>|<metric>`                       an activity's: `ENTERED` (reached it), `COMPLETED` (a wait, or a
                                                  holdout they passed), `HOLDOUT`, `TOTAL` and `Branch_<n>` (the path a
                                                  split chose, from 1), and a message activity's send outcome: `SUCCESS`
@@ -22,11 +25,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kizuna.domain.journey_entry import ENTRY_METRICS
 from kizuna.domain.journey_review import activity_kind
 from kizuna.domain.journey_steps import Participant, Step
 
 ENTERED, LEFT = "ENDPOINT_ENTERED", "ENDPOINT_LEFT"
 REFUSED = ("ACTIVE_ENDPOINT_REJECTED", "REENTRY_CAP_EXCEEDED")  # answered once counted
+ENTRY_FILTERS = ENTRY_METRICS  # what entry produced and filtered out: answered once counted
 LEFT_STATUSES = ("FINISHED", "HELD_OUT")
 # Pinpoint's ActivityType for each activity kind.
 ACTIVITY_TYPES = {
@@ -82,7 +87,7 @@ def journey_metrics(counts: Mapping[str, int], state: str) -> dict[str, str]:
         LEFT: left,
         "CANCELLED": cancelled,
         "ENDED": ended,
-    } | {name: counts[name] for name in REFUSED if counts.get(name)}
+    } | {name: counts[name] for name in (*REFUSED, *ENTRY_FILTERS) if counts.get(name)}
     return {name: str(value) for name, value in metrics.items()}
 
 

@@ -8,6 +8,11 @@ Every decision is a function of (journey, endpoint, activity) and what the condi
 wake-up replays the same path: random splits and holdouts hash the endpoint, and a message's id is derived from
 (journey, run, endpoint, activity), so the send path's claim on the message id makes a retried send a no-op.
 
+A message held by the sending schedule (quiet time, open hours, closed days: `release_at` says until when) holds its
+participant, as Pinpoint's journey did: it waits at the message activity until the message's release instant, and
+its next activity starts then, so a Wait or a split's evaluation wait after it is measured from the send. A
+participant WAITING at a message activity has sent its message already: when it wakes it only moves on.
+
 `advance_traced` also returns the steps taken, as (activity id, metric) pairs — ENTERED on reaching an activity,
 COMPLETED after a wait, HOLDOUT, Branch_<n> for the path a split chose — which the engine counts into the run's
 execution metrics (kizuna.domain.journey_metrics) in the same write as the participant's new state.
@@ -16,6 +21,7 @@ execution metrics (kizuna.domain.journey_metrics) in the same write as the parti
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -107,6 +113,9 @@ def bucket(journey_id: str, endpoint_id: str, activity_id: str) -> int:
 
 
 Step = tuple[str, str]  # (activity id, the execution metric it adds one to: ENTERED, COMPLETED, Branch_2, ...)
+# When a message of this kind to this endpoint, reaching the send path now, would go if the sending schedule holds it
+# (None: at once, or not held).
+ReleaseAt = Callable[[str, dict[str, Any]], datetime | None]
 
 
 def advance(
@@ -128,8 +137,10 @@ def advance_traced(
     endpoint: dict[str, Any],
     now: datetime,
     conditions: Conditions,
+    release_at: ReleaseAt | None = None,
 ) -> tuple[Participant, list[Send], list[Step]]:
-    """`advance`, also returning the steps taken (what they add to the execution metrics)."""
+    """`advance`, also returning the steps taken (what they add to the execution metrics); `release_at` holds the
+    participant with its held message."""
     activities: dict[str, dict[str, Any]] = journey.get("Activities") or {}
     sends: list[Send] = []
     steps: list[Step] = []
@@ -149,12 +160,17 @@ def advance_traced(
             return participant, sends, steps
         if not waited:  # a waiting participant was counted when it arrived
             steps.append((activity_id, "ENTERED"))
-        if kind in MESSAGE_KINDS:
+        if kind in MESSAGE_KINDS and not waited:
             message_id = message_id_for(
                 journey["Id"], run_id, participant.endpoint_id, activity_id, participant.entries
             )
             sends.append(Send(activity_id, kind, body, message_id))
             participant = replace(participant, messages={**participant.messages, activity_id: message_id})
+            held = release_at(kind, endpoint) if release_at is not None else None
+            if held is not None and held > now:  # it waits with its message, and moves on when that goes
+                return replace(participant, status="WAITING", wake_at=held, arrived_at=now), sends, steps
+            next_id = body.get("NextActivity")
+        elif kind in MESSAGE_KINDS:  # its held message went at wake_at: its next activity starts then
             next_id = body.get("NextActivity")
         elif kind == "Holdout":
             if bucket(journey["Id"], participant.endpoint_id, activity_id) < int(body.get("Percentage") or 0):

@@ -1,5 +1,6 @@
 """What participants do in answer to a journey — replies, clicks, custom events — kept where the engine's conditions
-(kizuna.services.journey_runs) read it with one request per participant and condition.
+(kizuna.services.journey_conditions) read it: replies and clicks in batched reads per batch of moving participants,
+custom events with one query per participant and event type.
 
 - Replies (a two-way survey over SMS or WhatsApp): every journey message the engine queues on SMS or WhatsApp
   becomes its endpoint's latest journey message (one item per endpoint, overwritten). An inbound message that is

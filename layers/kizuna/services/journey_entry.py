@@ -5,9 +5,12 @@ campaigns. The app's live journeys with an event start are in the custom-event i
 kizuna.services.journey_engagement.event_index_entry); for each whose `EventFilter.Dimensions` an event matches:
 
 - the endpoint must exist, be sendable (ACTIVE, not opted out) and, when `SegmentId` is named, be in that segment;
+  each matching event of an existing endpoint counts as ENDPOINT_PRODUCED, and one that does not enter for these
+  reasons as ENDPOINT_OPT_OUT, ENDPOINT_INACTIVE or FILTERED_OUT_BY_SEGMENT (a later event of the same endpoint in
+  the request: DUPLICATE_ENDPOINT), once per event;
 - the journey must be open: inside its `Schedule`, read with `LocalTime` in the endpoint's own zone (an event
-  before the journey's start or after its end there enters no one; Pinpoint offered LocalTime to segment journeys
-  only);
+  before the journey's start or after its end there enters no one and counts nothing; Pinpoint offered LocalTime to
+  segment journeys only);
 - the entry rules decide (kizuna.domain.journey_entry): a first entry, a re-entry the limits allow, or a refusal
   (still in the journey; the cap or the interval), counted once per event in the run's execution metrics;
 - an entrant is moved through its first steps at once, by the engine's own move (kizuna.services.journey_runs._move:
@@ -37,7 +40,18 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from kizuna.domain.journey_entry import REFUSALS, decide, event_key, event_start_of, rules_of, segment_start_of
+from kizuna.domain.journey_entry import (
+    DUPLICATE,
+    FILTERED_OUT,
+    PRODUCED,
+    REFUSALS,
+    decide,
+    event_key,
+    event_start_of,
+    filtered_out,
+    rules_of,
+    segment_start_of,
+)
 from kizuna.domain.journey_schedule import window_of
 from kizuna.domain.journey_steps import entrant
 from kizuna.domain.segments import Predicate, compile_event_dimensions
@@ -46,7 +60,7 @@ from kizuna.errors import KizunaError
 from kizuna.ports_journeys import ParticipantsMoved
 from kizuna.services import journey_wakes
 from kizuna.services.journey_runs import JourneyDeps, enter, entry_time
-from kizuna.services.segments import is_member, sendable
+from kizuna.services.segments import is_member
 
 logger = Logger(child=True)
 
@@ -107,16 +121,29 @@ def _enter(deps: JourneyDeps, app_id: str, journey_id: str, hits: list[dict[str,
             logger.warning("journey start segment is gone", extra={"journey_id": journey_id})
             return 0
     first: dict[str, str] = {}  # endpoint id -> its first matching event id in the request
+    others: list[tuple[str, str]] = []  # (endpoint id, event id) of its later matching events: de-duplicated
     for event in hits:
-        first.setdefault(event["client"]["client_id"], event["event_id"])
+        endpoint_id = event["client"]["client_id"]
+        if first.setdefault(endpoint_id, event["event_id"]) != event["event_id"]:
+            others.append((endpoint_id, event["event_id"]))
     found = deps.endpoints.get_endpoints(app_id, sorted(first))
-    members = {
-        endpoint_id: endpoint
-        for endpoint_id, endpoint in found.items()
-        if endpoint_id in first
-        and (is_member(deps.segments, app_id, segment, endpoint, now=now) if segment else sendable(endpoint))
-        and entry_time(window, endpoint, now) == now  # LocalTime: open in the endpoint's zone
-    }
+    members, left_out = {}, []  # left out: (endpoint id, event id, why)
+    for endpoint_id, endpoint in found.items():
+        if endpoint_id not in first:
+            continue
+        why = filtered_out(endpoint)
+        if why is None and segment is not None and not is_member(deps.segments, app_id, segment, endpoint, now=now):
+            why = FILTERED_OUT
+        if why is None and entry_time(window, endpoint, now) != now:
+            continue  # LocalTime: the journey is not open in the endpoint's zone, the event does not apply to it
+        if why is None:
+            members[endpoint_id] = endpoint
+        else:
+            left_out.append((endpoint_id, first[endpoint_id], why))
+    left_out += [(endpoint_id, event_id, DUPLICATE) for endpoint_id, event_id in others if endpoint_id in found]
+    for endpoint_id, event_id, why in left_out:  # once per event: a replayed request counts nothing twice
+        deps.participants.count_once(app_id, journey_id, journey["RunId"], endpoint_shard(endpoint_id),
+                                     event_key(endpoint_id, event_id), {PRODUCED: 1, why: 1}, now)  # fmt: skip
     by_shard: dict[int, list[str]] = {}
     for endpoint_id in sorted(members):
         by_shard.setdefault(endpoint_shard(endpoint_id), []).append(endpoint_id)
@@ -162,7 +189,7 @@ def _enter_shard(
             if attempt == MOVE_ATTEMPTS - 1:
                 raise
     for (key, metric), amount in refused.items():
-        deps.participants.count_once(app_id, journey_id, run_id, shard, key, {metric: amount}, now)
+        deps.participants.count_once(app_id, journey_id, run_id, shard, key, {metric: amount, PRODUCED: amount}, now)
     wakes = [p.wake_at for p in (*moved, *waiting) if p.status == "WAITING" and p.wake_at is not None]
     return len(entering), min(wakes, default=None)
 

@@ -5,7 +5,9 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
 - Entry: a segment-start journey enrols its segment's sendable endpoints on the run's first wake-up of each shard
   (a marker per shard and run makes it once); they start at `StartActivity` and move at once. `RefreshFrequency` and
   `RefreshOnSegmentUpdate` enrol the segment again (new members, and re-entries the limits allow:
-  kizuna.domain.journey_entry). Event-started journeys are entered from PutEvents (kizuna.services.journey_entry);
+  kizuna.domain.journey_entry), in batches of ENTRY_BATCH whose entrants, entry counts (ENDPOINT_PRODUCED, the
+  members filtered out or refused) and progress are one conditional write; an entry that outlasts SHARD_BUDGET
+  carries on at the next wake-up. Event-started journeys are entered from PutEvents (kizuna.services.journey_entry);
   their plans keep the run's wake record, so that an entry made while the loop sleeps wakes it in time
   (kizuna.services.journey_wakes), and they run until their end time however long no one waits.
 - Moving: `kizuna.domain.journey_steps.advance` walks each due participant until it must wait or leaves. Its sends
@@ -20,8 +22,11 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
   that, kizuna.services.journey_sends applies the journey's sending schedule (QuietTime, OpenHours, ClosedDays in
   the participant's zone), its limits (DailyCap, TotalCap, the app's caps shared with campaigns) and its
   MessagesPerSecond; a CUSTOM activity is posted to the customer's webhook through the relay queue.
-- Conditions read the endpoint (segments, dimensions), the delivery records of the participant's messages
-  (delivered, failed), and what the participant did (kizuna.services.journey_engagement): replies and clicks to
+- A message the sending schedule holds holds its participant: it waits at the message activity until the message's
+  release instant, and its next activity starts then (a held message the send path refuses holds no one).
+- Conditions (kizuna.services.journey_conditions, batched per batch of moving participants) read the endpoint
+  (segments, dimensions), the delivery records of the participant's messages (delivered, failed), and what the
+  participant did (kizuna.services.journey_engagement): replies and clicks to
   its messages, custom events since it reached the split. Each SMS/WhatsApp message queued becomes its endpoint's
   latest journey message, the one an inbound reply is linked to.
 - `Schedule` (kizuna.domain.journey_schedule): the first wake-up is at StartTime. With `LocalTime`, StartTime and
@@ -38,8 +43,8 @@ next. Step Functions (or the local orchestrator) calls `wake_shard` for each of 
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,19 +53,35 @@ from aws_lambda_powertools import Logger
 
 from kizuna.catalog import ENDPOINT_SHARDS, JOURNEY_EXECUTION_MAX_DAYS, JOURNEY_LOOPS_PER_EXECUTION
 from kizuna.clock import Clock, iso
-from kizuna.domain.journey_entry import REFUSALS, decide, enters_outside_the_loop, rules_of, segment_start_of
+from kizuna.domain.journey_entry import (
+    PRODUCED,
+    REFUSALS,
+    decide,
+    enters_outside_the_loop,
+    filtered_out,
+    rules_of,
+    segment_start_of,
+)
 from kizuna.domain.journey_metrics import move_counts, send_outcome
 from kizuna.domain.journey_schedule import JourneyWindow, window_of
 from kizuna.domain.journey_steps import Participant, Send, Step, advance_traced, entrant
-from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions
 from kizuna.errors import KizunaError
 from kizuna.ports import AppStore, EndpointStore, JourneyStore, MessageStore, RelayQueue, SegmentStore
 from kizuna.ports_campaigns import EndpointCaps
-from kizuna.ports_journeys import Engagement, EngagementStore, Enrolment, JourneyOrchestrator, Move, ParticipantStore
+from kizuna.ports_journeys import (
+    ENTRY_BATCH,
+    EngagementStore,
+    Enrolment,
+    EntryStep,
+    JourneyOrchestrator,
+    Move,
+    ParticipantStore,
+)
 from kizuna.services import journey_engagement as engagement
 from kizuna.services import journey_sends, journey_wakes
+from kizuna.services.journey_conditions import JourneyConditions
 from kizuna.services.journeys import run_created_at
-from kizuna.services.segments import is_member, resolve_shard
+from kizuna.services.segments import resolve_shard
 from kizuna.services.send_messages import MAX_RECIPIENTS, SendDeps, context_for, send_to_endpoints
 
 logger = Logger(child=True)
@@ -74,18 +95,6 @@ TEMPLATE_MEMBER = {
     "VOICE": "VoiceTemplate",
     "WHATSAPP": "WhatsAppTemplate",
 }
-# Delivery-record statuses each message event of a condition stands for.
-EVENT_STATUSES = {
-    "SUCCESS": {"delivered"},
-    "DELIVERED": {"delivered"},
-    "FAILURE": {"failed", "undelivered", "expired"},
-    "FAILED": {"failed", "undelivered", "expired"},
-    "SEND": {"sent", "delivered", "failed", "undelivered", "queued", "sending", "accepted"},
-    "BUFFERED": {"sent", "delivered", "queued", "sending", "accepted"},
-}
-# Message events kept by the engagement store rather than the delivery record.
-CLICK_EVENTS = frozenset({"CLICK"})
-REPLY_EVENTS = frozenset({"REPLY", "RECEIVED"})
 
 
 @dataclass
@@ -122,8 +131,8 @@ def wake_shard(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str, sha
         return None
     if window.first_start and now < window.first_start:
         return iso(window.first_start)
-    refresh_at = _enter_segment(deps, journey, run_id, shard, now)
     started = deps.clock.now()
+    refresh_at = _enter_segment(deps, journey, run_id, shard, now, started + SHARD_BUDGET)
     while deps.clock.now() - started < SHARD_BUDGET:
         due = deps.participants.due(app_id, journey_id, shard, now, DUE_BATCH)
         if not due:
@@ -198,21 +207,25 @@ def run_loop(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> di
 
 
 def _enter_segment(
-    deps: JourneyDeps, journey: dict[str, Any], run_id: str, shard: int, now: datetime
+    deps: JourneyDeps, journey: dict[str, Any], run_id: str, shard: int, now: datetime, deadline: datetime
 ) -> datetime | None:
     """A segment-start journey's entry into this shard: once on the run's first wake-up, and again when a refresh is
-    due (RefreshFrequency) or the segment has a new Version (RefreshOnSegmentUpdate). Returns the next refresh."""
+    due (RefreshFrequency) or the segment has a new Version (RefreshOnSegmentUpdate). An entry that runs out of the
+    wake-up's time (`deadline`) carries on at the next wake-up, at once. Returns the next wake-up it needs."""
     segment_id = segment_start_of(journey)
     if segment_id is None:
         return None  # event-started: entered from PutEvents (kizuna.services.journey_entry)
     app_id, rules = journey["ApplicationId"], rules_of(journey)
     marker = deps.participants.enrolment(app_id, journey["Id"], run_id, shard)
-    if marker is not None and not (rules.refresh or rules.on_segment_update):
+    if marker is not None and marker.pending is None and not (rules.refresh or rules.on_segment_update):
         return None
     segment = deps.segments.get_segment(app_id, segment_id)
     version = int(segment["Version"]) if segment is not None and segment.get("Version") is not None else None
+    started, after = now, None
     if marker is None:
         key = "segment"
+    elif marker.pending is not None:  # cut by the previous wake-up's budget: the same entry, after where it stopped
+        key, after, started, version = marker.pending, marker.after, marker.at or now, marker.segment_version
     else:
         due = (marker.at or run_created_at(run_id)) + rules.refresh if rules.refresh else None
         updated = rules.on_segment_update and version is not None and version != marker.segment_version
@@ -221,10 +234,12 @@ def _enter_segment(
         key = f"refresh:{iso(due)}" if due and now >= due else f"update:{version}"  # the same in a replayed wake-up
     if segment is None:
         logger.warning("journey segment is gone", extra={"journey_id": journey["Id"], "segment_id": segment_id})
+        deps.participants.mark_enrolled(app_id, journey["Id"], run_id, shard, Enrolment(now, version))
     else:
-        _enrol(deps, journey, run_id, shard, segment, key, now)
-    deps.participants.mark_enrolled(app_id, journey["Id"], run_id, shard, Enrolment(now, version))
-    return now + rules.refresh if rules.refresh else None
+        progress = Enrolment(started, version, key, after, marker.rev if marker else 0)
+        if not _enrol(deps, journey, run_id, shard, segment, progress, marker, now, deadline):
+            return now  # the rest of the segment at the next wake-up
+    return started + rules.refresh if rules.refresh else None
 
 
 def _enrol(
@@ -233,30 +248,64 @@ def _enrol(
     run_id: str,
     shard: int,
     segment: dict[str, Any],
-    key: str,
+    progress: Enrolment,
+    marker: Enrolment | None,
     now: datetime,
-) -> None:
-    """Enter the shard's sendable members of the segment by the entry `key`, as the entry rules allow; the refused
-    ones are counted once per key (a replayed wake-up finds its own entrants entered by the same key)."""
-    app_id, rules = journey["ApplicationId"], rules_of(journey)
-    members = list(resolve_shard(deps.endpoints, deps.segments, app_id, segment, shard, now=now))
+    deadline: datetime,
+) -> bool:
+    """Enter the shard's sendable members of the segment by the entry key (`progress.pending`), after
+    `progress.after`, as the entry rules allow, in batches of ENTRY_BATCH: each batch's entrants, what it produced,
+    filtered out and refused, and the entry's progress are one write, conditional on the marker it replaces (so a
+    batch counts once, and a replayed or concurrent wake-up cannot take it twice). Returns False when the deadline
+    came first (the marker says where to carry on)."""
+    app_id, rules, key = journey["ApplicationId"], rules_of(journey), progress.pending or ""
+    members = resolve_shard(  # every member, to count those not sendable as ENDPOINT_OPT_OUT / ENDPOINT_INACTIVE
+        deps.endpoints,
+        deps.segments,
+        app_id,
+        segment,
+        shard,
+        now=now,
+        include_inactive=True,
+        start_after=progress.after,
+    )
     window = window_of(journey)
-    refused: Counter[str] = Counter()
-    for begin in range(0, len(members), DUE_BATCH):
-        batch = members[begin : begin + DUE_BATCH]
+    for index, batch in enumerate(_batches(members, ENTRY_BATCH)):
+        if index and deps.clock.now() >= deadline:  # (each wake-up takes one batch at least: the entry ends)
+            return False
         known = deps.participants.get_many(app_id, journey["Id"], shard, [e["Id"] for e in batch])
-        entering = []
+        entering, counts = [], Counter({PRODUCED: len(batch)})
         for endpoint in batch:
+            if reason := filtered_out(endpoint):
+                counts[reason] += 1
+                continue
             decision = decide(rules, known.get(endpoint["Id"]), key, now)
             if decision == "ENTER":
                 starts_at = entry_time(window, endpoint, now)
-                if starts_at is not None:  # (None: the journey has closed in its zone)
+                if starts_at is None:  # LocalTime: the journey has closed in its zone, it was not produced for it
+                    counts[PRODUCED] -= 1
+                else:
                     entering.append(entrant(journey, endpoint["Id"], key, now, known.get(endpoint["Id"]), starts_at))
             elif decision in REFUSALS:
-                refused[REFUSALS[decision]] += 1
-        _move(deps, journey, run_id, shard, entering, {e["Id"]: e for e in batch}, now, entering=True)
-    if refused:
-        deps.participants.count_once(app_id, journey["Id"], run_id, shard, key, refused, now)
+                counts[REFUSALS[decision]] += 1
+        taken = replace(progress, after=batch[-1]["Id"])
+        step = EntryStep(counts, marker, taken)
+        _move(deps, journey, run_id, shard, entering, {e["Id"]: e for e in batch}, now, entering=True, entry=step)
+        marker = replace(taken, rev=(marker.rev if marker else 0) + 1)
+    done = Enrolment(progress.at, progress.segment_version)
+    deps.participants.record_entry(app_id, journey["Id"], run_id, shard, [], EntryStep({}, marker, done), now)
+    return True
+
+
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def entry_time(window: JourneyWindow, endpoint: dict[str, Any], now: datetime) -> datetime | None:
@@ -280,8 +329,8 @@ def enter(
     now: datetime,
 ) -> list[Participant]:
     """Entrants from outside the loop (kizuna.services.journey_entry) move through their first steps at once, as a
-    wake-up moves them; returns their new states."""
-    return _move(deps, journey, run_id, shard, entrants, endpoints, now, entering=True)
+    wake-up moves them (each counted as an ENDPOINT_PRODUCED with its entry); returns their new states."""
+    return _move(deps, journey, run_id, shard, entrants, endpoints, now, entering=True, each={PRODUCED: 1})
 
 
 def _move(
@@ -293,36 +342,69 @@ def _move(
     endpoints: dict[str, dict[str, Any]],
     now: datetime,
     entering: bool = False,
+    entry: EntryStep | None = None,
+    each: Mapping[str, int] | None = None,
 ) -> list[Participant]:
-    """Move the participants (or enter them, `entering`) and write their new states; returns those states."""
-    conditions = _Conditions(deps, journey["ApplicationId"], now)
+    """Move the participants (or enter them, `entering`) and write their new states — with `entry`, in the same
+    transaction as the segment entry's progress and counts; `each` adds to every move's counts; returns those
+    states."""
+    conditions = JourneyConditions(journey, deps.segments, deps.messages, deps.engagement, now)
+    conditions.prefetch(participants)
+    release = journey_sends.release_at(deps.apps.get_settings(journey["ApplicationId"]) or {}, journey, now)
+
+    def release_at(kind: str, endpoint: dict[str, Any]) -> datetime | None:  # CUSTOM deliveries are not held
+        return release(kind, endpoint) if kind in TEMPLATE_MEMBER else None
+
+    moved: dict[str, tuple[Participant, Participant, list[Step]]] = {}
     window = window_of(journey)
-    moved: list[tuple[Participant, Participant, list[Step]]] = []
-    sends: dict[str, list[tuple[dict[str, Any], Send]]] = defaultdict(list)
-    for participant in participants:
-        endpoint = endpoints.get(participant.endpoint_id)
-        if endpoint is None:  # deleted (or erased) meanwhile: it leaves the journey
-            moved.append((participant, replace(participant, activity=None, status="FINISHED", wake_at=None), []))
-            continue
-        if window.local and window.ended_for(journey_sends.recipient_zone(endpoint, window.zone), now):
-            # LocalTime: the journey has closed in its zone; it stays where it is until the run ends for everyone
-            moved.append((participant, replace(participant, status="WAITING", wake_at=window.last_end), []))
-            continue
-        after, made, steps = advance_traced(journey, run_id, participant, endpoint, now, conditions)
-        moved.append((participant, after, steps))
-        for send in made:
-            sends[send.activity_id].append((endpoint, send))
     outcomes: dict[str, dict[str, str]] = defaultdict(dict)  # endpoint id -> message activity -> send outcome
-    for activity_id, items in sends.items():
-        for endpoint_id, outcome in _send(deps, journey, run_id, activity_id, items).items():
-            outcomes[endpoint_id][activity_id] = outcome
+    walking = participants
+    while walking:
+        sends: dict[str, list[tuple[dict[str, Any], Send]]] = defaultdict(list)
+        for participant in walking:
+            before, _, earlier = moved.get(participant.endpoint_id, (participant, participant, []))
+            endpoint = endpoints.get(participant.endpoint_id)
+            if endpoint is None:  # deleted (or erased) meanwhile: it leaves the journey
+                gone = replace(participant, activity=None, status="FINISHED", wake_at=None)
+                moved[participant.endpoint_id] = (before, gone, earlier)
+                continue
+            if window.local and window.ended_for(journey_sends.recipient_zone(endpoint, window.zone), now):
+                # LocalTime: the journey has closed in its zone; it stays where it is until the run ends for everyone
+                stays = replace(participant, status="WAITING", wake_at=window.last_end)
+                moved[participant.endpoint_id] = (before, stays, earlier)
+                continue
+            after, made, steps = advance_traced(journey, run_id, participant, endpoint, now, conditions, release_at)
+            moved[participant.endpoint_id] = (before, after, earlier + steps)
+            for send in made:
+                sends[send.activity_id].append((endpoint, send))
+        for activity_id, items in sends.items():
+            for endpoint_id, outcome in _send(deps, journey, run_id, activity_id, items).items():
+                outcomes[endpoint_id][activity_id] = outcome
+        # A participant held with a message the send path then refused (opted out, capped...) waits for nothing:
+        # it moves on now, and its next messages go out in the next round.
+        walking = [
+            replace(after, wake_at=now)
+            for _, after, _ in moved.values()
+            if after.status == "WAITING"
+            and after.activity in outcomes.get(after.endpoint_id, {})
+            and outcomes[after.endpoint_id][after.activity] != "SUCCESS"
+            and (after.wake_at or now) > now
+        ]
     moves = [
-        Move(after, move_counts(None if entering else before, after, steps, outcomes.get(after.endpoint_id, {})))
-        for before, after, steps in moved
+        Move(
+            after,
+            move_counts(None if entering else before, after, steps, outcomes.get(after.endpoint_id, {}))
+            + Counter(each or {}),
+        )
+        for before, after, steps in moved.values()
     ]
     # After the sends: a crash in between replays them with the same ids, which the sender refuses to repeat; the
     # moves' counts are written with the states, so the replay counts them once.
-    deps.participants.record_moves(journey["ApplicationId"], journey["Id"], run_id, shard, moves, now)
+    app_id = journey["ApplicationId"]
+    if entry is None:
+        deps.participants.record_moves(app_id, journey["Id"], run_id, shard, moves, now)
+    else:
+        deps.participants.record_entry(app_id, journey["Id"], run_id, shard, moves, entry, now)
     return [move.participant for move in moves]
 
 
@@ -382,70 +464,6 @@ def _send(
             )
         outcomes |= {endpoint_id: send_outcome(result) for endpoint_id, result in results.items()}
     return outcomes
-
-
-class _Conditions:
-    def __init__(self, deps: JourneyDeps, app_id: str, now: datetime) -> None:
-        self._deps, self._app_id, self._now = deps, app_id, now
-        self._segments: dict[str, dict[str, Any] | None] = {}
-        self._engaged: dict[tuple[str, str], Engagement] = {}
-        self._filters: dict[str, Predicate] = {}
-
-    def in_segment(self, segment_id: str, endpoint: dict[str, Any]) -> bool:
-        if segment_id not in self._segments:
-            self._segments[segment_id] = self._deps.segments.get_segment(self._app_id, segment_id)
-        doc = self._segments[segment_id]
-        return doc is not None and is_member(self._deps.segments, self._app_id, doc, endpoint, now=self._now)
-
-    def matches_dimensions(self, dimensions: dict[str, Any], endpoint: dict[str, Any]) -> bool:
-        return compile_dimensions(dimensions, self._now)(endpoint)
-
-    def message_event(self, endpoint_id: str, message_id: str, event_types: list[str]) -> bool:
-        kinds = {t.rsplit(".", 1)[-1].upper() for t in event_types}
-        if kinds & (CLICK_EVENTS | REPLY_EVENTS):
-            engaged = self._engagement(endpoint_id, message_id)
-            if kinds & CLICK_EVENTS and engaged.clicked_at is not None:
-                return True
-            if kinds & REPLY_EVENTS and engaged.replies:
-                return True
-        wanted = set().union(*(EVENT_STATUSES.get(k, set()) for k in kinds))
-        if not wanted or self._deps.messages is None:
-            return False
-        record = self._deps.messages.get(message_id)
-        return record is not None and record.status in wanted
-
-    def replied_with(self, endpoint_id: str, message_id: str, answers: list[str]) -> bool:
-        return engagement.matches_answers(self._engagement(endpoint_id, message_id).replies, answers)
-
-    def endpoint_event(self, endpoint_id: str, dimensions: dict[str, Any], since: datetime) -> bool:
-        store = self._deps.engagement
-        types = engagement.event_types_of({"Dimensions": dimensions})
-        if store is None or not types:
-            return False
-        matches = self._event_filter(dimensions)
-        return any(
-            matches(event.as_stream_event())
-            for event_type in types
-            for event in store.events_since(self._app_id, endpoint_id, event_type, since, engagement.MAX_EVENTS_READ)
-        )
-
-    def _engagement(self, endpoint_id: str, message_id: str) -> Engagement:
-        """One read per message and wake-up, whichever conditions ask (a split's branches often ask twice)."""
-        key = (endpoint_id, message_id)
-        if key not in self._engaged:
-            store = self._deps.engagement
-            self._engaged[key] = store.engagement(self._app_id, *key) if store is not None else Engagement()
-        return self._engaged[key]
-
-    def _event_filter(self, dimensions: dict[str, Any]) -> Predicate:
-        key = json.dumps(dimensions, sort_keys=True)
-        if key not in self._filters:
-            try:
-                self._filters[key] = compile_event_dimensions(dimensions, "EventCondition.Dimensions")
-            except KizunaError as exc:  # a filter the grammar refuses matches nothing (the participant moves on)
-                logger.warning("journey event condition unreadable", extra={"reason": exc.message})
-                self._filters[key] = lambda _event: False
-        return self._filters[key]
 
 
 def _active(deps: JourneyDeps, app_id: str, journey_id: str, run_id: str) -> dict[str, Any] | None:

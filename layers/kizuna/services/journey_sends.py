@@ -19,7 +19,7 @@ business, as for campaigns (Kizuna leaves out opted-out and inactive endpoints).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -91,6 +91,27 @@ def gate(
         if slot > gated.not_before.get(endpoint["Id"], now):
             gated.not_before[endpoint["Id"]] = slot
     return gated
+
+
+def release_at(
+    settings: Mapping[str, Any], journey: Mapping[str, Any], now: datetime
+) -> Callable[[str, Mapping[str, Any]], datetime | None]:
+    """When a message of `kind` reaching the send path now goes to `endpoint` if the sending schedule holds it (None:
+    at once, or skipped with `WaitForQuietTime: false`): the engine holds the participant until then, as `gate`
+    holds the message (kizuna.domain.journey_steps)."""
+    skip_quiet = journey.get("WaitForQuietTime") is False
+    fallback = _journey_zone(journey)
+    windows: dict[str, Any] = {}
+
+    def release(kind: str, endpoint: Mapping[str, Any]) -> datetime | None:
+        if skip_quiet:
+            return None
+        if kind not in windows:
+            windows[kind] = window_for(journey, kind, settings.get("QuietTime"))
+        at = next_send_time(now, windows[kind], recipient_zone(endpoint, fallback))
+        return at if at is not None and at > now else None
+
+    return release
 
 
 def deliver_custom(

@@ -147,12 +147,17 @@ def _change(
         add("entered", first, f"entered at '{first}'{again}")
         before = None  # what it did in an earlier entry is reported already
     passed = after.path[len(before.path) if before else 0 :]
+    # A participant held with its message (it waits at the message activity until the message goes) was reported
+    # with the message when it reached it; passing it at the release adds no line.
+    # (Waiting for its zone's start, with LocalTime, is not being held: its first message goes at the start.)
+    held = before is not None and before.status == "WAITING" and not before.starts_at
+    released = before.activity if held else None
     for i, activity_id in enumerate(passed):
         following = passed[i + 1] if i + 1 < len(passed) else after.activity
         kind = activity_kind(activities.get(activity_id) or {}) or "?"
         counts = report.activities.setdefault(activity_id, Counter())
         counts["passed"] += 1
-        if kind in MESSAGE_KINDS:
+        if kind in MESSAGE_KINDS and not (i == 0 and activity_id == released):
             add(*_message(world, journey, activity_id, kind, after, deliveries, counts, entry.counts))
         elif kind in SPLITS:
             counts[f"to {following or '(end)'}"] += 1
@@ -161,9 +166,13 @@ def _change(
             add("passed", activity_id, f"Holdout '{activity_id}' passed")
     was = (before.status, before.activity, before.wake_at) if before else None
     if after.status == "WAITING" and after.wake_at and was != ("WAITING", after.activity, after.wake_at):
+        kind = activity_kind(activities.get(after.activity or "") or {}) or "?"
         if after.starts_at:  # LocalTime: entered, not started yet
             add("waiting", after.activity, f"waiting until {stamp(after.wake_at)}, when the journey starts in its zone")
         else:
+            if kind in MESSAGE_KINDS:  # held with its message: the message's line now, its "passed" at the release
+                counts = report.activities.setdefault(after.activity or "", Counter())
+                add(*_message(world, journey, after.activity or "", kind, after, deliveries, counts, entry.counts))
             add("waiting", after.activity, f"waiting at '{after.activity}' until {stamp(after.wake_at)}")
     if after.status in ("FINISHED", "HELD_OUT") and (before is None or before.status != after.status):
         last = after.path[-1] if after.path else None

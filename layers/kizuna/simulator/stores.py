@@ -20,7 +20,7 @@ from kizuna.adapters.memory_participants import InMemoryParticipantStore
 from kizuna.clock import VirtualClock
 from kizuna.domain.journey_steps import Participant
 from kizuna.domain.messages import Claim, OutboundMessage, ProviderReceipt
-from kizuna.ports_journeys import Move
+from kizuna.ports_journeys import EntryStep, Move
 from kizuna.ports_journeys import Reply as EngagementReply
 from kizuna.services import journey_engagement as engagement
 
@@ -79,6 +79,21 @@ class JournalingParticipantStore(InMemoryParticipantStore):
         participants = [m.participant for m in moves]
         before = self.get_many(app_id, journey_id, shard, [p.endpoint_id for p in participants])
         super().record_moves(app_id, journey_id, run_id, shard, moves, at)
+        self._note(before, participants, [m.counts for m in moves])
+
+    def record_entry(
+        self,
+        app_id: str,
+        journey_id: str,
+        run_id: str,
+        shard: int,
+        moves: Sequence[Move],
+        entry: EntryStep,
+        at: datetime,
+    ) -> None:
+        participants = [m.participant for m in moves]
+        before = self.get_many(app_id, journey_id, shard, [p.endpoint_id for p in participants])
+        super().record_entry(app_id, journey_id, run_id, shard, moves, entry, at)
         self._note(before, participants, [m.counts for m in moves])
 
     def _note(

@@ -36,7 +36,7 @@ synth: $(VENV)/.test-installed node_modules/.installed
 	$(CDK_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk synth -q --no-notices --no-version-reporting
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 
-bench: $(VENV)/.test-installed
+bench: $(VENV)/.bench-installed
 	$(PY) bench/run.py
 
 $(VENV)/bin/python:
@@ -51,6 +51,11 @@ $(VENV)/.local-installed: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -e '.[test,infra]'
 	touch $@ $(VENV)/.local-installed
+
+# The benchmarks need what the tests need, and locust for the load run (bench/load_api.py).
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[bench,infra]'
+	touch $@ $(VENV)/.test-installed $(VENV)/.local-installed
 
 node_modules/.installed: package.json package-lock.json
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Kizuna needs Node >= 20" && exit 1)

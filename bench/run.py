@@ -4,6 +4,7 @@
 .venv/bin/python bench/run.py --only send_path   # one benchmark; the other sections of the doc are kept
 .venv/bin/python bench/run.py --with-test-time   # also time `make test`
 .venv/bin/python bench/run.py --only soak --runs 3 --messages 5000   # the soak with faults, three runs
+.venv/bin/python bench/run.py --only load_api    # the load run on the local API (locust; needs the bench extra)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ BENCHMARKS = [
     "analytics_ingest",
     "demo_time",
     "soak",
+    "load_api",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 
@@ -61,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=[*BENCHMARKS, "none"], help="run just this benchmark ('none': no benchmark)")
     parser.add_argument("--with-test-time", action="store_true", help="also run and time `make test`")
     parser.add_argument("--runs", type=int, help="soak: consecutive runs (default 1)")
-    parser.add_argument("--messages", type=int, help="soak: messages per run (default 20,000)")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        help="soak: messages per run (default 20,000); load_api: SMS whose callbacks are posted (default 400)",
+    )
     args = parser.parse_args(argv)
     options = {k: v for k, v in (("runs", args.runs), ("messages", args.messages)) if v is not None}
 

@@ -117,6 +117,28 @@ def test_an_endpoint_update_is_applied(world):
     assert data.get_endpoint("app1", "ep2")["Address"] == "+819012345678"
 
 
+class AlwaysOvertakenStore(InMemoryDataStore):
+    """Another client writes the endpoint between every read and write of this request."""
+
+    def replace_endpoint(self, app_id, endpoint, previous):
+        return False
+
+
+def test_an_endpoint_update_overtaken_by_other_writes_is_answered_429_and_its_events_are_still_taken():
+    data = AlwaysOvertakenStore()
+    data.put_app(App("app1", "shop", "arn", "2026-01-01T00:00:00.000Z", {}))
+    sink = InMemoryEventSink()
+    batch = {"ep3": {"Endpoint": {"ChannelType": "SMS", "Address": "+819012345678"},
+                     "Events": {"e": {"EventType": "x", "Timestamp": _at()}}}}  # fmt: skip
+
+    results = put_events(data, data, sink, VirtualClock(NOW), "app1", {"BatchItem": batch})["Results"]
+
+    assert results["ep3"]["EndpointItemResponse"]["StatusCode"] == 429
+    assert "ep3" in results["ep3"]["EndpointItemResponse"]["Message"]
+    assert results["ep3"]["EventsItemResponse"]["e"]["StatusCode"] == 202
+    assert data.get_endpoint("app1", "ep3") is None and len(sink.events) == 1
+
+
 def test_limits_are_pinpoints(world):
     events = {f"e{i}": {"EventType": "x", "Timestamp": _at()} for i in range(101)}
     with pytest.raises(BadRequest, match="101 events; the limit is 100"):

@@ -22,6 +22,8 @@ import secrets
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from kizuna.adapters.dynamo import batch_get, batch_write, query_all
 from kizuna.adapters.dynamo_engagement import engagement_pk
 from kizuna.catalog import ENDPOINT_SHARDS
@@ -231,6 +233,24 @@ class DynamoDataStore:
 
     def put_endpoint(self, app_id: str, endpoint: dict[str, Any]) -> None:
         self._ddb.put_item(TableName=self._table, Item=endpoint_item(app_id, endpoint))
+
+    def replace_endpoint(self, app_id: str, endpoint: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+        # The stored document is compared as written: endpoint_item serialises the same way every time, so the
+        # document read back and dumped again is the stored string exactly.
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        if previous is not None:
+            condition = {
+                "ConditionExpression": "#doc = :previous",
+                "ExpressionAttributeNames": {"#doc": "doc"},
+                "ExpressionAttributeValues": {":previous": endpoint_item(app_id, previous)["doc"]},
+            }
+        try:
+            self._ddb.put_item(TableName=self._table, Item=endpoint_item(app_id, endpoint), **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def put_endpoints(self, app_id: str, endpoints: Sequence[dict[str, Any]]) -> None:
         batch_write(self._ddb, self._table, puts=[endpoint_item(app_id, e) for e in endpoints])

@@ -102,6 +102,12 @@ class InMemoryDataStore:
         self.endpoints[(app_id, endpoint["Id"])] = endpoint
         self._shards.setdefault((app_id, endpoint_shard(endpoint["Id"])), {})[endpoint["Id"]] = endpoint
 
+    def replace_endpoint(self, app_id: str, endpoint: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+        if self.endpoints.get((app_id, endpoint["Id"])) != previous:
+            return False
+        self.put_endpoint(app_id, endpoint)
+        return True
+
     def put_endpoints(self, app_id: str, endpoints: Sequence[dict[str, Any]]) -> None:
         for endpoint in endpoints:
             self.put_endpoint(app_id, endpoint)

@@ -24,7 +24,7 @@ import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
 from kizuna.clock import Clock, iso
-from kizuna.errors import BadRequest, NotFound
+from kizuna.errors import BadRequest, NotFound, TooManyRequests
 from kizuna.ports import AppStore, EndpointStore
 
 PHONE_CHANNELS = frozenset({"SMS", "VOICE", "WHATSAPP"})
@@ -37,6 +37,7 @@ MAX_ATTRIBUTE_VALUES = 50
 MAX_ENDPOINT_BYTES = 15 * 1024
 MAX_ENDPOINTS_PER_USER = 15
 MAX_BATCH_ITEMS = 100
+MAX_UPDATE_ATTEMPTS = 10  # UpdateEndpoint's merges lost to concurrent writes of the same endpoint before a 429
 ENDPOINT_STATUSES = ("ACTIVE", "INACTIVE")
 OPT_OUT_VALUES = ("ALL", "NONE")
 # RemoveAttributes' attribute-type → the registry kind it names.
@@ -115,13 +116,20 @@ def estimated_timezone(e164: str) -> str | None:
 def update_endpoint(
     apps: AppStore, endpoints: EndpointStore, clock: Clock, app_id: str, endpoint_id: str, request: dict
 ) -> None:
+    """A partial update merges over the stored endpoint: read, merge, then write only if nothing else wrote the
+    endpoint meanwhile (else merge again over what it wrote), so that two clients updating different fields of one
+    endpoint at once both keep their change."""
     _require_app(apps, app_id)
     _check_endpoint_id(endpoint_id, "endpoint-id")
-    existing = endpoints.get_endpoint(app_id, endpoint_id)
-    endpoint = prepare_endpoint(existing, request, endpoint_id, app_id, clock.now(), "EndpointRequest")
-    _check_users(endpoints, app_id, {endpoint_id: (existing, endpoint)}, {endpoint_id: "EndpointRequest"})
-    _register_attributes(apps, app_id, [endpoint], "EndpointRequest")
-    endpoints.put_endpoint(app_id, endpoint)
+    for _ in range(MAX_UPDATE_ATTEMPTS):
+        existing = endpoints.get_endpoint(app_id, endpoint_id)
+        endpoint = prepare_endpoint(existing, request, endpoint_id, app_id, clock.now(), "EndpointRequest")
+        _check_users(endpoints, app_id, {endpoint_id: (existing, endpoint)}, {endpoint_id: "EndpointRequest"})
+        _register_attributes(apps, app_id, [endpoint], "EndpointRequest")
+        if endpoints.replace_endpoint(app_id, endpoint, existing):
+            return
+    # boto3 retries a 429 by itself.
+    raise TooManyRequests(f"Endpoint {endpoint_id} is being updated by other requests; retry")
 
 
 def update_endpoints_batch(apps: AppStore, endpoints: EndpointStore, clock: Clock, app_id: str, request: dict) -> None:

@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 
 from kizuna.clock import Clock
 from kizuna.domain.analytics_events import within_window
-from kizuna.errors import BadRequest, KizunaError, NotFound, PayloadTooLarge
+from kizuna.errors import BadRequest, KizunaError, NotFound, PayloadTooLarge, TooManyRequests
 from kizuna.ports import AppStore, EndpointStore, EventSink
 from kizuna.services import endpoints as endpoint_service
 from kizuna.services.event_stream import EVENT_VERSION
@@ -38,6 +38,7 @@ MAX_EVENT_TYPE_CHARS = 50
 MAX_EVENT_ID_CHARS = 128
 MAX_FUTURE = timedelta(days=1)
 ACCEPTED = {"Message": "Accepted", "StatusCode": 202}
+_STATUS = {NotFound: 404, TooManyRequests: 429}  # an endpoint update's failure, else 400
 
 
 class EventRejected(Exception):
@@ -121,7 +122,7 @@ def _update_endpoint(
     except KizunaError as exc:
         # The endpoint update fails alone: its events are still taken, as Pinpoint reports the two separately.
         return {"Message": exc.message.replace("EndpointRequest", f"EventsRequest.BatchItem[{endpoint_id}].Endpoint"),
-                "StatusCode": 404 if isinstance(exc, NotFound) else 400}  # fmt: skip
+                "StatusCode": _STATUS.get(type(exc), 400)}  # fmt: skip
     return dict(ACCEPTED)
 
 

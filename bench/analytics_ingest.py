@@ -9,6 +9,10 @@ object and the real analytics_ingest handler counts it through the local SQS pol
 every queue is idle. Then every KPI below is queried with the stock boto3 client for the 31 days ending today and
 compared with a recount of the generated events.
 
+Then PutEvents through the management API (the stock client → the api function), metered per request. The
+section's figures (per event line and per PutEvents request: invocations, CPU, request units, Firehose bytes) are
+what bench/cost.py prices.
+
 Write units: a PutItem of an item up to 1 KB is one WRU; a transaction's items cost two each; an UpdateItem costs the
 size of the item after it (upper bound: the counter item's final size). Sizes follow DynamoDB's item-size rules.
 """
@@ -28,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from send_path import LOCAL_RUNTIME, CallCounter  # noqa: E402
+from aws_meter import CallCounter, DynamoUnits, LogBytes, Metering, logging_as_deployed  # noqa: E402
 
 from kizuna import wiring  # noqa: E402
 from kizuna.adapters.firehose_events import pack_records  # noqa: E402
@@ -43,6 +47,9 @@ LINES_PER_OBJECT = 1000
 REPLAY_SHARE = 0.02
 FIREHOSE_BILLING_INCREMENT = 5 * 1024  # Firehose bills each record rounded up to 5 KB
 TARGET_WRITES_PER_EVENT = 1.0
+# PutEvents through the management API (the stock client → the api function), metered for the cost model.
+PUT_EVENTS_REQUESTS = 50
+EVENTS_PER_REQUEST = 10  # a mobile SDK's batch (Amplify flushes what it queued; up to 100 per request)
 TARGET_READS_PER_QUERY = 3
 KPIS = [
     "txn-sms-sent",
@@ -197,15 +204,19 @@ def _billed(emits: list[list[int]]) -> float:
 
 
 def measure() -> dict[str, Any]:
-    with LocalKizuna() as kizuna:
+    stdout = LogBytes()
+    with logging_as_deployed(stdout), Metering() as metering, LocalKizuna() as kizuna:
         pinpoint = kizuna.pinpoint()
         app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "bench"})["ApplicationResponse"]["Id"]
         now = datetime.now(UTC)
         lines, truth = generate(app_id, now)
-        counter, units = CallCounter(), WriteUnits()
-        for service in ("dynamodb", "s3", "sts", "sqs"):
+        counter, units, request_units = CallCounter(), WriteUnits(), DynamoUnits(kizuna.resources.tables)
+        for service in ("dynamodb", "s3", "sts", "sqs", "firehose"):
             wiring.aws(service).meta.events.register("before-call.*.*", counter)
         wiring.aws("dynamodb").meta.events.register("before-parameter-build.dynamodb.*", units)
+        request_units.register(wiring.aws("dynamodb"))
+        for meter in (metering, stdout, request_units):
+            meter.take()
         s3 = wiring.aws("s3")
         started = time.monotonic()
         for index in range(0, len(lines), LINES_PER_OBJECT):
@@ -215,12 +226,16 @@ def measure() -> dict[str, Any]:
             )
         assert kizuna.drain_analytics(timeout=1800), "the analytics pipeline did not settle"
         seconds = time.monotonic() - started
-        # Only the pipeline runs meanwhile: every call but the pollers' is analytics_ingest's (its claim threads run
-        # outside the handler's frames, so the caller is not read off the stack).
-        ingest_calls = {
-            k: v for k, v in counter.take().items() if k[0] != LOCAL_RUNTIME and k[1:] != ("s3", "PutObject")
-        }  # PutObject: the benchmark's own uploads
+        ingest_calls = {k: v for k, v in counter.take().items() if k[0] == "analytics_ingest"}
         units.settle(wiring.aws("dynamodb"))
+        request_units.settle(wiring.aws("dynamodb"))
+        invocations, cpu_s, pooled_cpu_s = metering.take()
+        ingest = {
+            "invocations": invocations["analytics_ingest"],
+            "cpu_s": cpu_s["analytics_ingest"] + pooled_cpu_s["analytics_ingest"],
+            "log_bytes": stdout.take()[0]["analytics_ingest"],
+            "units": request_units.take(),
+        }
 
         reads: dict[str, int] = {}
         answers: dict[str, dict[str, float]] = {}
@@ -238,7 +253,10 @@ def measure() -> dict[str, Any]:
             answers[name] = {
                 (r["GroupedBys"][0]["Value"] if r["GroupedBys"] else ""): float(r["Values"][0]["Value"]) for r in rows
             }  # noqa: E501
+        put_events = _put_events(kizuna, pinpoint, app_id, counter, metering, stdout, request_units)
     return {
+        "put_events": put_events,
+        "ingest": ingest,
         "lines": len(lines),
         "distinct": truth["distinct_lines"],
         "objects": math.ceil(len(lines) / LINES_PER_OBJECT),
@@ -250,6 +268,44 @@ def measure() -> dict[str, Any]:
         "truth": truth,
         "bytes": [len(line) for line in lines],
         "exact": _exact(answers, truth),
+    }
+
+
+def _put_events(kizuna, pinpoint, app_id, counter, metering, stdout, units) -> dict[str, Any]:  # noqa: ANN001
+    """PUT_EVENTS_REQUESTS PutEvents of EVENTS_PER_REQUEST custom events each, one endpoint per request: what the
+    api function does per request (its analytics hooks, its emit) and the event lines it hands to Firehose."""
+    kizuna.drain_analytics(timeout=600)
+    for meter in (counter, metering, stdout, units):
+        meter.take()
+    emitted: list[list[int]] = []
+    for r in range(PUT_EVENTS_REQUESTS):
+        at = datetime.now(UTC)
+        events = {
+            f"pe{r}-{e}": {"EventType": "view_item", "Timestamp": _iso(at), "Attributes": {"item": "抹茶"},
+                           "Metrics": {"price": 1200.0}, "Session": {"Id": f"s{r}", "StartTimestamp": _iso(at)}}
+            for e in range(EVENTS_PER_REQUEST)
+        }  # fmt: skip
+        pinpoint.put_events(
+            ApplicationId=app_id,
+            EventsRequest={"BatchItem": {f"app-{r % APP_ENDPOINTS}": {"Endpoint": {}, "Events": events}}},
+        )
+        emitted.append(
+            [len(json.dumps(stream_event(app_id, f"app-{r}", k, v, {}, at, "bench"), ensure_ascii=False,
+                            separators=(",", ":")).encode()) + 1 for k, v in events.items()]
+        )  # fmt: skip
+    kizuna.drain()
+    units.settle(wiring.aws("dynamodb"))
+    invocations, cpu_s, pooled_cpu_s = metering.take()
+    return {
+        "requests": PUT_EVENTS_REQUESTS,
+        "events": PUT_EVENTS_REQUESTS * EVENTS_PER_REQUEST,
+        "invocations": invocations["api"],
+        "cpu_s": cpu_s["api"] + pooled_cpu_s["api"],
+        "calls": {k: v for k, v in counter.take().items() if k[0] == "api"},
+        "log_bytes": stdout.take()[0]["api"],
+        "units": units.take(),
+        "billed_bytes": _billed(emitted) * PUT_EVENTS_REQUESTS * EVENTS_PER_REQUEST,
+        "records": sum(len(list(pack_records([b"x" * n for n in sizes]))) for sizes in emitted),
     }
 
 
@@ -332,6 +388,8 @@ def run() -> Any:
         f"batch) are packed as JSON lines into shared records (`pack_records`): {packed / 1024:.2f} KB billed "
         "per event.",
     ]
+    section.body += ["", *_put_events_note(m["put_events"])]
+    section.figures = figures(m, packed, alone)
     met = total_units / distinct <= TARGET_WRITES_PER_EVENT
     section.verdict = (
         f"{m['lines'] / m['seconds']:,.0f} events/s locally; {total_units / distinct:.2f} WRU per event "
@@ -342,6 +400,52 @@ def run() -> Any:
         f"KPIs {'equal' if all(m['exact'].values()) else 'DIFFER FROM'} the recount."
     )
     return section
+
+
+def _sum_units(units: dict[str, Counter], name: str, who: str) -> float:
+    return sum(v for (caller, _), v in units[name].items() if caller == who)
+
+
+def figures(m: dict[str, Any], packed: float, alone: float) -> dict[str, float]:
+    """Per event line counted (replays included: each is ingested and billed) and per PutEvents request."""
+    lines, ingest, put = m["lines"], m["ingest"], m["put_events"]
+    out = {
+        "ingest.invocations": ingest["invocations"] / lines,
+        "ingest.cpu_s": ingest["cpu_s"] / lines,
+        "ingest.log_bytes": ingest["log_bytes"] / lines,
+        "ingest.wru": sum(m["units"].values()) / lines,
+        "ingest.index_wru": _sum_units(ingest["units"], "index_wru", "analytics_ingest") / lines,
+        "ingest.rru": _sum_units(ingest["units"], "rru", "analytics_ingest") / lines,
+        "ingest.objects": m["objects"] / lines,  # one Firehose object per LINES_PER_OBJECT lines (60 s buffer)
+        "firehose.bytes_per_event": sum(m["bytes"]) / lines,
+        "firehose.billed_bytes_per_event_packed": packed,
+        "firehose.billed_bytes_per_event_alone": alone,
+        "put_events.events": put["events"] / put["requests"],
+        "put_events.invocations": put["invocations"] / put["requests"],
+        "put_events.cpu_s": put["cpu_s"] / put["requests"],
+        "put_events.log_bytes": put["log_bytes"] / put["requests"],
+        "put_events.wru": _sum_units(put["units"], "wru", "api") / put["requests"],
+        "put_events.index_wru": _sum_units(put["units"], "index_wru", "api") / put["requests"],
+        "put_events.rru": _sum_units(put["units"], "rru", "api") / put["requests"],
+        "put_events.firehose_records": put["records"] / put["requests"],
+        "put_events.firehose_billed_bytes": put["billed_bytes"] / put["requests"],
+    }
+    for (_, service, op), n in m["calls"].items():
+        out[f"ingest.calls.{service}.{op}"] = out.get(f"ingest.calls.{service}.{op}", 0) + n / lines
+    for (_, service, op), n in put["calls"].items():
+        out[f"put_events.calls.{service}.{op}"] = out.get(f"put_events.calls.{service}.{op}", 0) + n / put["requests"]
+    return out
+
+
+def _put_events_note(put: dict[str, Any]) -> list[str]:
+    n = put["requests"]
+    calls = ", ".join(f"{s}.{op} {v / n:.2f}" for (_, s, op), v in sorted(put["calls"].items()))
+    return [
+        f"PutEvents through the management API: {n} requests of {put['events'] // n} custom events (stock boto3 "
+        f"client → the `api` function): per request {put['invocations'] / n:.2f} invocations, "
+        f"{put['cpu_s'] / n * 1000:.1f} ms CPU, AWS calls {calls or 'none'}; its events reach Firehose as "
+        f"{put['records'] / n:.1f} record(s), {put['billed_bytes'] / n / 1024:.1f} KB billed."
+    ]
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from send_path import LOCAL_RUNTIME, CallCounter  # noqa: E402
+from aws_meter import LOCAL_RUNTIME, CallCounter  # noqa: E402
+from prices import PRICES_USD  # noqa: E402,F401 (campaign_dispatch and journey_transitions import it from here)
 
 from kizuna import wiring  # noqa: E402
 from kizuna.catalog import QUEUES  # noqa: E402
@@ -58,15 +59,6 @@ def people_csv(rows: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-# Prices (us-east-1, on-demand, as published on aws.amazon.com/<service>/pricing, read 2026-11).
-PRICES_USD = {
-    "dynamodb.write_request_unit": 0.625e-6,  # per WRU (since the Nov 2024 cut); an endpoint item <= 1 KB = 1 WRU
-    "dynamodb.read_request_unit": 0.125e-6,  # per RRU (4 KB strongly consistent)
-    "s3.get": 0.0004e-3,  # per GET
-    "sqs.request": 0.40e-6,  # per request (64 KB chunk)
-    "lambda.gb_second_arm64": 0.0000133334,
-    "lambda.request": 0.20e-6,
-}
 JOBS_MEMORY_GB = 1.0  # catalog FUNCTIONS["jobs"].memory_mb
 
 

@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from campaign_dispatch import LAMBDA_FULL_VCPU_MB, SEND_BATCH_LATENCY_S
-from import_rate import AWS_LATENCY_S, DEFAULT_LATENCY_S, PRICES_USD
+from import_rate import AWS_LATENCY_S, DEFAULT_LATENCY_S
+from prices import PINPOINT_FREE_MTA, PRICES_USD
 from report import PYTHON, Section, table
 from segment_eval import QUERY_PAGE_BYTES, QUERY_PAGE_LATENCY_S
 
@@ -91,11 +92,10 @@ ACTIVITIES = {
     "thanks": {"SMS": {"TemplateName": "thanks"}},
     "again": {"SMS": {"TemplateName": "again"}},
 }
-# Prices (us-east-1 and ap-northeast-1 alike): Step Functions Standard from aws.amazon.com/step-functions/pricing
-# (read 2026-12); the rest are import_rate's (aws.amazon.com pricing pages, read 2026-11).
-SFN_PER_TRANSITION_USD = 0.025 / 1000
-PINPOINT_MTA_USD = 0.0012  # per endpoint targeted by a campaign or journey in a month
-PINPOINT_MTA_FREE = 5_000
+# Prices: bench/prices.py (Step Functions Standard per transition; Pinpoint's Monthly Targeted Audience).
+SFN_PER_TRANSITION_USD = PRICES_USD["stepfunctions.transition"]
+PINPOINT_MTA_USD = PRICES_USD["pinpoint.mta_endpoint"]
+PINPOINT_MTA_FREE = PINPOINT_FREE_MTA
 # Assumed request latencies (not measured): import_rate's, campaign_dispatch's, segment_eval's, and one more.
 TRANSACT_LATENCY_S = 0.030  # TransactWriteItems of 99 puts + 1 update (assumed, conservative)
 LATENCY_S = {
@@ -187,7 +187,12 @@ RULES: dict[tuple[str, str], Callable] = {
     ("participants", "due"): _due,
     ("participants", "next_wake"): _get("Query", "rru", 0.5),
     ("participants", "enrolled"): _get(),
-    ("participants", "enrolment"): _get(),  # the shard's enrolment marker, read consistently
+    ("participants", "enrolment"): _get(),  # the shard's entry marker (GetItem, strongly consistent)
+    # A refused entrant's count: one transaction of the once-marker put and the tally ADD (2 WRU each).
+    ("participants", "count_once"): lambda m, args, result: m.add("dynamodb", "TransactWriteItems", 1, "wru", 4),
+    ("participants", "tally"): lambda m, args, result: m.add(
+        "dynamodb", "BatchGetItem", 1, "rru", ENDPOINT_SHARDS
+    ),  # one tally item per shard
     ("participants", "mark_enrolled"): _get("PutItem", "wru"),
     ("participants", "get_many"): _batch_get(),
     ("participants", "record_moves"): _record_moves,
@@ -442,6 +447,20 @@ def cost(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def counts(result: dict[str, Any]) -> dict[str, float]:
+    """What `cost` prices, as counts: the figures bench/cost.py multiplies by its prices."""
+    units = result["meter"].units
+    seconds = sum(lambda_seconds(i) for i in result["invocations"])
+    return {
+        "transitions": result["transitions"],
+        "lambda_invocations": len(result["invocations"]),
+        "lambda_gb_seconds": seconds * FUNCTIONS["journeys"].memory_mb / 1024,
+        "dynamodb_wru": units["wru"],
+        "dynamodb_rru": units["rru"],
+        "sqs_requests": units["sqs"],
+    }
+
+
 def lambda_seconds(invocation: dict[str, Any]) -> float:
     """Billed duration of one invocation on AWS: the CPU measured here on one core, × the journeys function's share
     of a vCPU (1,769 MB is one), plus its requests one after another; rounded up to the millisecond."""
@@ -547,6 +566,8 @@ def run() -> Section:
     projected["Step Functions"] += extra_transitions * SFN_PER_TRANSITION_USD
     total = sum(projected.values())
     pinpoint = (PROJECTED - PINPOINT_MTA_FREE) * PINPOINT_MTA_USD
+    at_projection = project(*[counts(r) for r in results], *SIZES, PROJECTED)
+    at_projection["transitions"] += extra_transitions
     section = Section(
         NAME,
         "Journey state transitions and cost (local interpreter, 1,000 and 100,000 participants)",
@@ -690,6 +711,10 @@ def run() -> Section:
         "",
         *million_notes(at_1m, extra_transitions),
     ]
+    section.figures = {f"per_participant.{k}": v / PROJECTED for k, v in at_projection.items()} | {
+        "per_participant.sms": large["messages"] / large["participants"],
+        "projected_participants": PROJECTED,
+    }
     section.verdict = (
         f"{small['transitions']} state transitions at {SIZES[0]:,} participants and {large['transitions']} at "
         f"{SIZES[1]:,} (**{ratio:.2f}×**, target ≤ 2×); the {SIZES[1]:,} run took {large['cpu_s']:.0f} s CPU "

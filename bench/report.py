@@ -1,11 +1,13 @@
 """Shared pieces of the benchmark runner: the result shape, summary statistics, machine facts, Markdown output.
 
 Every benchmark module returns a `Section`; `bench/run.py` renders them into docs/benchmarks.md between markers so
-that `--only NAME` can refresh one section and keep the others.
+that `--only NAME` can refresh one section and keep the others. A section's machine-readable `figures` (the
+per-unit counts bench/cost.py prices) go to docs/benchmarks.json beside it, kept the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -26,6 +28,8 @@ class Section:
     body: list[str] = field(default_factory=list)  # Markdown lines: tables, notes
     verdict: str = ""  # one line against the target
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    # Measured per-unit figures for other benchmarks to compute with (bench/cost.py): flat names, numbers only.
+    figures: dict[str, float] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [
@@ -120,3 +124,26 @@ def write(path: Path, sections: list[Section], order: list[str]) -> None:
     text = HEADER.format(python=PYTHON) + "\n".join(machine()) + "\n\n" + "\n\n".join(kept[n] for n in names) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def figures_path(doc: Path) -> Path:
+    return doc.with_suffix(".json")
+
+
+def read_figures(doc: Path) -> dict[str, dict]:
+    """The figures recorded beside `doc`: {section: {"measured": date, "command": ..., "figures": {...}}}."""
+    path = figures_path(doc)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_figures(doc: Path, sections: list[Section]) -> None:
+    """Merge the sections' figures into the JSON beside `doc` (sections not rerun keep theirs); sorted, stable."""
+    recorded = read_figures(doc)
+    for section in sections:
+        if section.figures:
+            recorded[section.name] = {
+                "command": section.command,
+                "measured": section.date,
+                "figures": {k: float(v) for k, v in section.figures.items()},
+            }
+    figures_path(doc).write_text(json.dumps(recorded, indent=1, sort_keys=True, ensure_ascii=False) + "\n")

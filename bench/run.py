@@ -5,6 +5,10 @@
 .venv/bin/python bench/run.py --with-test-time   # also time `make test`
 .venv/bin/python bench/run.py --only soak --runs 3 --messages 5000   # the soak with faults, three runs
 .venv/bin/python bench/run.py --only load_api    # the load run on the local API (locust; needs the bench extra)
+.venv/bin/python bench/run.py --only cost        # the cost model from the figures recorded in docs/benchmarks.json
+
+Sections' figures go to docs/benchmarks.json (merged like the doc's sections); `cost` runs last and prices the
+figures measured in the same run, or the recorded ones of benchmarks not rerun.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from report import PYTHON, REPO_ROOT, Section, write  # noqa: E402
+from report import PYTHON, REPO_ROOT, Section, write, write_figures  # noqa: E402
 
 BENCHMARKS = [
     "cold_import",
@@ -37,6 +41,7 @@ BENCHMARKS = [
     "demo_time",
     "soak",
     "load_api",
+    "cost",  # last: it prices the figures the others measured
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 
@@ -78,12 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         run = importlib.import_module(name).run
         takes = inspect.signature(run).parameters  # --runs / --messages reach the benchmarks that take them
-        sections.append(run(**{k: v for k, v in options.items() if k in takes}))
+        given = options | {"measured": {s.name: s for s in sections}}  # cost reads this run's figures
+        sections.append(run(**{k: v for k, v in given.items() if k in takes}))
         print(f"[bench] {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     if args.with_test_time:
         print("[bench] make test ...", file=sys.stderr, flush=True)
         sections.append(make_test_time())
     write(DOC, sections, [*BENCHMARKS, "make_test"])
+    write_figures(DOC, sections)
     for section in sections:
         print(f"{section.title}: {section.verdict}")
     print(f"wrote {DOC.relative_to(REPO_ROOT)}")

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prices import usd
 from report import PYTHON, Section, Stats, table
 
 from kizuna.adapters.memory import InMemoryDataStore
@@ -43,9 +44,7 @@ SEGMENT = {
 PROJECTED = 10_000_000
 QUERY_PAGE_BYTES = 1024 * 1024  # DynamoDB returns at most 1 MB per Query page
 QUERY_PAGE_LATENCY_S = 0.100  # a 1 MB page incl. botocore parsing it (assumed, conservative; not measured here)
-RRU_PRICE_PER_MILLION = (
-    0.125  # DynamoDB on-demand, us-east-1, after the Nov 2024 price cut (aws.amazon.com/dynamodb/pricing)
-)
+RRU_PRICE_PER_MILLION = round(usd("dynamodb.read_request_unit") * 1e6, 6)  # bench/prices.py
 RRU_BYTES = 4096  # one read request unit: 4 KB strongly consistent, 8 KB eventually consistent
 
 

@@ -89,6 +89,7 @@ class SandboxTwilio:
         seed: int = 0,
         callback_attempts: int = 3,
         callback_retry_backoff_s: float = 0.05,
+        callback_timeout_s: float = 2.0,  # Twilio itself waits 15 s; a short wait keeps tests of retries quick
         timeout_hang_s: float = 2.0,
         call_time_scale: float = 1.0,
     ) -> None:
@@ -126,7 +127,10 @@ class SandboxTwilio:
         self._sent_at: dict[str, deque[float]] = defaultdict(deque)
         self._outside_window: set[str] = set()
         self._engine = DeliveryEngine(
-            self.auth_token, attempts=callback_attempts, retry_backoff_s=callback_retry_backoff_s
+            self.auth_token,
+            attempts=callback_attempts,
+            retry_backoff_s=callback_retry_backoff_s,
+            timeout_s=callback_timeout_s,
         )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

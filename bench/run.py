@@ -32,6 +32,7 @@ BENCHMARKS = [
     "journey_transitions",
     "consultations",
     "analytics_ingest",
+    "erasure",
     "demo_time",
     "soak",
 ]

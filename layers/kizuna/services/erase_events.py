@@ -56,6 +56,7 @@ logger = Logger(child=True)
 DAYS_PER_PIECE = 31
 PIECE_BYTES = 512 * 1024 * 1024  # read per piece before it hands on: ~2 minutes at S3's per-connection rate
 DEFER_S = 900  # SQS's longest message delay
+DEFERRED_KEYS_PER_PIECE = 500  # ~60 KB of keys: a deferred piece's message stays far below SQS's 256 KiB
 REPLACE_ATTEMPTS = 4
 # S3 user metadata on a rewritten object: analytics_ingest does not count an object again that it counted before.
 SCRUBBED_METADATA = "kizuna-scrubbed"
@@ -239,6 +240,7 @@ def _erase_objects(deps: ErasureDeps, message: EraseEventsPiece, erased: frozens
 
     def filter_of(place: ObjectPlace, key: str) -> bytes | None:
         if (place.scope, place.day) not in filters:
+            filters.clear()  # objects come a day at a time: hold one day's filters, not the range's
             filters[place.scope, place.day] = deps.index.object_filters(place.scope, place.day)
         return filters[place.scope, place.day].get(key)
 
@@ -261,18 +263,14 @@ def _erase_objects(deps: ErasureDeps, message: EraseEventsPiece, erased: frozens
         if progress.spent >= deps.piece_bytes:
             _hand_on(deps, message, obj.key, outcome)
             break
-    if progress.deferred:
-        # Objects nobody has counted yet: their ingest comes first (it reads them as Firehose wrote them).
-        child = message.model_copy(
-            update={
-                "piece": _child_piece(message.piece, "deferred", progress.deferred[0]),
-                "keys": tuple(progress.deferred),
-                "deferrals": message.deferrals + 1,
-                "after": None,
-            }
-        )
-        deps.queue.enqueue([child], delay_s=DEFER_S)
+    # Objects nobody has counted yet: their ingest comes first (it reads them as Firehose wrote them).
+    for start in range(0, len(progress.deferred), DEFERRED_KEYS_PER_PIECE):
+        keys = tuple(progress.deferred[start : start + DEFERRED_KEYS_PER_PIECE])
+        update = {"piece": _child_piece(message.piece, "deferred", keys[0]), "keys": keys,
+                  "deferrals": message.deferrals + 1, "after": None}  # fmt: skip
+        deps.queue.enqueue([message.model_copy(update=update)], delay_s=DEFER_S)
         outcome.spawned += 1
+    if progress.deferred:
         progress.add("ObjectsDeferred", len(progress.deferred))
 
 

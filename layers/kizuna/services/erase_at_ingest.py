@@ -36,7 +36,8 @@ from kizuna.services.ingest_event_objects import IngestReport, ingest_object
 logger = Logger(child=True)
 
 # DynamoDB items hold 400 KB: an object with more identifiers than this filter holds stays unindexed (erasure then
-# always reads it). At 1.2 bytes an identifier that is ~290,000 distinct identifiers, more than a 64 MiB object has.
+# always reads it). At 2.4 bytes an identifier that is ~145,000 distinct identifiers (endpoint ids and addresses):
+# more than any object but the largest (64 MiB, Firehose's buffer limit) of the busiest apps holds.
 MAX_FILTER_BYTES = 350_000
 
 

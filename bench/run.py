@@ -38,6 +38,7 @@ BENCHMARKS = [
     "journey_local_time",
     "consultations",
     "analytics_ingest",
+    "erasure",
     "demo_time",
     "soak",
     "load_api",

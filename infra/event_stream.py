@@ -8,6 +8,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -43,6 +44,8 @@ def partition_keys(template: str) -> dict[str, str]:
 class EventStream(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, spec: Stream, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
+        self._key = key
+        self._spec = spec
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -138,6 +141,30 @@ class EventStream(Construct):
             grantee=grantee,
             actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
             resource_arns=[self.stream_arn],
+        )
+
+    def grant_scrub(self, function: lambda_.Function) -> None:
+        """Erasure (kizuna.services.erase_events, .erase_at_ingest) replaces event objects in place, and would delete
+        their older versions if the bucket were ever versioned. Reading comes with the EVENTS_BUCKET binding."""
+        head = self._spec.prefix.split("{", 1)[0]
+        prefix = head[: head.rfind("/") + 1]  # "events/"
+        objects = self.bucket.arn_for_objects(prefix + "*")
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObjectVersion"], resources=[objects])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketVersioning", "s3:ListBucketVersions"], resources=[self.bucket.bucket_arn]
+            )
+        )
+        # SSE-KMS with a bucket key: a PutObject asks KMS for a data key.
+        function.add_to_role_policy(iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[self._key.key_arn]))
+        acknowledge(
+            function.role,
+            {
+                f"AwsSolutions-IAM5[Resource::{arn_of(self.bucket)}/{prefix}*]": "Erasure rewrites the event objects "
+                "that hold an erased person, under keys Firehose chose per app and day; the stream's prefix only."
+            },
         )
 
     def _delivery_role(self, key: kms.IKey, log_group: logs.ILogGroup) -> iam.Role:

@@ -121,6 +121,9 @@ class KizunaStack(Stack):
                 "contract); the roles are the customer's and unknown at deploy time. Their trust policies decide."
             },
         )
+        # Erasure (docs/security.md): the jobs function's erasure pieces and analytics_ingest rewrite event objects.
+        events.grant_scrub(jobs_function)
+        events.grant_scrub(consumers["analytics"].function)
         email.route_events_to(factory.build(self, "email_events"))
         management = ManagementApi(self, "ManagementApi", function=factory.build(self, "api"))
         # Analytics (issue 5): object notifications, dashboard and link routes, Glue table and Athena queries.

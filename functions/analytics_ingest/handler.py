@@ -1,5 +1,6 @@
 """Analytics ingest: S3 ObjectCreated notifications of the events bucket (via SQS) → each object's events claimed in
-the ledger, counted into the day aggregates, and forwarded to the app's own event stream; failures per record."""
+the ledger, counted into the day aggregates, and forwarded to the app's own event stream; then the object's
+identifier filter and the erasure tombstones (kizuna.services.erase_at_ingest); failures per record."""
 
 from __future__ import annotations
 
@@ -13,10 +14,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kizuna.clock import SystemClock
 from kizuna.observability import logger, metrics
+from kizuna.services.erase_at_ingest import ingest_announced_object
 from kizuna.services.event_streams import CachedEventStreams
-from kizuna.services.ingest_event_objects import ingest_object
 from kizuna.settings import AnalyticsIngestSettings
-from kizuna.wiring import EVENT_TRIGGERS, aggregate_store, event_destinations, event_ledger, event_objects
+from kizuna.wiring import (
+    EVENT_TRIGGERS,
+    aggregate_store,
+    erasure_index,
+    event_destinations,
+    event_ledger,
+    event_objects,
+)
 
 settings = AnalyticsIngestSettings()
 ledger = event_ledger(settings.analytics_events_table)
@@ -24,6 +32,7 @@ aggregates = aggregate_store(settings.analytics_table)
 streams = CachedEventStreams(aggregate_store(settings.analytics_table))
 destinations = event_destinations()
 objects = event_objects()
+erasures = erasure_index(settings.analytics_table)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
@@ -36,16 +45,13 @@ def record_handler(record: SQSRecord) -> None:
         if bucket != settings.events_bucket:
             logger.warning("notification for another bucket ignored", bucket=bucket)
             continue
-        report = ingest_object(
-            f"s3://{bucket}/{key}",
-            objects.lines(bucket, key),
-            ledger,
-            aggregates,
-            streams,
-            destinations,
-            SystemClock(),
-            EVENT_TRIGGERS,
+        report = ingest_announced_object(
+            bucket, key, objects, ledger, aggregates, streams, destinations, erasures, SystemClock(), EVENT_TRIGGERS
         )
+        if report is None:  # erasure rewrote an object counted before; S3 announces the rewrite too
+            continue
+        if report.scrubbed_late:
+            metrics.add_metric(name="ErasedEventsScrubbedAtIngest", unit="Count", value=report.scrubbed_late)
         metrics.add_metric(name="AnalyticsEventsCounted", unit="Count", value=report.events)
         metrics.add_metric(name="AnalyticsDuplicates", unit="Count", value=report.duplicates)
         if report.malformed:

@@ -1,5 +1,5 @@
-"""Jobs: one import plan, import piece, export piece, app purge step, campaign run or campaign piece per SQS
-message (batch size 1), failures reported per record.
+"""Jobs: one import plan, import piece, export piece, app purge step, campaign run, campaign piece or erasure piece
+per SQS message (batch size 1), failures reported per record.
 
 A piece that raises is delivered again by SQS; on its last delivery (the queue's maxReceiveCount) the service counts
 it as a failed piece instead, so the job still completes and says why.
@@ -12,17 +12,29 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kizuna.catalog import QUEUES
-from kizuna.domain.jobs import CampaignPiece, CampaignRun, ExportPiece, ImportPiece, JobEnvelope, PlanImport, PurgeApp
+from kizuna.domain.jobs import (
+    CampaignPiece,
+    CampaignRun,
+    EraseEventsPiece,
+    EraseLedgerPiece,
+    ExportPiece,
+    ImportPiece,
+    JobEnvelope,
+    PlanImport,
+    PurgeApp,
+)
 from kizuna.observability import logger
 from kizuna.services.apps import purge_app_step
 from kizuna.services.campaign_runs import run_piece, start_run
+from kizuna.services.erase_events import process_erasure_piece
 from kizuna.services.export_jobs import process_export_piece
 from kizuna.services.import_jobs import plan_import, process_import_piece
 from kizuna.settings import JobsSettings
-from kizuna.wiring import jobs_deps
+from kizuna.wiring import erasure_deps, jobs_deps
 
 settings = JobsSettings()
 deps = jobs_deps(settings)
+erasures = erasure_deps(settings)
 processor = BatchProcessor(event_type=EventType.SQS)
 MAX_RECEIVES = QUEUES["jobs"].max_receive_count
 
@@ -43,6 +55,8 @@ def record_handler(record: SQSRecord) -> None:
             start_run(deps.campaigns, message)
         case CampaignPiece():
             run_piece(deps.campaigns, message, final_attempt)
+        case EraseEventsPiece() | EraseLedgerPiece():
+            process_erasure_piece(erasures, message, final_attempt)
 
 
 @logger.inject_lambda_context

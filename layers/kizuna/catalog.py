@@ -329,6 +329,11 @@ CHUNK_MARKER_DAYS = 20
 # Tracked links keep redirecting this long after the message was sent.
 LINK_RETENTION_DAYS = 180
 
+# Erasure of a user's events (kizuna.services.erase_events, docs/security.md): events of the erased endpoints and
+# addresses that reach S3 this long after the erasure (status callbacks, replies, Firehose retries, redriven
+# objects) are scrubbed at ingest. An object's identifier filter lives as long as the object.
+ERASURE_TOMBSTONE_DAYS = 7
+
 
 @dataclass(frozen=True)
 class Naming:

@@ -4,9 +4,9 @@ event_destinations.py; in-memory fakes: adapters/memory_analytics.py."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from kizuna.domain.analytics_events import AnalyticsEvent
@@ -114,6 +114,19 @@ class EventLedger(Protocol):
         ...
 
 
+class LedgerScrubber(Protocol):
+    """Erasure's side of the ledger (kizuna.services.erase_events): the content of an erased endpoint's events goes,
+    their keys stay until the TTL, so a replayed event is still recognised and counted once."""
+
+    def scrub_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> int:
+        """Drop attributes, metrics and session from every ledger item of these endpoints; returns how many."""
+        ...
+
+    def scrub_events(self, keys: Sequence[tuple[str, str, str]]) -> int:
+        """The same for these (app, endpoint, event id) items (events of an erased endpoint that arrived late)."""
+        ...
+
+
 class EventTriggers(Protocol):
     """Where campaigns and journeys (issues 6 and 7) hear about events: each distinct ingested event, after its
     counts are committed. Delivery is at least once (a redelivered object repeats its events): subscribers
@@ -143,6 +156,76 @@ class LinkStore(Protocol):
         ...
 
     def get_link(self, code: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    etag: str
+    last_modified: datetime
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    etag: str
+    body: bytes
+    metadata: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+
+
+class OpenedObject(Protocol):
+    etag: str
+    metadata: dict[str, str]
+
+    def lines(self) -> Iterator[bytes]:
+        """The object's lines, streamed (a 64 MiB object is never held twice)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class EventObjectStore(Protocol):
+    """The event-stream objects in the events bucket, as ingest reads them and erasure rewrites them
+    (adapters/s3_event_objects.py)."""
+
+    def open(self, bucket: str, key: str) -> OpenedObject: ...
+
+    def list_objects(self, bucket: str, prefix: str, after: str | None = None) -> Iterator[ListedObject]:
+        """Objects under `prefix` in key order, starting after `after`."""
+        ...
+
+    def read(self, bucket: str, key: str) -> StoredObject | None:
+        """None when the object is gone (expired, or the app's objects were deleted)."""
+        ...
+
+    def replace(
+        self, bucket: str, key: str, body: bytes, expected_etag: str, metadata: dict[str, str], content_type: str | None
+    ) -> bool:
+        """Write `body` under `key` in one PutObject, only if the stored object is still `expected_etag` (If-Match);
+        False when it changed meanwhile. Readers see the old object or the new one, never part of either."""
+        ...
+
+    def delete_noncurrent_versions(self, bucket: str, key: str) -> int:
+        """On a versioned bucket, delete the key's older versions (they hold what was scrubbed); 0 otherwise."""
+        ...
+
+
+class ErasureIndex(Protocol):
+    """What erasure keeps in the analytics table: one identifier filter per event object, written at ingest, and
+    the tombstones of recent erasures (fingerprints only; adapters/dynamo_erasure.py)."""
+
+    def put_object_filter(self, app_id: str, day: date, key: str, blob: bytes) -> None: ...
+    def object_filters(self, app_id: str, day: date) -> dict[str, bytes]:
+        """The filters of the app's objects of that (arrival) day, by object key."""
+        ...
+
+    def has_object_filter(self, app_id: str, day: date, key: str) -> bool: ...
+    def put_tombstones(self, app_id: str, fingerprints: Sequence[str], erased_at: datetime) -> None: ...
+    def tombstones(self, app_id: str, now: datetime) -> set[str]:
+        """Fingerprints erased in this app whose tombstones have not expired (strongly consistent)."""
+        ...
 
 
 class DestinationRefused(Exception):

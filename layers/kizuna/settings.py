@@ -117,6 +117,9 @@ class JobsSettings(CampaignSettings):
     limits_table: str = Field(alias=TABLES["limits"].env_var)
     analytics_table: str = Field(alias=TABLES["analytics"].env_var)
     webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
+    # Erasure jobs (kizuna.services.erase_events) rewrite event objects and scrub the ledger.
+    events_bucket: str = Field(alias=EVENTS_BUCKET_ENV_VAR)
+    analytics_events_table: str = Field(alias=TABLES["analytics_events"].env_var)
 
 
 # --- Analytics (issue 5) ---

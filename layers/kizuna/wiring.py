@@ -468,6 +468,22 @@ def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
     )
 
 
+def erasure_deps(settings: JobsSettings, clock: Clock | None = None) -> Any:
+    """What an erasure job's pieces use: the job store and queue, the events bucket, the filters and tombstones."""
+    from kizuna.adapters.s3_event_objects import S3EventObjects
+    from kizuna.services.erase_events import ErasureDeps
+
+    return ErasureDeps(
+        jobs=job_store(settings.data_table),
+        queue=job_queue(settings.jobs_queue_url),
+        objects=S3EventObjects(aws("s3")),
+        index=erasure_index(settings.analytics_table),
+        ledger=event_ledger(settings.analytics_events_table),
+        clock=clock or SystemClock(),
+        bucket=settings.events_bucket,
+    )
+
+
 def reset() -> None:
     """Forget every cached client and credential (local mode re-points the process at a new moto server)."""
     aws.cache_clear()
@@ -490,6 +506,13 @@ def event_ledger(table: str) -> Any:
     from kizuna.adapters.dynamo_event_ledger import DynamoEventLedger
 
     return DynamoEventLedger(table, aws("dynamodb"))
+
+
+def erasure_index(table: str) -> Any:
+    """Identifier filters of event objects and erasure tombstones, in the analytics table."""
+    from kizuna.adapters.dynamo_erasure import DynamoErasureIndex
+
+    return DynamoErasureIndex(table, aws("dynamodb"))
 
 
 def event_objects() -> Any:

@@ -6,20 +6,18 @@ their status events (SMS delivered, e-mail sent), a reply (inbound webhook: orig
 event (PutEvents: ledger, endpoint activity state, aggregates, sketches), then erases the user. Another user of the
 same app is the control: their data must still be there, so the search would have found it.
 
-What holds (docs/security.md, "Erasure"):
-- No DynamoDB item holds the user's phone number, e-mail address, user id or message text afterwards.
+What holds (docs/security.md, "Erasure"), once the erasure job DeleteUserEndpoints started has completed:
+- No DynamoDB item holds the user's phone number, e-mail address, user id, message text or custom-event attributes.
 - The erased endpoints' ids (the app's own pseudonymous keys) remain only where this module lists them, until those
-  items expire (delivery records 100 days, analytics ledger and endpoint activity 91 days).
-- KNOWN GAP, xfail(strict): the analytics ledger keeps each custom event (PutEvents) of an erased endpoint with its
-  attributes — whatever the app put there — until its 91-day TTL.
-- Event-stream objects in S3 keep the address, the reply text and the endpoint id until the bucket's lifecycle rule
-  expires them (400 days): KNOWN GAP, xfail(strict) below, so the test fails the day it is closed and the
-  documentation has to change with it.
+  items expire (delivery records 100 days, analytics ledger keys and endpoint activity 91 days).
+- No event-stream object in S3 holds the address, the reply text, the custom attribute, the user id or the endpoint
+  ids: the job rewrote the objects that held them (kizuna.services.erase_events).
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -106,7 +104,20 @@ def _run(kizuna: LocalKizuna) -> str:
     erased = client.delete_user_endpoints(ApplicationId=app_id, UserId=USER)["EndpointsResponse"]["Item"]
     assert sorted(e["Id"] for e in erased) == sorted(ENDPOINTS)
     assert kizuna.drain_analytics(60)
+    _wait_for_erasure(client, app_id)
     return app_id
+
+
+def _wait_for_erasure(client: Any, app_id: str, timeout_s: float = 60) -> None:
+    """The stream's part of the erasure is a job (GetErasureJobs shows it): wait until it has completed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        jobs = client.get_erasure_jobs(ApplicationId=app_id)["ErasureJobsResponse"]["Item"]
+        if jobs and all(j["JobStatus"] == "COMPLETED" for j in jobs):
+            assert len(jobs) == 1 and jobs[0]["FailedPieces"] == 0 and jobs[0]["ObjectsRewritten"] >= 1, jobs
+            return
+        assert time.monotonic() < deadline, jobs
+        time.sleep(0.5)
 
 
 def _dynamodb_items(kizuna: LocalKizuna) -> dict[str, list[str]]:
@@ -167,6 +178,7 @@ def test_the_other_users_data_is_still_found(stores):
     assert "analytics_events" in _tables_holding(stores, {OTHER["nickname"]})
     assert _s3_holding(stores, _personal(OTHER["phone"]))
     assert _s3_holding(stores, {"残る返事"})
+    assert _s3_holding(stores, {OTHER["nickname"]}) and _s3_holding(stores, {f'"{OTHER["endpoint"]}"'})
 
 
 # --- DynamoDB ----------------------------------------------------------------------------------------------------
@@ -203,16 +215,11 @@ def test_the_erasure_record_holds_no_personal_data(stores):
         assert needle not in records[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN GAP (docs/security.md, Erasure): the analytics ledger keeps a custom event's attributes (PutEvents) "
-    "keyed by the erased endpoint id until its 91-day TTL; DeleteUserEndpoints does not delete ledger items",
-)
 def test_no_table_holds_the_erased_users_custom_event_attributes(stores):
     assert _tables_holding(stores, {NICKNAME}) == {}
 
 
-# --- the event stream in S3 (known gap) --------------------------------------------------------------------------
+# --- the event stream in S3 --------------------------------------------------------------------------------------
 
 
 def test_the_event_stream_bucket_is_where_the_raw_events_are(stores):
@@ -220,10 +227,5 @@ def test_the_event_stream_bucket_is_where_the_raw_events_are(stores):
     assert _s3_holding(stores, {'"_SMS.SUCCESS"'})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN GAP (docs/security.md, Erasure): DeleteUserEndpoints does not rewrite event-stream objects; the "
-    "erased user's address, reply text and endpoint ids stay in S3 until the 400-day lifecycle expiry",
-)
 def test_event_stream_objects_no_longer_hold_the_erased_users_data(stores):
-    assert _s3_holding(stores, _personal(PHONE) | {EMAIL, REPLY, NICKNAME}) == []
+    assert _s3_holding(stores, _personal(PHONE) | {EMAIL, REPLY, NICKNAME, USER, *ENDPOINTS}) == []

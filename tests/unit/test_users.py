@@ -7,11 +7,16 @@ import json
 import pytest
 
 from kizuna.adapters.memory_engagement import InMemoryEngagementStore
+from kizuna.adapters.memory_jobs import InMemoryJobQueue, InMemoryJobStore
+from kizuna.domain.jobs import ERASE_EVENTS, EraseLedgerPiece
+from kizuna.domain.stream_erasure import fingerprint
 from kizuna.errors import NotFound
 from kizuna.ports_journeys import Asked, Reply
 from kizuna.services.apps import create_app
-from kizuna.services.endpoints import update_endpoint
+from kizuna.services.endpoints import delete_endpoint, update_endpoint
+from kizuna.services.erase_events import EventErasure
 from kizuna.services.users import (
+    EVENT_STREAM_SCRUBBED,
     JOURNEY_ENGAGEMENT_SCRUBBED,
     SEGMENTS_SKIPPED,
     delete_user_endpoints,
@@ -165,3 +170,57 @@ def test_erasure_forgets_what_journeys_kept_of_the_users_endpoints(data, clock, 
     assert engagement.get_asked(app_id, ["phone", "other"]).keys() == {"other"}  # ken's stays
     assert engagement.engagement(app_id, "phone", "m-phone").replies == ()
     assert JOURNEY_ENGAGEMENT_SCRUBBED in data.erasure_records(app_id)[0]["scrubbed"]
+
+
+# -- the event stream's part: an erasure job, queued before anything is deleted -----------------------------------
+
+
+class QueueSeeingTheEndpoints(InMemoryJobQueue):
+    """Records whether the endpoints still existed when the erasure job was queued (a failed request is retried)."""
+
+    def __init__(self, data) -> None:  # noqa: ANN001
+        super().__init__()
+        self.data = data
+        self.endpoints_then: list[str] = []
+
+    def enqueue(self, messages, delay_s=0):  # noqa: ANN001
+        self.endpoints_then = sorted(self.data.endpoints)
+        super().enqueue(messages, delay_s)
+
+
+def test_erasure_queues_a_job_for_the_event_stream_that_holds_fingerprints_only(data, clock, app_id, aiko):
+    jobs, queue = InMemoryJobStore(), QueueSeeingTheEndpoints(data)
+
+    delete_user_endpoints(data, data, None, clock, app_id, aiko, events=EventErasure(jobs, queue, clock, data, data))
+
+    ((_, job_type, job_id),) = jobs.jobs
+    assert job_type == ERASE_EVENTS and len(queue.endpoints_then) == 3  # queued while the endpoints still existed
+    job = jobs.get_job(app_id, ERASE_EVENTS, job_id)
+    expected = {fingerprint(app_id, i) for i in ("phone", "mail", "+819012345678", "aiko@example.com", aiko)}
+    assert set(job["Definition"]["Fingerprints"]) == expected
+    assert not any(s in json.dumps(job) for s in ("phone", "mail", "+819012345678", "aiko@example.com", aiko))
+    ledger = [m for m in queue.messages if isinstance(m, EraseLedgerPiece)]
+    assert ledger[0].endpoint_ids == ("mail", "phone")
+    (record,) = data.erasure_records(app_id)
+    assert f"{EVENT_STREAM_SCRUBBED} {job_id}" in record["scrubbed"]
+
+
+def test_deleting_one_endpoint_erases_its_id_and_address_but_not_its_users_id(data, clock, app_id, aiko):
+    jobs, queue = InMemoryJobStore(), InMemoryJobQueue()
+
+    delete_endpoint(data, data, app_id, "phone", EventErasure(jobs, queue, clock, data, data))
+
+    (job,) = [jobs.get_job(*key) for key in jobs.jobs]
+    assert set(job["Definition"]["Fingerprints"]) == {
+        fingerprint(app_id, "phone"),
+        fingerprint(app_id, "+819012345678"),
+    }
+    assert data.get_endpoint(app_id, "phone") is None
+
+
+def test_a_repeated_erasure_finds_nothing_and_queues_no_job(data, clock, app_id, aiko):
+    jobs, queue = InMemoryJobStore(), InMemoryJobQueue()
+    erasure = EventErasure(jobs, queue, clock, data, data)
+    delete_user_endpoints(data, data, None, clock, app_id, aiko, events=erasure)
+    delete_user_endpoints(data, data, None, clock, app_id, aiko, events=erasure)
+    assert len(jobs.jobs) == 1

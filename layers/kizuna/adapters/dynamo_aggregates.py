@@ -11,6 +11,8 @@ Scopes: `app`, `c:<campaign>`, `j:<journey>`. Counter and sketch items expire (T
 KPI query never asks for days outside the 90-day window, so TTL's deletion lag never shows.
 
 - `chunk#<object>#<n>`, `chunk`                      the marker of a counted chunk of an S3 object (20 days)
+- `<app>#objects:<day>`, `<key>` and `<app>#erased`, `<fingerprint>`: erasure's filters and tombstones
+  (adapters/dynamo_erasure.py)
 Counting writes one transaction per chunk of an S3 object (services/count_events.py): the chunk's marker, an ADD per
 counter item, the changed activity states; all or nothing. All of them are in this table, so a transaction never
 touches the (much larger) ledger.

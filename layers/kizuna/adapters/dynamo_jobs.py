@@ -23,6 +23,7 @@ from kizuna.clock import iso
 from kizuna.domain.jobs import MAX_FAILURE_MESSAGES, PLANNABLE, PROCESSING, PieceOutcome
 
 COUNTERS = ("TotalPieces", "CompletedPieces", "FailedPieces", "TotalProcessed", "TotalFailures")
+TALLY_PREFIX = "tally_"  # PieceOutcome.tallies, one Number attribute each
 
 
 def job_key(app_id: str, job_type: str, job_id: str) -> dict[str, Any]:
@@ -107,6 +108,11 @@ class DynamoJobStore:
             "ADD CountedPieces :pieces, PiecesDone :done, CompletedPieces :completed, FailedPieces :failed, "
             "TotalProcessed :processed, TotalFailures :failures, TotalPieces :spawned"
         )
+        names: dict[str, str] = {}
+        for i, (name, amount) in enumerate(sorted(outcome.tallies.items())):
+            names[f"#t{i}"] = f"{TALLY_PREFIX}{name}"
+            values[f":t{i}"] = {"N": str(amount)}
+            update += f", #t{i} :t{i}"
         messages = outcome.messages[: self._failure_room(key)] if outcome.messages else []
         if messages:
             # Concurrent pieces may each see room and overshoot a little; readers cut the list at the cap.
@@ -120,6 +126,7 @@ class DynamoJobStore:
                 # attribute_exists: a job deleted with its app is not resurrected by a late piece.
                 ConditionExpression="attribute_exists(pk) AND NOT contains(CountedPieces, :piece)",
                 ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": names} if names else {}),
             )
             return True
         except self._ddb.exceptions.ConditionalCheckFailedException:
@@ -163,4 +170,7 @@ def _job(item: dict[str, Any]) -> dict[str, Any]:
     job["Failures"] = [f["S"] for f in item.get("Failures", {}).get("L", [])][:MAX_FAILURE_MESSAGES]
     if "CompletionDate" in item:
         job["CompletionDate"] = item["CompletionDate"]["S"]
+    tallies = {k.removeprefix(TALLY_PREFIX): int(v["N"]) for k, v in item.items() if k.startswith(TALLY_PREFIX)}
+    if tallies:
+        job["Tallies"] = tallies
     return job

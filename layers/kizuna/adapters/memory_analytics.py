@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from kizuna.domain.analytics_events import AnalyticsEvent
+from kizuna.domain.analytics_events import AnalyticsEvent, is_app_event
 from kizuna.domain.sketch import DistinctSketch
 from kizuna.ports_analytics import ActivityItem, ChunkCommit, ChunkOutcome, CounterKey, DestinationRefused, SketchKey
 
@@ -110,8 +110,26 @@ class InMemoryEventLedger:
 
     def __init__(self) -> None:
         self.claims: dict[tuple[str, str, str], str] = {}
+        self.records: dict[tuple[str, str, str], dict[str, Any]] = {}  # the compact event, as the item's `e`
         self.writes = 0
         self._lock = threading.Lock()
+
+    def scrub_endpoints(self, app_id: str, endpoint_ids: Sequence[str]) -> int:
+        ids = set(endpoint_ids)
+        return self.scrub_events([k for k in self.records if k[0] == app_id and k[1] in ids])
+
+    def scrub_events(self, keys: Sequence[tuple[str, str, str]]) -> int:
+        scrubbed = 0
+        with self._lock:
+            for key in set(keys):
+                record = self.records.get(key)
+                if record is None or not is_app_event(record["t"]):
+                    continue
+                kept = {k: v for k, v in record.items() if k in ("app", "id", "t", "ts", "c")}
+                if kept != record:
+                    self.records[key] = kept
+                    scrubbed += 1
+        return scrubbed
 
     def claim(self, events: Sequence[AnalyticsEvent], source: str) -> list[AnalyticsEvent]:
         held = []
@@ -125,6 +143,7 @@ class InMemoryEventLedger:
                 self.writes += 1
                 owner = self.claims.setdefault(key, source)
                 if owner == source:
+                    self.records.setdefault(key, event.to_record())
                     held.append(event)
         return held
 

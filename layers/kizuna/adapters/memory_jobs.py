@@ -59,6 +59,8 @@ class InMemoryJobStore:
         job["TotalProcessed"] += outcome.processed
         job["TotalFailures"] += outcome.failures
         job["Failures"] = (job["Failures"] + outcome.messages)[:MAX_FAILURE_MESSAGES]
+        for name, amount in outcome.tallies.items():
+            job.setdefault("Tallies", {})[name] = job.get("Tallies", {}).get(name, 0) + amount
         return True
 
     def finish_job(self, app_id: str, job_type: str, job_id: str, status: str, now: datetime, reason: str = "") -> bool:

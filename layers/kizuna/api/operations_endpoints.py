@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kizuna.api.app import Call, operation
+from kizuna.api.operations_users import event_erasure
 from kizuna.services import endpoints, phone_numbers
 
 
@@ -31,7 +32,8 @@ def get_endpoint(call: Call) -> dict:
 
 @operation("DeleteEndpoint")
 def delete_endpoint(call: Call) -> dict:
-    return endpoints.delete_endpoint(call.deps.apps, call.deps.endpoints, call.app_id, call.params["EndpointId"])
+    d = call.deps
+    return endpoints.delete_endpoint(d.apps, d.endpoints, call.app_id, call.params["EndpointId"], event_erasure(call))
 
 
 @operation("RemoveAttributes")

@@ -1,4 +1,4 @@
-"""Pinpoint import and export jobs: create, get, list (per app and per segment)."""
+"""Pinpoint import and export jobs: create, get, list (per app and per segment); erasure jobs (extension)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from kizuna.api.app import Call, operation
 from kizuna.domain.jobs import EXPORT, IMPORT
 from kizuna.errors import BadRequest
 from kizuna.ports import JobQueue, JobStore
-from kizuna.services import export_jobs, import_jobs
+from kizuna.services import erase_events, export_jobs, import_jobs
 
 
 def _jobs(call: Call) -> tuple[JobStore, JobQueue]:
@@ -68,4 +68,12 @@ def get_segment_export_jobs(call: Call) -> dict:
     p = call.params
     return import_jobs.list_jobs(
         call.deps.apps, _jobs(call)[0], EXPORT, call.app_id, p.get("PageSize"), p.get("Token"), p["SegmentId"]
+    )
+
+
+@operation("GetErasureJobs")
+def get_erasure_jobs(call: Call) -> dict:
+    p = call.params
+    return erase_events.list_erasure_jobs(
+        call.deps.apps, _jobs(call)[0], call.app_id, p.get("PageSize"), p.get("Token")
     )

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 IMPORT = "IMPORT"
 EXPORT = "EXPORT"
 JOB_TYPES = (IMPORT, EXPORT)
+# Erasure of a user's or endpoint's events from the event stream and the ledger (kizuna.services.erase_events).
+ERASE_EVENTS = "ERASE_EVENTS"
 
 # Pinpoint JobStatus values (botocore model, shape JobStatus).
 CREATED = "CREATED"
@@ -130,8 +132,39 @@ class CampaignPiece(_Message):
     sent: int = 0
 
 
+class EraseEventsPiece(_Message):
+    """One stretch of an erasure job: the app's event objects of the (arrival) days `first_day`..`last_day`,
+    resuming after object `after` when an earlier part ran out of budget; or, with `keys`, only those objects
+    (deferred: not ingested yet when first seen; `deferrals` counts the waits)."""
+
+    kind: Literal["erase_events_piece"] = "erase_events_piece"
+    piece: int
+    first_day: str
+    last_day: str
+    after: str | None = None
+    keys: tuple[str, ...] = ()
+    deferrals: int = 0
+
+
+class EraseLedgerPiece(_Message):
+    """The erasure job's ledger step. The endpoint ids travel in this message only (the queue is KMS-encrypted and
+    deletes it once done); the job item holds fingerprints."""
+
+    kind: Literal["erase_ledger_piece"] = "erase_ledger_piece"
+    piece: int
+    endpoint_ids: tuple[str, ...]
+
+
 JobMessage = Annotated[
-    PlanImport | ImportPiece | ExportPiece | PurgeApp | CampaignRun | CampaignPiece, Field(discriminator="kind")
+    PlanImport
+    | ImportPiece
+    | ExportPiece
+    | PurgeApp
+    | CampaignRun
+    | CampaignPiece
+    | EraseEventsPiece
+    | EraseLedgerPiece,
+    Field(discriminator="kind"),
 ]
 
 
@@ -155,6 +188,8 @@ class PieceOutcome:
     messages: list[str] = field(default_factory=list)
     failed: bool = False  # the piece as a whole could not be processed (counted in FailedPieces)
     spawned: int = 0  # further pieces this piece queued, added to TotalPieces atomically with its own count
+    # Named figures of a job type's own (an erasure's objects read and rewritten...), added up like the counters.
+    tallies: dict[str, int] = field(default_factory=dict)
 
     def reject(self, message: str) -> None:
         self.failures += 1

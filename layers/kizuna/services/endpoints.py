@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from fnmatch import fnmatchcase
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
@@ -26,6 +26,9 @@ from phonenumbers import timezone as phone_timezones
 from kizuna.clock import Clock, iso
 from kizuna.errors import BadRequest, NotFound, TooManyRequests
 from kizuna.ports import AppStore, EndpointStore
+
+if TYPE_CHECKING:
+    from kizuna.services.erase_events import EventErasure
 
 PHONE_CHANNELS = frozenset({"SMS", "VOICE", "WHATSAPP"})
 MAX_ENDPOINT_ID_CHARS = 128
@@ -333,8 +336,14 @@ def get_endpoint(apps: AppStore, endpoints: EndpointStore, app_id: str, endpoint
     return endpoint
 
 
-def delete_endpoint(apps: AppStore, endpoints: EndpointStore, app_id: str, endpoint_id: str) -> dict[str, Any]:
+def delete_endpoint(
+    apps: AppStore, endpoints: EndpointStore, app_id: str, endpoint_id: str, events: EventErasure | None = None
+) -> dict[str, Any]:
+    """Delete the endpoint, after queueing the erasure of its events (id and address) from the event stream and the
+    ledger (kizuna.services.erase_events), so a failed request retried still finds the endpoint."""
     endpoint = get_endpoint(apps, endpoints, app_id, endpoint_id)
+    if events is not None:
+        events.start(app_id, [endpoint])
     endpoints.delete_endpoint(app_id, endpoint_id)
     return endpoint
 

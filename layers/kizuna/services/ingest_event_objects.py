@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from kizuna.clock import Clock
 from kizuna.domain.analytics_events import AnalyticsEvent, StreamEvent, from_stream, within_window
+from kizuna.domain.stream_erasure import fingerprints_of
 from kizuna.ports_analytics import (
     AggregateStore,
     DestinationRefused,
@@ -44,6 +45,9 @@ class IngestReport:
     forwarded: int = 0
     refused: int = 0  # lines an app's destination refused (its role or stream is misconfigured)
     counting: CountReport | None = None
+    # Fingerprints of every identifier the object's lines name, by app (kizuna.services.erase_at_ingest indexes them).
+    fingerprints: dict[str, set[str]] = field(default_factory=dict)
+    scrubbed_late: int = 0  # events of erased endpoints that arrived after the erasure, scrubbed at ingest
 
 
 def parse_line(line: bytes) -> tuple[StreamEvent, dict[str, Any]] | None:
@@ -77,6 +81,7 @@ def ingest_object(
         if parsed is None:
             report.malformed += 1
             continue
+        report.fingerprints.setdefault(parsed[0].application.app_id, set()).update(fingerprints_of(parsed[1]))
         event = from_stream(*parsed)
         if not within_window(event.timestamp_ms, now):
             report.outside_window += 1

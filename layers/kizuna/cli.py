@@ -1,5 +1,5 @@
-"""The `kizuna` command: local mode, the demo, access keys, endpoint import/export, analytics exports (local or
-deployed), Pinpoint stack migration and the journey simulator."""
+"""The `kizuna` command: local mode, the demo, access keys, the API's OpenAPI document, endpoint import/export,
+analytics exports (local or deployed), Pinpoint stack migration and the journey simulator."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--kms-key", required=True, help="the stack's KMS key id")
     create.add_argument("--region", default=None)
 
+    openapi = commands.add_parser("openapi", help="print the management API's OpenAPI document (JSON)")
+    openapi.add_argument("--server-url", default=None, help="the API's base URL, written into `servers`")
+
     cli_endpoints.add_parser(commands)
     cli_analytics.add_parser(commands)
     cli_migrate.add_parser(commands)
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_migrate.run(args)
     if args.command == "journeys":
         return cli_journeys.run(args)
+    if args.command == "openapi":
+        return _openapi(args.server_url)
     if args.command == "local":
         return _local(args.port)
     if args.command == "demo":
@@ -54,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(args.endpoints, keep_running=args.keep_running)
     return _create_key(args)
+
+
+def _openapi(server_url: str | None) -> int:
+    import json
+
+    from kizuna.api.app import registered_operations
+    from kizuna.pinpoint.openapi import openapi_document
+
+    print(json.dumps(openapi_document(registered_operations(), server_url=server_url), indent=2, ensure_ascii=False))
+    return 0
 
 
 def _local(port: int) -> int:

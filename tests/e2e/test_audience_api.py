@@ -267,7 +267,7 @@ def _minimal(shape: Shape, depth: int = 0) -> Any:
 
 
 def _app_scoped_operations() -> list[str]:
-    api_app._register_operations()
+    api_app.registered_operations()
     return sorted(
         name
         for name in api_app.OPERATIONS

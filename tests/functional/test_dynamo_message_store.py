@@ -4,18 +4,28 @@ a sender recorded."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
 from moto import mock_aws
 
 from kizuna.adapters.dynamo_messages import DynamoMessageStore
-from kizuna.domain.messages import OutboundMessage, ProviderReceipt
+from kizuna.adapters.memory import InMemoryEventSink
+from kizuna.clock import VirtualClock
+from kizuna.domain.messages import TWILIO_STATUS, OutboundMessage, ProviderReceipt
+from kizuna.services.record_status import record_status
+from tests.unit.status_ladder import expected, message_callbacks
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+MESSAGE = {
+    "message_id": "m1", "app_id": "app", "to": "+819012345678", "body": "こんにちは", "request_id": "r",
+    "accepted_at": "2026-12-01T09:00:00Z",
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -71,3 +81,21 @@ def test_the_records_of_many_messages_are_read_in_batches_of_100(store):
 
     assert len(found) == 130 and "unknown" not in found
     assert found["m007"].status == "delivered" and found["m008"].status == store.get("m008").status
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(callbacks=message_callbacks)
+def test_callbacks_in_any_order_follow_the_ladder_in_dynamodb(store, callbacks):
+    # The conditional update (status_rank < the new rank) is what makes the ladder hold under concurrent callbacks;
+    # the same reference model as the in-memory property (tests/unit/test_status_transitions.py).
+    message_id = f"m-{uuid.uuid4().hex}"
+    store.claim(OutboundMessage(**{**MESSAGE, "message_id": message_id}), NOW, 30)
+    store.record_sent(message_id, ProviderReceipt("SM1", "queued"), NOW)
+    sink = InMemoryEventSink()
+    model = expected(message_id, "queued", callbacks, TWILIO_STATUS)
+
+    returned = [record_status(store, sink, VirtualClock(NOW), message_id, {"MessageStatus": s}) for s in callbacks]
+
+    assert store.get(message_id).status == model.status
+    assert returned == model.changed
+    assert [e["event_id"] for e in sink.events] == model.emitted

@@ -62,7 +62,7 @@ class Tripwire:
 
 
 def _operations() -> list[str]:
-    api_app._register_operations()
+    api_app.registered_operations()
     return sorted(api_app.OPERATIONS)
 
 

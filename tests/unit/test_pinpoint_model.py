@@ -71,3 +71,17 @@ def test_a_member_sent_under_its_wire_name_is_bound_by_its_member_name_and_answe
     answered = to_wire(op.model.output_shape.members[op.output_member], {"Id": "j", **bound})
     assert answered["Activities"]["a"] == split
     assert to_wire(operation("GetApp").model.output_shape, {"Id": "x"}) == {"Id": "x"}  # nothing renamed: as is
+
+
+def test_an_enum_inside_a_list_is_checked_too():
+    # botocore type-checks the items of a list of plain strings without looking at their enum; the fuzzer had a
+    # journey stored with TimezoneEstimationMethods ["POSTAL_CODE", "__not_in_enum__"] (tests/e2e/test_fuzz_openapi.py).
+    journey = operation("CreateJourney")
+    with pytest.raises(BadRequest, match=r"WriteJourneyRequest\.TimezoneEstimationMethods\[1\]; valid values"):
+        bind_input(
+            journey, {"application_id": "a"}, {}, {"Name": "j", "TimezoneEstimationMethods": ["POSTAL_CODE", "x"]}
+        )
+    accepted = bind_input(
+        journey, {"application_id": "a"}, {}, {"Name": "j", "TimezoneEstimationMethods": ["POSTAL_CODE"]}
+    )
+    assert accepted["WriteJourneyRequest"]["TimezoneEstimationMethods"] == ["POSTAL_CODE"]

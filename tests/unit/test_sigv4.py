@@ -556,3 +556,70 @@ def test_unencodable_text_is_forbidden_not_a_crash(valid: SignedRequest, field: 
         "method": lambda: replace(valid, method=bad),
     }[field]()
     assert forbidden(changed) == MSG_MISMATCH
+
+
+# --- any request: signed as boto3 signs it, accepted; any one change, refused -----------------------------------
+
+labels = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
+query_values = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=10)
+
+
+@st.composite
+def signed_requests(draw: st.DrawFn) -> tuple[SignedRequest, datetime]:
+    method = draw(st.sampled_from(["GET", "PUT", "POST", "DELETE"]))
+    url = endpoint_url(draw(labels), draw(labels))
+    query = draw(st.dictionaries(st.from_regex(r"[a-z][a-z-]{0,9}", fullmatch=True), query_values, max_size=3))
+    body = draw(st.binary(max_size=64)) if method in ("PUT", "POST") else b""
+    when = T0 + timedelta(seconds=draw(st.integers(-86_400, 86_400)))
+    return received(sign(method, url, body=body, query=query or None, when=when)), when
+
+
+@FUZZ
+@given(signed_requests(), st.integers(-300, 300))
+def test_any_signed_request_verifies_within_five_minutes(signed, skew_s) -> None:
+    req, when = signed
+    assert verify(req, when + timedelta(seconds=skew_s)).access_key_id == AKID
+
+
+@FUZZ
+@given(signed_requests(), st.integers(301, 10 * 86_400), st.sampled_from([-1, 1]))
+def test_any_signed_request_is_refused_outside_five_minutes(signed, skew_s, sign_) -> None:
+    req, when = signed
+    message = forbidden(req, when + timedelta(seconds=sign_ * skew_s))
+    assert message.startswith("Signature expired" if sign_ > 0 else "Signature not yet current")
+
+
+@st.composite
+def one_change(draw: st.DrawFn) -> tuple[SignedRequest, datetime]:
+    req, when = draw(signed_requests())
+    kind = draw(st.sampled_from(["method", "path", "query", "header", "body", "date"]))
+    if kind == "method":
+        return replace(req, method=draw(st.sampled_from(["GET", "PUT", "POST", "DELETE", "PATCH"]).filter(
+            lambda m: m != req.method))), when  # fmt: skip
+    if kind == "path":
+        pos = draw(st.integers(1, len(req.path)))
+        return replace(req, path=req.path[:pos] + draw(st.sampled_from("aZ0-_~")) + req.path[pos:]), when
+    if kind == "query":
+        name = draw(st.from_regex(r"[a-z][a-z-]{0,9}", fullmatch=True))
+        values = draw(st.lists(query_values, min_size=1, max_size=2))
+        changed = {**req.query, name: values}
+        assume(changed != req.query)
+        return replace(req, query=changed), when
+    if kind == "header":
+        value = draw(st.text(alphabet=st.characters(codec="ascii", min_codepoint=33), min_size=1, max_size=20))
+        assume(value != req.headers["Content-Type"])
+        return with_header(req, "Content-Type", value), when
+    if kind == "body":
+        body = draw(st.binary(max_size=64))
+        assume(body != req.body)
+        return replace(req, body=body), when
+    # The date: another moment within the window, so only the signature (not freshness) can refuse it.
+    moved = when + timedelta(seconds=draw(st.integers(-300, 300).filter(bool)))
+    return with_header(req, "X-Amz-Date", moved.strftime("%Y%m%dT%H%M%SZ")), when
+
+
+@FUZZ
+@given(one_change())
+def test_any_change_to_a_signed_request_is_refused(changed) -> None:
+    req, when = changed
+    forbidden(req, when)

@@ -12,14 +12,13 @@ Layout (pk / sk):
 
 from __future__ import annotations
 
-import base64
-import json
 import zlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from kizuna.adapters.page_tokens import decode_start_key, encode_start_key
 from kizuna.clock import epoch_seconds
 from kizuna.domain.consultations import Consultation
 from kizuna.ports_consultations import RevenueDelta
@@ -129,11 +128,11 @@ class DynamoConsultationStore:
             "Limit": limit,
         }
         if token:
-            kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(token.encode()))
+            kwargs["ExclusiveStartKey"] = decode_start_key(token, f"APP#{app_id}")
         page = self._ddb.query(**kwargs)
         found = [Consultation.from_doc(i["doc"]["S"]) for i in page.get("Items", [])]
         last = page.get("LastEvaluatedKey")
-        return found, base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
+        return found, encode_start_key(last)
 
     def _callable(self, index: str, attribute: str, value: str, now: datetime) -> list[Consultation]:
         page = self._ddb.query(

@@ -16,7 +16,6 @@ Layout (pk / sk):
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Iterator, Sequence
@@ -26,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from kizuna.adapters.dynamo import batch_get, batch_write, query_all
 from kizuna.adapters.dynamo_engagement import engagement_pk
+from kizuna.adapters.page_tokens import decode_start_key, encode_start_key
 from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.domain.apps import App
 from kizuna.domain.sharding import endpoint_shard
@@ -106,10 +106,10 @@ class DynamoDataStore:
             "Limit": limit,
         }
         if token:
-            kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(token.encode()))
+            kwargs["ExclusiveStartKey"] = decode_start_key(token, APPS_PK)
         page = self._ddb.query(**kwargs)
         last = page.get("LastEvaluatedKey")
-        next_token = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
+        next_token = encode_start_key(last)
         return [_app(i) for i in page.get("Items", [])], next_token
 
     def delete_app(self, app_id: str) -> None:

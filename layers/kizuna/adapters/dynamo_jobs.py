@@ -13,12 +13,12 @@ stays small: a 10M-row import is 2,000 pieces, about 10 KB of the item's 400 KB.
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime
 from typing import Any
 
 from kizuna.adapters.dynamo_data import app_pk
+from kizuna.adapters.page_tokens import decode_start_key, encode_start_key
 from kizuna.clock import iso
 from kizuna.domain.jobs import MAX_FAILURE_MESSAGES, PLANNABLE, PROCESSING, PieceOutcome
 
@@ -69,10 +69,10 @@ class DynamoJobStore:
             kwargs["FilterExpression"] = "segment_id = :segment"
             kwargs["ExpressionAttributeValues"][":segment"] = {"S": segment_id}
         if token:
-            kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(token.encode()))
+            kwargs["ExclusiveStartKey"] = decode_start_key(token, app_pk(app_id))
         page = self._ddb.query(**kwargs)
         last = page.get("LastEvaluatedKey")
-        next_token = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
+        next_token = encode_start_key(last)
         return [_job(i) for i in page.get("Items", [])], next_token
 
     def start_job(self, app_id: str, job_type: str, job_id: str, total_pieces: int) -> bool:

@@ -26,6 +26,7 @@ from kizuna.clock import Clock
 from kizuna.errors import BadRequest, Forbidden, KizunaError, PayloadTooLarge
 from kizuna.pinpoint.model import Operation, bind_input, to_wire
 from kizuna.pinpoint.model import operation as model_operation
+from kizuna.pinpoint.openapi import openapi_document
 from kizuna.ports import (
     AppStore,
     ChannelStore,
@@ -45,6 +46,10 @@ from kizuna.services.otp import OtpDeps
 from kizuna.services.send_messages import LinkTracking, SendDeps
 
 logger = Logger(child=True)
+
+# The OpenAPI document of the operations served (kizuna.pinpoint.openapi); under /v1 because that is the only prefix
+# the deployed REST API sends to this function, and signed like every other request.
+OPENAPI_PATH = "/v1/openapi.json"
 
 # Pinpoint's largest request (PutEvents) is 4 MB; anything bigger is refused before it is parsed or verified.
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -123,7 +128,7 @@ def operation(name: str) -> Callable[[OperationFn], OperationFn]:
 
 
 def build_resolver(deps: ApiDeps) -> APIGatewayRestResolver:
-    _register_operations()
+    registered_operations()
 
     app = APIGatewayRestResolver()
 
@@ -151,6 +156,19 @@ def build_resolver(deps: ApiDeps) -> APIGatewayRestResolver:
     for name, fn in OPERATIONS.items():
         op = model_operation(name)
         app.route(op.route, op.method)(_view(app, deps, op, fn))
+
+    @app.get(OPENAPI_PATH)
+    def openapi() -> Response:
+        # Relative to where the document was fetched, so it names the stage prefix of a deployed API too.
+        wire_path = app.current_event.request_context.path or OPENAPI_PATH
+        stage = wire_path[: -len(OPENAPI_PATH)] if wire_path.endswith(OPENAPI_PATH) else ""
+        server = stage or "/"
+        return Response(
+            status_code=200,
+            content_type="application/json",
+            body=json.dumps(openapi_document(OPERATIONS, server_url=server), ensure_ascii=False),
+            headers={"x-amzn-RequestId": _request_id(app)},
+        )
 
     @app.exception_handler(KizunaError)
     def on_domain_error(exc: KizunaError) -> Response:
@@ -191,13 +209,14 @@ def _view(app: APIGatewayRestResolver, deps: ApiDeps, op: Operation, fn: Operati
     return view
 
 
-def _register_operations() -> None:
-    """Importing each kizuna.api.operations_* module registers its operations."""
+def registered_operations() -> dict[str, OperationFn]:
+    """Every operation the API serves, by name: importing each kizuna.api.operations_* module registers its own."""
     import kizuna.api
 
     for module in pkgutil.iter_modules(kizuna.api.__path__):
         if module.name.startswith("operations_"):
             importlib.import_module(f"kizuna.api.{module.name}")
+    return OPERATIONS
 
 
 def _raw_body(event) -> bytes:  # noqa: ANN001

@@ -216,6 +216,12 @@ class _EnumCheckingValidator(botocore.validate.ParamValidator):
         if isinstance(param, str) and shape.enum and param not in shape.enum:
             errors.report(name, "invalid enum value", param=param, valid_values=", ".join(shape.enum))
 
+    def _shape_has_constraints(self, shape):  # noqa: ANN001, ANN202 - botocore's signature
+        # botocore checks the items of a list of unconstrained scalars by type alone, never calling
+        # _validate_string: an enum is a constraint, or ["__not_in_enum__"] would pass (the fuzzer stored one in
+        # a journey's TimezoneEstimationMethods).
+        return bool(getattr(shape, "enum", None)) or super()._shape_has_constraints(shape)
+
 
 _VALIDATOR = _EnumCheckingValidator()
 

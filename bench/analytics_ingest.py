@@ -32,7 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aws_meter import CallCounter, DynamoUnits, LogBytes, Metering, logging_as_deployed  # noqa: E402
+from aws_meter import (  # noqa: E402
+    CallCounter,
+    DynamoUnits,
+    LogBytes,
+    Metering,
+    item_size,
+    logging_as_deployed,
+    write_units,
+)
 
 from kizuna import wiring  # noqa: E402
 from kizuna.adapters.firehose_events import pack_records  # noqa: E402
@@ -135,34 +143,6 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-# -- DynamoDB item sizes (docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
-
-
-def _value_size(value: dict[str, Any]) -> int:
-    ((kind, body),) = value.items()
-    if kind == "S":
-        return len(body.encode())
-    if kind == "N":
-        return 1 + math.ceil(len(body.lstrip("-").replace(".", "").lstrip("0") or "0") / 2)
-    if kind == "B":
-        return len(body)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in body.items())
-    if kind == "L":
-        return 3 + sum(_value_size(v) + 1 for v in body)
-    return len(json.dumps(body))
-
-
-def item_size(item: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
-
-
-def _units(size: int) -> int:
-    return max(1, math.ceil(size / 1024))
-
-
 class WriteUnits:
     """A before-parameter-build hook (it sees the API parameters) adding up the write units of the analytics writes;
     updates are sized after the run."""
@@ -175,13 +155,13 @@ class WriteUnits:
         if model.service_model.service_name != "dynamodb":
             return
         if model.name == "PutItem":
-            self.units["PutItem (ledger claims)" if "src" in params["Item"] else "PutItem (sketches)"] += _units(
+            self.units["PutItem (ledger claims)" if "src" in params["Item"] else "PutItem (sketches)"] += write_units(
                 item_size(params["Item"])
             )
         elif model.name == "TransactWriteItems":
             for action in params["TransactItems"]:
                 if "Put" in action:
-                    self.units["TransactWriteItems"] += 2 * _units(item_size(action["Put"]["Item"]))
+                    self.units["TransactWriteItems"] += 2 * write_units(item_size(action["Put"]["Item"]))
                 elif "Update" in action:
                     self.updates.append((action["Update"]["TableName"], action["Update"]["Key"]))
 
@@ -192,7 +172,7 @@ class WriteUnits:
             if ident not in sizes:
                 item = ddb.get_item(TableName=table, Key=key).get("Item", {})
                 sizes[ident] = item_size(item)
-            self.units["TransactWriteItems"] += 2 * _units(sizes[ident])
+            self.units["TransactWriteItems"] += 2 * write_units(sizes[ident])
 
 
 def _billed(emits: list[list[int]]) -> float:

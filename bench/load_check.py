@@ -6,8 +6,10 @@
 - UpdateEndpoint: GetEndpoint returns, for each endpoint and each attribute written to it, the value of the last
   acknowledged write of that attribute (or of a later write whose answer never came: it may have been applied),
   however many clients wrote other attributes of the same endpoint at the same time.
-- Status webhook: each delivery record holds the furthest status (and its error code) an acknowledged callback
-  posted, or that of a later unanswered one.
+- Status webhook: each delivery record holds the status (and error code) the ladder (kizuna.domain.messages
+  `advances`) reaches from `queued` by folding in the callbacks in the order they were posted: every acknowledged
+  one, and any subset of the unanswered ones (each may or may not have been applied). A 2xx means applied or rightly
+  ignored, so a record anywhere else is a callback acknowledged and lost.
 
 `observe` reads the system through the stock boto3 pinpoint client and DynamoDB (moto); `check` compares, so a
 test can give it a doctored ledger.
@@ -22,7 +24,7 @@ from typing import Any
 
 from load_requests import EVENT_TYPE, SEQ_ATTRIBUTE
 
-from kizuna.domain.messages import TWILIO_STATUS, rank
+from kizuna.domain.messages import FAILURES, TWILIO_STATUS, advances
 
 Ledger = dict[str, Any]
 
@@ -161,19 +163,32 @@ def _check_callbacks(ledger: Ledger, observed: Observed) -> list[str]:
         if record is None:
             problems.append(f"status webhook: message {message_id} has no delivery record")
             continue
-        furthest: tuple[str, str | None] | None = None
-        allowed: set[tuple[str, str | None]] = set()
-        for twilio_status, error_code, http_status in posts:
-            status = (TWILIO_STATUS[twilio_status], error_code)
-            if http_status is not None and 200 <= http_status < 300:
-                if furthest is None or rank(status[0]) > rank(furthest[0]):
-                    furthest = status
-            else:
-                allowed.add(status)  # unanswered: it may have been applied
-        if furthest is None:
-            continue
-        allowed = {s for s in allowed if rank(s[0]) > rank(furthest[0])} | {furthest}
+        acknowledged, allowed = final_statuses(posts)
         if record not in allowed:
             problems.append(f"status webhook: message {message_id} is {record[0]} ({record[1]}); the callbacks "
-                            f"acknowledged took it to {furthest[0]} ({furthest[1]})")  # fmt: skip
+                            f"acknowledged took it to {acknowledged[0]} ({acknowledged[1]})")  # fmt: skip
     return problems
+
+
+Status = tuple[str, str | None]  # status, error code
+
+
+def final_statuses(posts: list[list[Any]], start: Status = ("queued", None)) -> tuple[Status, set[Status]]:
+    """What a record must hold after `posts` ([Twilio status, error code, HTTP status or None], in posting order):
+    the fold of the acknowledged ones, and every record the unanswered ones may also have made."""
+
+    def apply(state: Status, twilio_status: str, error_code: str | None) -> Status:
+        status = TWILIO_STATUS[twilio_status]
+        if not advances(state[0], status):
+            return state
+        # The record keeps an error code only for a failure (a corrected one keeps it as corrected_error_code).
+        return (status, error_code if status in FAILURES else None)
+
+    acknowledged, possible = start, {start}
+    for twilio_status, error_code, http_status in posts:
+        answered = http_status is not None and 200 <= http_status < 300
+        moved = {apply(state, twilio_status, error_code) for state in possible}
+        possible = moved if answered else possible | moved
+        if answered:
+            acknowledged = apply(acknowledged, twilio_status, error_code)
+    return acknowledged, possible

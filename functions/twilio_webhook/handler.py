@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from twilio.twiml.messaging_response import MessagingResponse
 
 from kizuna.clock import SystemClock
-from kizuna.errors import Forbidden
+from kizuna.errors import Forbidden, StatusNotApplied
 from kizuna.observability import logger
 from kizuna.services.inbound import InboundDeps, handle_inbound
 from kizuna.services.record_status import record_call_status, record_status
@@ -54,11 +54,13 @@ def call_status() -> Response:
 
 
 def _status(apply: Callable[..., bool]) -> Response:
-    """A status callback of a message (?m=<message id>, set by the sender on each message or call)."""
+    """A status callback of a message (?m=<message id>, set by the sender on each message or call). 200 means
+    applied or rightly ignored (late, replayed); one that could not be applied is answered 503, for a retry."""
     request = _verified()
     message_id = _query("m")
-    if message_id:
-        apply(store, events, SystemClock(), message_id, request.params)
+    if not message_id:
+        return Response(400, "text/plain", "the status callback URL needs ?m=<message id>")
+    apply(store, events, SystemClock(), message_id, request.params)
     return Response(200, "text/xml", EMPTY_TWIML)
 
 
@@ -87,6 +89,12 @@ def inbound_message() -> Response:
 def forbidden(exc: Forbidden) -> Response:
     logger.warning("rejected Twilio webhook", reason=exc.message)
     return Response(403, "text/plain", "Forbidden")
+
+
+@app.exception_handler(StatusNotApplied)
+def not_applied(exc: StatusNotApplied) -> Response:
+    logger.warning("status callback not applied; asking Twilio to retry", reason=exc.message)
+    return Response(503, "text/plain", exc.message)
 
 
 @logger.inject_lambda_context

@@ -35,6 +35,12 @@ class TooManyRequests(KizunaError):
     pass
 
 
+class StatusNotApplied(KizunaError):
+    """A provider status callback that should change a delivery record could not be applied now (no such record,
+    or concurrent writes kept moving it). The webhook answers 503, so the provider retries it, rather than 200 and
+    the status lost."""
+
+
 # Provider outcomes: adapters translate SDK exceptions into these, services decide what to do.
 class ProviderError(Exception):
     def __init__(self, code: str, message: str) -> None:

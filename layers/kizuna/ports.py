@@ -9,7 +9,14 @@ from typing import Any, Protocol
 
 from kizuna.domain.apps import App
 from kizuna.domain.jobs import JobMessage, PieceOutcome
-from kizuna.domain.messages import ClaimResult, DeliveryRecord, OutboundMessage, ProviderReceipt, RelayRequest
+from kizuna.domain.messages import (
+    ClaimResult,
+    DeliveryRecord,
+    OutboundMessage,
+    ProviderReceipt,
+    RelayRequest,
+    StatusUpdate,
+)
 from kizuna.domain.throttle import Throttle
 
 
@@ -101,9 +108,11 @@ class MessageStore(Protocol):
 
     def advance_status(
         self, message_id: str, status: str, error_code: str | None, now: datetime, provider_id: str | None = None
-    ) -> DeliveryRecord | None:
-        """Move the status forward (and keep `provider_id` if the record has none); returns the updated record, or
-        None when nothing changed (late or replayed)."""
+    ) -> StatusUpdate:
+        """Apply a callback's status if the ladder allows it from the record's status (kizuna.domain.messages
+        `advances`; keep `provider_id` if the record has none). The decision and the write are one: when another
+        write moves the record in between, it is read again and decided again, so a concurrent callback never makes
+        this one lost; kizuna.errors.StatusNotApplied when that keeps happening."""
         ...
 
     def get(self, message_id: str) -> DeliveryRecord | None: ...

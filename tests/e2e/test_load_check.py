@@ -166,3 +166,25 @@ def test_an_acknowledged_callback_that_did_not_advance_its_record_is_reported(ti
     assert check(ledger, observed) == [
         f"status webhook: message {message_id} is sent (None); the callbacks acknowledged took it to delivered (None)"
     ]
+
+
+def test_a_late_delivery_receipt_acknowledged_must_have_corrected_the_record(tiny_run):
+    ledger, observed, message_id = copy.deepcopy(tiny_run)
+    ledger["callbacks"][message_id] = [["sent", None, 200], ["undelivered", "30003", 200], ["delivered", None, 200]]
+
+    assert check(ledger, observed) == []  # the tiny run's record is delivered: corrected
+    observed.records[message_id] = ("undelivered", "30003")  # as if the delivered callback had been dropped
+    assert check(ledger, observed) == [
+        f"status webhook: message {message_id} is undelivered (30003); the callbacks acknowledged took it to "
+        "delivered (None)"
+    ]
+
+
+def test_a_read_receipt_after_a_failure_leaves_the_failure(tiny_run):
+    ledger, observed, message_id = copy.deepcopy(tiny_run)
+    ledger["callbacks"][message_id] = [["failed", "30008", 200], ["read", None, 200], ["delivered", None, None]]
+    observed.records[message_id] = ("failed", "30008")
+
+    assert check(ledger, observed) == []
+    observed.records[message_id] = ("read", None)
+    assert len(check(ledger, observed)) == 1

@@ -1,6 +1,7 @@
 """The delivery-record adapter against moto: a status callback keeps Twilio's sid on a record that has none (the
 create request timed out, the soak with faults found such records settled without one) and never replaces the sid
-a sender recorded."""
+a sender recorded; callbacks follow the ladder in DynamoDB too; and a callback whose conditional write loses a race
+to a concurrent one (injected between its read and its write, through real boto3) is decided again, never lost."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from moto import mock_aws
 from kizuna.adapters.dynamo_messages import DynamoMessageStore
 from kizuna.adapters.memory import InMemoryEventSink
 from kizuna.clock import VirtualClock
-from kizuna.domain.messages import TWILIO_STATUS, OutboundMessage, ProviderReceipt
+from kizuna.domain.messages import TWILIO_STATUS, Advance, OutboundMessage, ProviderReceipt
+from kizuna.errors import StatusNotApplied
 from kizuna.services.record_status import record_status
 from tests.unit.status_ladder import expected, message_callbacks
 
@@ -29,16 +31,21 @@ MESSAGE = {
 
 
 @pytest.fixture
-def store() -> Iterator[DynamoMessageStore]:
+def ddb() -> Iterator[Any]:
     with mock_aws():
-        ddb: Any = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
+        client: Any = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
             TableName="messages",
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
         )
-        yield DynamoMessageStore("messages", ddb)
+        yield client
+
+
+@pytest.fixture
+def store(ddb) -> DynamoMessageStore:
+    return DynamoMessageStore("messages", ddb)
 
 
 def claimed(store: DynamoMessageStore) -> str:
@@ -53,9 +60,9 @@ def claimed(store: DynamoMessageStore) -> str:
 def test_a_callback_keeps_the_sid_when_the_record_has_none(store):
     message_id = claimed(store)  # the create request timed out: nothing recorded but the claim
 
-    record = store.advance_status(message_id, "delivered", None, NOW, provider_id="SM9")
+    update = store.advance_status(message_id, "delivered", None, NOW, provider_id="SM9")
 
-    assert record is not None and record.provider_id == "SM9"
+    assert update.outcome is Advance.APPLIED and update.record.provider_id == "SM9"
     assert store.get(message_id).provider_id == "SM9"
 
 
@@ -99,3 +106,84 @@ def test_callbacks_in_any_order_follow_the_ladder_in_dynamodb(store, callbacks):
     assert store.get(message_id).status == model.status
     assert returned == model.changed
     assert [e["event_id"] for e in sink.events] == model.emitted
+
+
+# -- races: another callback lands between a callback's read and its conditional write -----------------------------
+
+
+def racing(ddb: Any, *statuses: str) -> DynamoMessageStore:
+    """A store whose UpdateItem calls are each preceded by the next of `statuses`, applied as another webhook
+    invocation would (its own client, the same table): the race of two callbacks for one message, made certain."""
+    rival = DynamoMessageStore("messages", boto3.client("dynamodb", region_name="us-east-1"))
+    pending = list(statuses)
+
+    def before_update(**_: Any) -> None:
+        if pending:
+            record_status(rival, InMemoryEventSink(), VirtualClock(NOW), "m1", {"MessageStatus": pending.pop(0)})
+
+    client: Any = boto3.client("dynamodb", region_name="us-east-1")
+    client.meta.events.register("before-call.dynamodb.UpdateItem", before_update)
+    return DynamoMessageStore("messages", client)
+
+
+def queued(store: DynamoMessageStore) -> None:
+    store.claim(OutboundMessage(**MESSAGE), NOW, 30)
+    store.record_sent("m1", ProviderReceipt("SM1", "queued"), NOW)
+
+
+def test_a_delivery_receipt_racing_an_undelivered_one_still_corrects_it(ddb, store):
+    queued(store)
+    sink = InMemoryEventSink()
+
+    # Read as sent... then undelivered lands first: the write conflicts, is decided again from undelivered.
+    store.advance_status("m1", "sent", None, NOW)
+    assert record_status(racing(ddb, "undelivered"), sink, VirtualClock(NOW), "m1", {"MessageStatus": "delivered"})
+
+    record = store.get("m1")
+    assert (record.status, record.corrected_status) == ("delivered", "undelivered")
+    assert [e["event_type"] for e in sink.events] == ["_SMS.SUCCESS"]
+    assert sink.events[0]["attributes"]["corrected_status"] == "undelivered"
+
+
+def test_a_late_sent_racing_a_delivered_one_changes_nothing(ddb, store):
+    queued(store)
+    sink = InMemoryEventSink()
+
+    assert not record_status(racing(ddb, "delivered"), sink, VirtualClock(NOW), "m1", {"MessageStatus": "sent"})
+
+    assert store.get("m1").status == "delivered" and sink.events == []
+
+
+def test_a_read_receipt_racing_the_delivery_receipt_emits_delivered_once(ddb, store):
+    queued(store)
+    sink = InMemoryEventSink()
+
+    assert record_status(racing(ddb, "delivered"), sink, VirtualClock(NOW), "m1", {"MessageStatus": "read"})
+
+    assert store.get("m1").status == "read"
+    assert [e["event_type"] for e in sink.events] == ["_SMS.READ"]  # the rival emitted the delivered event
+
+
+def test_a_record_that_keeps_moving_is_answered_with_a_retry_not_a_guess(ddb, store):
+    queued(store)
+    # A rival write before every attempt (a sender's claim and release, over and over, would do the same).
+    rival_statuses = ["sent"] + ["queued", "sent"] * 10
+    client: Any = boto3.client("dynamodb", region_name="us-east-1")
+    flips = iter(rival_statuses)
+
+    def before_update(**_: Any) -> None:
+        ddb.update_item(
+            TableName="messages", Key={"message_id": {"S": "m1"}}, UpdateExpression="SET #s = :s",
+            ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": next(flips)}},
+        )  # fmt: skip
+
+    client.meta.events.register("before-call.dynamodb.UpdateItem", before_update)
+
+    with pytest.raises(StatusNotApplied):
+        record_status(DynamoMessageStore("messages", client), InMemoryEventSink(), VirtualClock(NOW), "m1",
+                      {"MessageStatus": "delivered"})  # fmt: skip
+
+
+def test_a_callback_for_a_message_without_a_record_is_not_answered_as_done(store):
+    with pytest.raises(StatusNotApplied):
+        record_status(store, InMemoryEventSink(), VirtualClock(NOW), "m1", {"MessageStatus": "delivered"})

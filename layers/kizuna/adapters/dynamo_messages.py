@@ -14,19 +14,27 @@ from kizuna.adapters.dynamo import batch_get
 from kizuna.catalog import MESSAGE_RETENTION_DAYS
 from kizuna.clock import epoch_seconds, iso
 from kizuna.domain.messages import (
+    FAILURES,
     OPEN_SHARDS,
     TERMINAL,
+    Advance,
     Claim,
     ClaimResult,
     DeliveryRecord,
     OutboundMessage,
     ProviderReceipt,
+    StatusUpdate,
+    advances,
     decide_claim,
     rank,
 )
+from kizuna.errors import StatusNotApplied
 
 _NAMES = {"#s": "status"}  # "status" and "segments" are DynamoDB reserved words
 _SENT_NAMES = {"#s": "status", "#seg": "segments"}
+# Each failed attempt means another write moved the record first; the ladder has few steps, so more than this many
+# is a record being fought over (a sender's re-claim loop), answered with a retry rather than a guess.
+ADVANCE_ATTEMPTS = 8
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
@@ -178,8 +186,20 @@ class DynamoMessageStore:
 
     def advance_status(
         self, message_id: str, status: str, error_code: str | None, now: datetime, provider_id: str | None = None
-    ) -> DeliveryRecord | None:
-        return self._advance(message_id, status, error_code, now, provider_id=provider_id)
+    ) -> StatusUpdate:
+        # Read, decide with the ladder, write only if the status is still the one decided from: a concurrent
+        # callback that moves the record first makes the write fail, and this one is decided again from there.
+        for _ in range(ADVANCE_ATTEMPTS):
+            item = self._get_item(message_id)
+            if item is None:
+                return StatusUpdate(Advance.UNKNOWN)
+            before = _record(item)
+            if not advances(before.status, status):
+                return StatusUpdate(Advance.UNCHANGED, before)
+            record = self._advance(message_id, status, error_code, now, provider_id=provider_id, before=before)
+            if record is not None:
+                return StatusUpdate(Advance.APPLIED, record, before)
+        raise StatusNotApplied(f"the delivery record of {message_id} kept changing; {status} not applied yet")
 
     def _advance(
         self,
@@ -190,9 +210,12 @@ class DynamoMessageStore:
         reason: str | None = None,
         settled: bool = False,
         provider_id: str | None = None,
+        before: DeliveryRecord | None = None,
     ) -> DeliveryRecord | None:
-        """Move the status up the ladder (never down); None when the record is already there or beyond."""
+        """Set the status; None when the condition fails. With `before` (a callback), only if the record still has
+        the status it was decided from; without (the sender's own outcome), only if it has no final outcome yet."""
         sets = "SET #s = :st, status_rank = :r, updated_at = :now"
+        removes = ["open_shard", "lease_until"] if status in TERMINAL else []
         values: dict[str, Any] = {":st": {"S": status}, ":r": {"N": str(rank(status))}, ":now": {"S": iso(now)}}
         if error_code:
             sets += ", error_code = :code"
@@ -206,13 +229,27 @@ class DynamoMessageStore:
         if provider_id:
             sets += ", provider_id = if_not_exists(provider_id, :pid)"
             values[":pid"] = {"S": provider_id}
-        update = sets + (" REMOVE open_shard, lease_until" if status in TERMINAL else "")
+        if before is not None and before.status in FAILURES:
+            # Evidence of delivery corrects the failure: keep what it was, so its events can take it back.
+            sets += ", corrected_status = :was"
+            values[":was"] = {"S": before.status}
+            if before.error_code:
+                sets += ", corrected_error_code = :was_code"
+                values[":was_code"] = {"S": before.error_code}
+            if not error_code:
+                removes.append("error_code")
+        if before is not None:
+            condition = "#s = :before"
+            values[":before"] = {"S": before.status}
+        else:
+            condition = "attribute_exists(message_id) AND status_rank < :r"
+        update = sets + (f" REMOVE {', '.join(removes)}" if removes else "")
         try:
             response = self._ddb.update_item(
                 TableName=self._table,
                 Key={"message_id": {"S": message_id}},
                 UpdateExpression=update,
-                ConditionExpression="attribute_exists(message_id) AND status_rank < :r",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=_NAMES,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -298,4 +335,6 @@ def _record(item: dict[str, Any]) -> DeliveryRecord:
         message_type=s("message_type") or "TRANSACTIONAL",
         country=s("country"),
         attribution={k: v["S"] for k, v in item.get("attribution", {}).get("M", {}).items()},
+        corrected_status=s("corrected_status"),
+        corrected_error_code=s("corrected_error_code"),
     )

@@ -13,12 +13,16 @@ from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.clock import epoch_seconds, iso
 from kizuna.domain.apps import App
 from kizuna.domain.messages import (
+    FAILURES,
     TERMINAL,
+    Advance,
     Claim,
     ClaimResult,
     DeliveryRecord,
     OutboundMessage,
     ProviderReceipt,
+    StatusUpdate,
+    advances,
     decide_claim,
     rank,
 )
@@ -205,22 +209,27 @@ class InMemoryMessageStore:
 
     def advance_status(
         self, message_id: str, status: str, error_code: str | None, now: datetime, provider_id: str | None = None
-    ) -> DeliveryRecord | None:
-        with self._lock:
-            record = self.records.get(message_id)
-            if record is None or rank(record.status) >= rank(status):
-                return None
+    ) -> StatusUpdate:
+        with self._lock:  # decided and written under one lock: nothing can move the record in between
+            before = self.records.get(message_id)
+            if before is None:
+                return StatusUpdate(Advance.UNKNOWN)
+            if not advances(before.status, status):
+                return StatusUpdate(Advance.UNCHANGED, before)
+            corrected = before.status in FAILURES  # a failure yielding to evidence of delivery (undelivered)
             record = replace(
-                record,
+                before,
                 status=status,
-                error_code=error_code or record.error_code,
-                provider_id=record.provider_id or provider_id,
+                error_code=error_code or (None if corrected else before.error_code),
+                provider_id=before.provider_id or provider_id,
                 updated_at=iso(now),
+                corrected_status=before.status if corrected else before.corrected_status,
+                corrected_error_code=before.error_code if corrected else before.corrected_error_code,
             )
             self.records[message_id] = record
             if status in TERMINAL:
                 self.leases.pop(message_id, None)
-            return record
+            return StatusUpdate(Advance.APPLIED, record, before)
 
     def get(self, message_id: str) -> DeliveryRecord | None:
         return self.records.get(message_id)

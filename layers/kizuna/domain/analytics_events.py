@@ -41,6 +41,8 @@ SYSTEM_ATTRIBUTES = frozenset(
         "message_type",
         "message_id",
         "link",
+        "corrected_status",  # a late delivery of a message counted as failed (analytics_rules takes it back)
+        "corrected_error",
     }
 )
 # Events an endpoint's app reports (PutEvents): they make the endpoint active and carry sessions.

@@ -30,6 +30,7 @@ class Measure:
     where: tuple[tuple[str, str], ...] = ()  # attribute == value
     without: tuple[str, ...] = ()  # attributes that must be absent
     metric: str | None = None  # sum this metric instead of counting events
+    amount: float = 1.0  # what one matching event counts (-1: it takes back one counted before)
 
     def value(self, event: AnalyticsEvent) -> float | None:
         if not any(fnmatchcase(event.event_type, pattern) for pattern in self.event_types):
@@ -39,7 +40,7 @@ class Measure:
         if any(k in event.attributes for k in self.without):
             return None
         if self.metric is None:
-            return 1.0
+            return self.amount
         return event.metrics.get(self.metric)
 
 
@@ -80,7 +81,9 @@ def _txn(of: Callable[[AnalyticsEvent], str | None]) -> Callable[[AnalyticsEvent
 
 
 def error_code(event: AnalyticsEvent) -> str | None:
-    return event.attributes.get("provider_error_code") or event.attributes.get("record_status") or None
+    # A correction is counted under the error of the failure it takes back (event_stream.status_event).
+    attributes = event.attributes
+    return attributes.get("corrected_error") or attributes.get("provider_error_code") or attributes.get("record_status")
 
 
 def _types(*patterns: str) -> tuple[str, ...]:
@@ -89,8 +92,12 @@ def _types(*patterns: str) -> tuple[str, ...]:
 
 # Phone channels share Pinpoint's SMS event shape. "sent" is a send attempt: the message was handed to the
 # provider (BUFFERED with record_status PENDING, which the sender emits once) or refused by it at submission (a
-# FAILURE without a provider message id, which no BUFFERED preceded).
+# FAILURE without a provider message id, which no BUFFERED preceded). A SUCCESS that corrects an `undelivered`
+# (a late delivery receipt, kizuna.domain.messages) takes that FAILURE back out of "failed", so a message is counted
+# either failed or delivered, as its record says. The take-back lands on the day of the delivery: a range that holds
+# both days nets to the record; a day alone may show the correction.
 _PHONE_CHANNELS = {"sms": "_SMS", "whatsapp": "_WHATSAPP", "voice": "_VOICE"}
+_CORRECTION = (("corrected_status", "undelivered"),)
 
 
 def _phone_measures(short: str, prefix: str) -> tuple[Measure, ...]:
@@ -105,6 +112,8 @@ def _phone_measures(short: str, prefix: str) -> tuple[Measure, ...]:
         Measure("messages.delivered", (f"{prefix}.SUCCESS",)),
         Measure(f"{short}.failed", (f"{prefix}.FAILURE",)),
         Measure("messages.failed", (f"{prefix}.FAILURE",)),
+        Measure(f"{short}.failed", (f"{prefix}.SUCCESS",), where=_CORRECTION, amount=-1.0),
+        Measure("messages.failed", (f"{prefix}.SUCCESS",), where=_CORRECTION, amount=-1.0),
         Measure(f"{short}.price", (f"{prefix}.*",), metric="price_in_millicents_usd"),
         Measure(f"{short}.optout", (f"{prefix}.OPTOUT",)),
         Measure(f"{short}.received", (f"{prefix}.RECEIVED",)),
@@ -129,6 +138,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("events", _types("*")),
     *(m for short, prefix in _PHONE_CHANNELS.items() for m in _phone_measures(short, prefix)),
     *(Measure(f"email.{name}", (event_type,)) for name, event_type in _EMAIL.items()),
+    Measure("email.softbounce", (_EMAIL["delivered"],), where=_CORRECTION, amount=-1.0),  # e-mail's undelivered
     Measure("messages.sent", (_EMAIL["sent"],)),
     Measure("messages.delivered", (_EMAIL["delivered"],)),
     Measure("messages.failed", (_EMAIL["hardbounce"], _EMAIL["rejected"])),

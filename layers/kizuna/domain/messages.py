@@ -3,6 +3,29 @@
 One `OutboundMessage` is one recipient and one channel. Everything the sender needs is decided when the message is
 accepted (rendered content, sender identity, consent, the app's rate and spend rules) and travels with it, so the
 sender reads no app configuration and a policy change never alters a message already accepted.
+
+The status ladder. Provider callbacks arrive in any order and more than once (Twilio does not promise their order,
+and retries them), so a record's status is decided by what it is now and what a callback says, never by arrival
+order. Before a final outcome, statuses only climb the ranks below (STATUS_RANK). A final outcome is final, with
+two exceptions, both evidence that the message reached the handset:
+
+| the record is        | a callback says                | the record becomes | why                                    |
+|----------------------|--------------------------------|--------------------|----------------------------------------|
+| accepted .. answered | a higher rank, not yet final   | that status        | forward only: a late `sent` is ignored |
+| accepted .. answered | any final outcome              | that outcome       | the first final outcome                |
+| delivered            | read                           | read               | WhatsApp read receipts follow delivery |
+| undelivered          | delivered or read              | that status        | carriers send late DLRs; a read        |
+|                      |                                |                    | receipt proves delivery                |
+| failed, expired      | anything                       | unchanged          | refused, never sent, or Kizuna's own   |
+|                      |                                |                    | decision (expired unsent)              |
+| read                 | anything                       | unchanged          | nothing comes after read               |
+
+Two final outcomes that contradict each other (delivered and failed) therefore keep whichever came first; only
+`undelivered` yields to evidence of delivery, so `undelivered` and `delivered`/`read` end the same in any order.
+The events follow the record: a move to `read` that skipped `delivered` also emits the delivered event (one id per
+fact, so a delivered event seen before is counted once), and a corrected `undelivered` is remembered on the record
+(`corrected_status`, `corrected_error_code`) so its delivered event takes the failure back out of the counts
+(kizuna.domain.analytics_rules).
 """
 
 from __future__ import annotations
@@ -91,7 +114,8 @@ class OutboundMessage(BaseModel):
     conversation_cap: int | None = None  # WhatsApp tier: business-initiated conversations per rolling 24 h
 
 
-# Forward-only status ladder. A callback may only move a record up; terminal statuses never change.
+# The ranks of the statuses before a final outcome: a callback moves a record up them, never down. The final
+# outcomes (TERMINAL) rank above them all; between final outcomes the table in the module docstring decides.
 STATUS_RANK: dict[str, int] = {
     "accepted": 0,  # in the send queue
     "sending": 1,  # claimed by a sender; the provider call may be under way
@@ -107,6 +131,29 @@ STATUS_RANK: dict[str, int] = {
     "expired": 5,
 }
 TERMINAL = frozenset({"delivered", "read", "undelivered", "failed", "expired"})
+FAILURES = frozenset({"undelivered", "failed", "expired"})
+# Final outcomes that a later callback may still change, and to what (the module docstring's table).
+AFTER_FINAL: dict[str, frozenset[str]] = {
+    "delivered": frozenset({"read"}),
+    "undelivered": frozenset({"delivered", "read"}),
+}
+
+
+def advances(current: str, new: str) -> bool:
+    """Whether a callback saying `new` changes a record that is `current` (the module docstring's table)."""
+    if current in TERMINAL:
+        return new in AFTER_FINAL.get(current, frozenset())
+    return new in TERMINAL or STATUS_RANK[new] > STATUS_RANK[current]
+
+
+def statuses_reached(previous: str | None, new: str) -> tuple[str, ...]:
+    """The statuses whose events a move from `previous` to `new` emits. `read` implies `delivered` (Twilio may post
+    read first, and then its delivered is late and changes nothing), so a move to read from anything but delivered
+    emits both. `previous` None: a replay of `new`, which emits everything its first application may have."""
+    if new == "read" and previous != "delivered":
+        return ("delivered", "read")
+    return (new,)
+
 
 # Twilio message statuses that Kizuna knows; anything else is logged and ignored rather than guessed at.
 TWILIO_STATUS = {
@@ -174,10 +221,30 @@ class DeliveryRecord:
     # Who asked for it (campaign_id, treatment_id, journey_id, journey_activity_id, ...): never personal data, so
     # callbacks can attribute their events to a campaign or journey without reading anything else.
     attribution: dict[str, str] = field(default_factory=dict)
+    # The final outcome a later delivery corrected ("undelivered") and its error code: what the delivered event
+    # takes back out of the failure counts.
+    corrected_status: str | None = None
+    corrected_error_code: str | None = None
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+class Advance(enum.Enum):
+    APPLIED = "applied"  # the record moved to the callback's status
+    UNCHANGED = "unchanged"  # the ladder does not allow it from where the record is (late, or a replay)
+    UNKNOWN = "unknown"  # no such record
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What a status callback did to a record: `record` as it is now (None when unknown), `before` as it was when
+    the change was decided (APPLIED only)."""
+
+    outcome: Advance
+    record: DeliveryRecord | None = None
+    before: DeliveryRecord | None = None
 
 
 class Claim(enum.Enum):

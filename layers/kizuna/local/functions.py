@@ -3,7 +3,8 @@
 Lambda gives each execution environment one event at a time and starts another environment when all are busy;
 module-level state (Powertools' BatchProcessor, the event resolver's current event) relies on that. Local mode
 invokes from several threads, so `FunctionEnvironments` keeps a pool of separately imported handler modules and
-hands each concurrent invocation its own.
+hands each concurrent invocation its own (and has the resolvers keep their event per instance, not on Powertools'
+class: kizuna.local.resolver_isolation).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import kizuna
 from kizuna.catalog import FUNCTIONS
+from kizuna.local.resolver_isolation import isolate_resolver_state
 
 Handler = Callable[[dict, Any], dict]
 _module_numbers = itertools.count(1)
@@ -47,6 +49,7 @@ class FunctionEnvironments:
     """A callable handler that runs each concurrent invocation in its own warm environment (module instance)."""
 
     def __init__(self, key: str) -> None:
+        isolate_resolver_state()
         self.key = key
         self._idle: list[Handler] = []
         self._lock = threading.Lock()

@@ -142,6 +142,11 @@ def status_event(record: DeliveryRecord, status: str, error_code: str | None, at
         attributes["provider_error_code"] = error_code
     if record.reason and status in FAILED_STATUSES:
         attributes["failure_reason"] = record.reason
+    if status == "delivered" and record.corrected_status:
+        # A late delivery of a message counted as failed: the failure it corrects, under the key its failure event
+        # was counted by (analytics_rules.error_code), so the counts take it back and the message is counted once.
+        attributes["corrected_status"] = record.corrected_status
+        attributes["corrected_error"] = record.corrected_error_code or _record_status(record.corrected_status, None)
     metrics = {"message_parts": float(record.segments or 1)} if record.channel in ("SMS", "WHATSAPP") else {}
     return pinpoint_event(
         event_type,

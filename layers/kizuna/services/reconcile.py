@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from kizuna.clock import Clock
-from kizuna.errors import ProviderError
+from kizuna.errors import ProviderError, StatusNotApplied
 from kizuna.observability import logger
 from kizuna.ports import EventSink, MessageProvider, MessageStore
 from kizuna.services.record_status import record_call_status, record_status
@@ -33,10 +33,14 @@ def reconcile_messages(
             errors += 1
             logger.warning("provider lookup failed", message_id=record.message_id, code=exc.code)
             continue
-        if record.channel == "VOICE":
-            params = {"CallStatus": receipt.status, "ErrorCode": receipt.error_code or ""}
-            advanced += record_call_status(store, events, clock, record.message_id, params)
-        else:
-            params = {"MessageStatus": receipt.status, "ErrorCode": receipt.error_code or ""}
-            advanced += record_status(store, events, clock, record.message_id, params)
+        try:
+            if record.channel == "VOICE":
+                params = {"CallStatus": receipt.status, "ErrorCode": receipt.error_code or ""}
+                advanced += record_call_status(store, events, clock, record.message_id, params)
+            else:
+                params = {"MessageStatus": receipt.status, "ErrorCode": receipt.error_code or ""}
+                advanced += record_status(store, events, clock, record.message_id, params)
+        except StatusNotApplied as exc:  # the record is still open, so the next run asks again
+            errors += 1
+            logger.warning("provider status not applied", message_id=record.message_id, reason=exc.message)
     return {"checked": checked, "advanced": advanced, "errors": errors}

@@ -247,14 +247,13 @@ def test_a_batch_that_wakes_late_is_rebooked_in_one_reservation_and_keeps_the_ra
     assert sent_at[0] >= 1.0 - SLOT_LEAD_S  # nothing left at a slot that had passed
 
 
-def test_a_batch_late_after_every_rebooking_is_given_back_not_sent_late(messages, paced, queue, pclock):
+def test_a_message_late_again_after_its_rebooking_goes_when_it_wakes(messages, paced, queue, pclock):
+    """A process too busy to keep any slot: each message is re-booked once, not over and over."""
     limiter = StallingLimiter(pclock, stall_s=5.0, stalls=100)
     deliverer = Deliverer(messages, {"SMS": paced}, queue, pclock, "https://hooks.example", 30, limiter=limiter)
 
     outcomes = deliverer.deliver_batch([(sms(i), 1) for i in range(3)])
 
-    assert set(outcomes.values()) == {Outcome.DEFERRED}
-    assert paced.sent == []
-    assert limiter.reservations == 1 + 3  # the booking and MAX_REBOOKS re-bookings, whichever thread made them
-    assert {m.message_id for m, _ in queue.messages} == {"m0", "m1", "m2"}
-    assert all(messages.get(f"m{i}").status == "accepted" for i in range(3))  # claims released
+    assert outcomes == {f"m{i}": Outcome.SENT for i in range(3)}
+    assert limiter.reservations == 2  # the booking, then one re-booking of all three by whichever woke first
+    assert queue.messages == []

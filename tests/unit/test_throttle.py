@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,7 +13,8 @@ from kizuna.adapters.memory_sending import InMemoryProvider, InMemoryRateLimiter
 from kizuna.clock import VirtualClock
 from kizuna.domain.messages import OutboundMessage
 from kizuna.domain.throttle import HORIZON_S, SAFETY, book, default_rate
-from kizuna.services.deliver import SLOT_LEAD_S, Deliverer, Outcome
+from kizuna.services.deliver import Deliverer, Outcome
+from kizuna.services.send_pacing import SLOT_LEAD_S
 
 # -- book -----------------------------------------------------------------------------------------------------------
 
@@ -201,3 +203,57 @@ def test_two_batches_share_one_bucket_the_second_starts_at_the_firsts_tat(delive
     )
     assert first_tat == pytest.approx(3 / (5 * SAFETY))
     assert second == pytest.approx([first_tat + k / (5 * SAFETY) for k in range(3)], abs=1e-5)
+
+
+class StallingLimiter(InMemoryRateLimiter):
+    """A reservation that takes `stall_s` of everyone's time (a slow write, a busy process) on its first
+    `stalls` calls: the slots it books have already begun when it returns."""
+
+    def __init__(self, clock: ParallelClock, stall_s: float, stalls: int = 1) -> None:
+        super().__init__()
+        self._clock, self._stall_s, self._stalls = clock, stall_s, stalls
+
+    def reserve(self, key, rate_per_s, costs, horizon_s, now):
+        booked = super().reserve(key, rate_per_s, costs, horizon_s, now)
+        if self.reservations <= self._stalls:
+            self._clock.advance(self._stall_s)
+        return booked
+
+
+class HoldingProvider(InMemoryProvider):
+    """Each send holds its thread for a moment of real time, as a request does: with virtual sleeps a thread could
+    otherwise finish one send and take the next message's, carrying its own (later) time into it."""
+
+    def send(self, message, status_callback):
+        time.sleep(0.05)
+        return super().send(message, status_callback)
+
+
+def test_a_batch_that_wakes_late_is_rebooked_in_one_reservation_and_keeps_the_rate(messages, queue, pclock):
+    start = pclock.now()
+    paced = HoldingProvider(pclock, rate_per_s=5)
+    limiter = StallingLimiter(pclock, stall_s=1.0)
+    deliverer = Deliverer(messages, {"SMS": paced}, queue, pclock, "https://hooks.example", 30, limiter=limiter)
+
+    outcomes = deliverer.deliver_batch([(sms(i), 1) for i in range(10)])
+
+    assert set(outcomes.values()) == {Outcome.SENT}
+    # The first four slots (0.25 s + k × 0.206 s) had passed when the booking returned at 1 s: all four are
+    # re-booked by the first of them to wake, in one reservation; the other six go at their slots.
+    assert limiter.reservations == 2
+    sent_at = offsets_sent(paced, start)
+    gaps = [b - a for a, b in zip(sent_at, sent_at[1:], strict=False)]
+    assert min(gaps) >= 1 / (5 * SAFETY) - 1e-5  # nothing squeezed between later slots
+    assert sent_at[0] >= 1.0 - SLOT_LEAD_S  # nothing left at a slot that had passed
+
+
+def test_a_message_late_again_after_its_rebooking_goes_when_it_wakes(messages, paced, queue, pclock):
+    """A process too busy to keep any slot: each message is re-booked once, not over and over."""
+    limiter = StallingLimiter(pclock, stall_s=5.0, stalls=100)
+    deliverer = Deliverer(messages, {"SMS": paced}, queue, pclock, "https://hooks.example", 30, limiter=limiter)
+
+    outcomes = deliverer.deliver_batch([(sms(i), 1) for i in range(3)])
+
+    assert outcomes == {f"m{i}": Outcome.SENT for i in range(3)}
+    assert limiter.reservations == 2  # the booking, then one re-booking of all three by whichever woke first
+    assert queue.messages == []

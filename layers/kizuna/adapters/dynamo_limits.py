@@ -1,8 +1,10 @@
 """Shared counters in the limits table: rate buckets (one GCRA number per sender) and daily spend per app.
 
 Both are contended by every concurrent sender, so each is one small item changed by a conditional write:
-- "rate#<bucket>"                 tat (epoch seconds, the bucket's theoretical arrival time); optimistic: the write
-                                  succeeds only if tat is still what was read, otherwise read again and re-book
+- "rate#<bucket>"                 tat (epoch seconds, the bucket's theoretical arrival time). A batch that fits is
+                                  booked by one conditional update (an atomic add after a busy TAT); otherwise the
+                                  refused write returns the TAT, and a part is booked optimistically (the write
+                                  succeeds only if tat is still what was found, otherwise book after the new one)
 - "spend#<app>#<channel>#<day>"   usd; ADD succeeds only while the sum stays within the cap
 - "wa#<sender>"                   hours: {"YYYYMMDDHH": conversations opened}, v: a version for optimistic writes;
                                   the last 24 hours' sum is the WhatsApp tier's rolling count
@@ -11,6 +13,7 @@ Items expire (TTL) once they can no longer matter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from kizuna.domain.throttle import book, wait_estimate
+from kizuna.domain.throttle import SAFETY, book, wait_estimate
 
 MAX_CONFLICTS = 8
 RATE_ITEM_TTL_S = 3600
@@ -29,36 +32,89 @@ class DynamoLimits:
     def __init__(self, table: str, client: Any) -> None:
         self._table = table
         self._ddb = client
+        self._last_tat: dict[str, float] = {}  # per bucket: a hint of whether it is busy, never trusted for a booking
 
     def reserve(
         self, key: str, rate_per_s: float, costs: Sequence[float], horizon_s: float, now: datetime
     ) -> tuple[list[float | None], float]:
         pk = {"pk": {"S": f"rate#{key}"}}
         at = now.timestamp()
+        booked = self._book_whole_batch(pk, key, rate_per_s, costs, horizon_s, at)
+        if isinstance(booked, tuple):
+            return booked
+        old = booked  # the bucket as the refused write found it: no read needed to book a part of the batch
         for _ in range(MAX_CONFLICTS):
-            item = self._ddb.get_item(TableName=self._table, Key=pk, ConsistentRead=True).get("Item")
-            old = item["tat"]["N"] if item else None
             tat, offsets = book(float(old) if old else 0.0, at, rate_per_s, costs, horizon_s)
             if all(o is None for o in offsets):
                 return offsets, wait_estimate(tat, at)
             try:
                 self._ddb.put_item(
                     TableName=self._table,
-                    Item={
-                        **pk,
-                        "tat": {"N": repr(round(tat, 6))},
-                        "expires_at": {"N": str(int(at) + RATE_ITEM_TTL_S)},
-                    },
+                    Item={**pk, "tat": {"N": repr(round(tat, 6))}, "expires_at": {"N": str(int(at) + RATE_ITEM_TTL_S)}},
                     ConditionExpression="attribute_not_exists(pk)" if old is None else "tat = :old",
                     **({} if old is None else {"ExpressionAttributeValues": {":old": {"N": old}}}),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-                continue  # another sender booked in between: read its booking and book after it
+                old = _refused_tat(exc)  # another sender booked in between: book after it
+                continue
+            self._last_tat[key] = tat
             return offsets, wait_estimate(tat, at)
         # Heavy contention: book nothing now; the caller waits a little and tries again.
         return [None] * len(costs), 1.0
+
+    def _book_whole_batch(
+        self, pk: dict[str, Any], key: str, rate_per_s: float, costs: Sequence[float], horizon_s: float, at: float
+    ) -> tuple[list[float | None], float] | str | None:
+        """The usual case in one conditional write and no read: the whole batch fits within the horizon, booked
+        after a busy bucket's TAT (an atomic add: concurrent senders cannot conflict) or from now on an idle one.
+        Which of the two is guessed from the last TAT this process saw. Returns the booking, or the TAT the refused
+        write found (None: no bucket yet) for the general path."""
+        effective = rate_per_s * SAFETY
+        span = sum(costs) / effective
+        last_start = (sum(costs) - costs[-1]) / effective  # the last slot's start after the first's
+        if last_start > horizon_s:
+            return self._read_tat(pk)
+        expires = {":exp": {"N": str(int(at) + RATE_ITEM_TTL_S)}}
+        busy = self._last_tat.get(key, 0.0) > at
+        try:
+            if busy:
+                answer = self._ddb.update_item(
+                    TableName=self._table,
+                    Key=pk,
+                    UpdateExpression="SET tat = tat + :span, expires_at = :exp",
+                    ConditionExpression="tat BETWEEN :at AND :latest",
+                    ExpressionAttributeValues={
+                        ":span": {"N": repr(round(span, 6))},
+                        ":at": {"N": repr(round(at, 6))},
+                        ":latest": {"N": repr(round(at + horizon_s - last_start, 6))},
+                        **expires,
+                    },
+                    ReturnValues="UPDATED_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                tat = float(answer["Attributes"]["tat"]["N"])
+                start = tat - round(span, 6)
+            else:
+                start = at
+                tat = round(at + span, 6)
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=pk,
+                    UpdateExpression="SET tat = :tat, expires_at = :exp",
+                    ConditionExpression="attribute_not_exists(tat) OR tat < :at",
+                    ExpressionAttributeValues={":tat": {"N": repr(tat)}, ":at": {"N": repr(round(at, 6))}, **expires},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as exc:
+            return _refused_tat(exc)
+        self._last_tat[key] = tat
+        _, offsets = book(start, at, rate_per_s, costs, math.inf)
+        return offsets, wait_estimate(tat, at)
+
+    def _read_tat(self, pk: dict[str, Any]) -> str | None:
+        item = self._ddb.get_item(TableName=self._table, Key=pk, ConsistentRead=True).get("Item")
+        return item["tat"]["N"] if item else None
 
     def try_spend(self, app_id: str, channel: str, day: str, amount_usd: float, cap_usd: float) -> bool:
         amount = Decimal(str(round(amount_usd, 6)))
@@ -121,3 +177,11 @@ class DynamoLimits:
                 continue
             return True
         return False
+
+
+def _refused_tat(exc: ClientError) -> str | None:
+    """The bucket's TAT as a refused conditional write found it (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        raise exc
+    item = exc.response.get("Item") or {}
+    return item["tat"]["N"] if "tat" in item else None

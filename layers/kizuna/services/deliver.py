@@ -7,8 +7,8 @@ live lease is held). If an earlier attempt's outcome is unknown (a crash or a ti
 accepted), the provider is asked whether it already has the message before anything is sent again.
 
 Pacing: `deliver_batch` claims the batch, then books one slot per message in each sender's shared bucket
-(domain.throttle) with one write per bucket, then sends the batch concurrently, each message at its slot, so the
-provider sees the booked spacing however long each request takes. A message that gets no slot within its
+(domain.throttle) with one write per bucket, then sends the batch concurrently, each message at its slot
+(services.send_pacing, which also re-books a batch that wakes late in one write). A message that gets no slot within its
 priority's horizon, one held for quiet time, and one the provider throttled are re-enqueued with a delay: waiting
 never spends a receive count, which is kept for real faults (a crash, an unreachable provider), and those end in
 the dead-letter queue.
@@ -23,32 +23,27 @@ from __future__ import annotations
 
 import enum
 import random
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from kizuna.clock import Clock
 from kizuna.domain.messages import Claim, DeliveryRecord, OutboundMessage, ProviderReceipt
-from kizuna.domain.throttle import HORIZON_S
+from kizuna.domain.throttle import Throttle
 from kizuna.errors import PermanentProviderError, ProviderConfigurationError, RetryableProviderError
 from kizuna.ports import MessageProvider, MessageStore, RateLimiter, SendQueue, SpendLedger
 from kizuna.services.event_stream import record_for, status_event
+from kizuna.services.send_pacing import BatchPacer, Slot
 
 logger = Logger(child=True)
 
 MAX_BACKOFF_S = 900  # SQS's largest DelaySeconds
 MAX_PARALLEL_SENDS = 10  # one SQS batch
 RATE_LIMITED = frozenset({"20429", "429"})
-SLOT_LEAD_S = 0.25
-# A send that wakes this much after its slot books another (a slot at 50/s is 20 ms wide).
-LATE_TOLERANCE_S = 0.01
-LATE_LEAD_S = 0.05
-REBOOK_HORIZON_S = 10.0
 RATE_LIMITED_MAX_BACKOFF_S = 30
 
 
@@ -110,11 +105,9 @@ class Deliverer:
                     ready.append(result)
                 else:
                     outcomes[message_id] = result
-            slots = self._book([r.message for r in ready])
-            sent = {
-                r.message.message_id: pool.submit(self._safely, self._send, r, slots[r.message.message_id])
-                for r in ready
-            }
+            pacer = BatchPacer(self.limiter, self._throttle, self.clock)
+            pacer.book([r.message for r in ready])
+            sent = {r.message.message_id: pool.submit(self._safely, self._send, r, pacer) for r in ready}
             for message_id, future in sent.items():
                 outcomes[message_id] = future.result()
         return outcomes
@@ -161,37 +154,16 @@ class Deliverer:
         sender = self.providers[message.channel].throttle(message).key
         return self.spend.open_conversation(sender, now, message.conversation_cap)
 
-    def _book(self, messages: Sequence[OutboundMessage]) -> dict[str, tuple[float | None, float]]:
-        """message id -> (epoch second it may be sent at, or None: no slot within the horizon; seconds until the
-        bucket frees up). One reservation per (bucket, priority)."""
-        start = self.clock.now() + timedelta(seconds=SLOT_LEAD_S)
-        if self.limiter is None:
-            return {m.message_id: (start.timestamp(), 0.0) for m in messages}
-        groups: dict[tuple[str, float, str], list[tuple[OutboundMessage, float]]] = defaultdict(list)
-        for message in messages:
-            throttle = self.providers[message.channel].throttle(message)
-            groups[(throttle.key, throttle.rate_per_s, message.priority)].append((message, throttle.cost))
-        slots: dict[str, tuple[float | None, float]] = {}
-        for (key, rate, priority), members in groups.items():
-            offsets, wait = self.limiter.reserve(key, rate, [c for _, c in members], HORIZON_S[priority], start)
-            for (message, _), offset in zip(members, offsets, strict=True):
-                slots[message.message_id] = (None if offset is None else start.timestamp() + offset, wait)
-        return slots
+    def _throttle(self, message: OutboundMessage) -> Throttle:
+        return self.providers[message.channel].throttle(message)
 
-    def _send(self, ready: _Ready, slot: tuple[float | None, float]) -> Outcome:
+    def _send(self, ready: _Ready, pacer: BatchPacer) -> Outcome:
         message, charge, day = ready.message, ready.charge, ready.day
-        at, wait_for_bucket = slot
-        if at is None:  # the sender is booked beyond the horizon: wait off the clock, without the claim
+        unbooked: Slot | None = pacer.wait_turn(message)
+        if unbooked is not None:  # the sender is booked beyond the horizon: wait off the clock, without the claim
             self.store.release(message.message_id, "sender at its rate", self.clock.now())
             self._refund(message, charge, day)
-            return self._requeue(message, wait_for_bucket, "sender at its rate")
-        wait = at - self.clock.now().timestamp()
-        if wait > 0:
-            self.clock.sleep(wait)
-        if not self._on_time(message, at):
-            self.store.release(message.message_id, "sender at its rate", self.clock.now())
-            self._refund(message, charge, day)
-            return self._requeue(message, REBOOK_HORIZON_S, "sender at its rate")
+            return self._requeue(message, unbooked.wait_s, "sender at its rate")
         try:
             receipt = self.providers[message.channel].send(message, self._callback_url(message))
         except (PermanentProviderError, ProviderConfigurationError) as exc:
@@ -209,23 +181,6 @@ class Deliverer:
             return self._defer(message, message.deferrals, exc.retry_after, f"provider {exc.code}", ceiling=ceiling)
         self._record_sent(message, receipt)
         return Outcome.SENT
-
-    def _on_time(self, message: OutboundMessage, at: float) -> bool:
-        """True once it is this message's moment. A thread can wake well after its slot (a busy process, a slow
-        claim): sent then, it would land among later slots and break the rate, so it takes a fresh slot and waits
-        for that. False when the bucket has nothing free within REBOOK_HORIZON_S."""
-        late = self.clock.now().timestamp() - at
-        if self.limiter is None or late <= LATE_TOLERANCE_S:
-            return True
-        throttle = self.providers[message.channel].throttle(message)
-        start = self.clock.now() + timedelta(seconds=LATE_LEAD_S)
-        (offset,), _ = self.limiter.reserve(throttle.key, throttle.rate_per_s, [throttle.cost], REBOOK_HORIZON_S, start)
-        if offset is None:
-            return False
-        pause = start.timestamp() + offset - self.clock.now().timestamp()
-        if pause > 0:
-            self.clock.sleep(pause)
-        return True
 
     def _safely(self, step: Callable[..., Any], *args: Any) -> Any:
         try:

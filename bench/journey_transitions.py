@@ -363,7 +363,7 @@ PROFILE_OF = {
     "send": ("services/send_messages.py", "send_to_endpoints"),
     "phone": ("services/endpoints.py", "parse_phone"),
     "advance": ("domain/journey_steps.py", "advance_traced"),
-    "moves": ("services/journey_runs.py", "_move"),
+    "moves": ("services/journey_moves.py", "move"),
 }
 
 

@@ -1,4 +1,4 @@
-"""What a journey's conditions are evaluated against during one move (kizuna.services.journey_runs._move):
+"""What a journey's conditions are evaluated against during one move (kizuna.services.journey_moves.move):
 segment membership and dimensions of the endpoint, the delivery records of the participant's earlier messages, and
 what it did in answer (replies, clicks, custom events: kizuna.services.journey_engagement).
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from kizuna.domain.journey_review import activity_kind
+from kizuna.domain.journey_activities import activity_kind
 from kizuna.domain.journey_steps import Participant
 from kizuna.domain.messages import DeliveryRecord
 from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions

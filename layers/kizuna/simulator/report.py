@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kizuna.catalog import ENDPOINT_SHARDS
+from kizuna.domain.journey_activities import MESSAGE_KINDS, activity_kind
 from kizuna.domain.journey_metrics import counter
-from kizuna.domain.journey_review import MESSAGE_KINDS, activity_kind
 from kizuna.domain.journey_steps import Participant
 from kizuna.errors import KizunaError
 from kizuna.services import journey_moves

@@ -21,18 +21,10 @@ from tests.e2e.support import until
 pytestmark = pytest.mark.e2e
 
 
-def test_a_published_journey_sends_waits_and_sends_again_then_completes(kizuna, pinpoint, app_id):
-    numbers = [f"+8190444{i:05d}" for i in range(3)]
-    pinpoint.update_endpoints_batch(
-        ApplicationId=app_id,
-        EndpointBatchRequest={
-            "Item": [{"Id": f"j{i}", "ChannelType": "SMS", "Address": n} for i, n in enumerate(numbers)]
-        },
-    )
-    segment = pinpoint.create_segment(
-        ApplicationId=app_id,
-        WriteSegmentRequest={"Name": "all", "Dimensions": {"Demographic": {"Channel": {"Values": ["SMS"]}}}},
-    )["SegmentResponse"]["Id"]
+def test_a_published_journey_sends_waits_and_sends_again_then_completes(
+    kizuna, pinpoint, app_id, sms_endpoints, sms_segment
+):
+    numbers = sms_endpoints("j", "+8190444", 3)
     hello, bye = f"hello-{uuid.uuid4().hex[:6]}", f"bye-{uuid.uuid4().hex[:6]}"
     pinpoint.create_sms_template(TemplateName=hello, SMSTemplateRequest={"Body": "ご登録ありがとうございます"})
     pinpoint.create_sms_template(TemplateName=bye, SMSTemplateRequest={"Body": "その後いかがですか"})
@@ -43,7 +35,7 @@ def test_a_published_journey_sends_waits_and_sends_again_then_completes(kizuna, 
             "Name": "ようこそ",
             "State": "ACTIVE",
             "StartActivity": "hello",
-            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}},
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": sms_segment}},
             "Activities": {
                 "hello": {"SMS": {"TemplateName": hello, "NextActivity": "wait"}},
                 "wait": {"Wait": {"WaitTime": {"WaitFor": "PT3S"}, "NextActivity": "bye"}},
@@ -68,18 +60,10 @@ def test_a_published_journey_sends_waits_and_sends_again_then_completes(kizuna, 
     assert all(kizuna.sandbox.count(n, "ご登録ありがとうございます") == 1 for n in numbers)  # nothing sent twice
 
 
-def test_a_survey_journey_branches_on_the_replies_posted_to_the_inbound_webhook(kizuna, pinpoint, app_id):
-    numbers = [f"+8190555{i:05d}" for i in range(3)]  # A answers はい, B answers 2, C does not answer
-    pinpoint.update_endpoints_batch(
-        ApplicationId=app_id,
-        EndpointBatchRequest={
-            "Item": [{"Id": f"s{i}", "ChannelType": "SMS", "Address": n} for i, n in enumerate(numbers)]
-        },
-    )
-    segment = pinpoint.create_segment(
-        ApplicationId=app_id,
-        WriteSegmentRequest={"Name": "all", "Dimensions": {"Demographic": {"Channel": {"Values": ["SMS"]}}}},
-    )["SegmentResponse"]["Id"]
+def test_a_survey_journey_branches_on_the_replies_posted_to_the_inbound_webhook(
+    kizuna, pinpoint, app_id, sms_endpoints, sms_segment
+):
+    numbers = sms_endpoints("s", "+8190555", 3)  # A answers はい, B answers 2, C does not answer
     texts = {
         "ask": "ご満足いただけましたか？ 1: はい 2: いいえ",
         "yes": "ありがとうございます！",
@@ -107,7 +91,7 @@ def test_a_survey_journey_branches_on_the_replies_posted_to_the_inbound_webhook(
             "Name": "満足度調査",
             "State": "ACTIVE",
             "StartActivity": "ask",
-            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}},
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": sms_segment}},
             "Activities": {
                 "ask": {"SMS": {"TemplateName": names["ask"], "NextActivity": "answer"}},
                 "answer": {
@@ -144,18 +128,10 @@ def test_a_survey_journey_branches_on_the_replies_posted_to_the_inbound_webhook(
         ]
 
 
-def test_a_finished_journeys_run_and_execution_metrics_through_the_stock_client(kizuna, pinpoint, app_id):
-    numbers = [f"+8190556{i:05d}" for i in range(4)]
-    pinpoint.update_endpoints_batch(
-        ApplicationId=app_id,
-        EndpointBatchRequest={
-            "Item": [{"Id": f"m{i}", "ChannelType": "SMS", "Address": n} for i, n in enumerate(numbers)]
-        },
-    )
-    segment = pinpoint.create_segment(
-        ApplicationId=app_id,
-        WriteSegmentRequest={"Name": "all", "Dimensions": {"Demographic": {"Channel": {"Values": ["SMS"]}}}},
-    )["SegmentResponse"]["Id"]
+def test_a_finished_journeys_run_and_execution_metrics_through_the_stock_client(
+    kizuna, pinpoint, app_id, sms_endpoints, sms_segment
+):
+    numbers = sms_endpoints("m", "+8190556", 4)
     a, b = f"a-{uuid.uuid4().hex[:6]}", f"b-{uuid.uuid4().hex[:6]}"
     pinpoint.create_sms_template(TemplateName=a, SMSTemplateRequest={"Body": "クーポンA"})
     pinpoint.create_sms_template(TemplateName=b, SMSTemplateRequest={"Body": "クーポンB"})
@@ -165,7 +141,7 @@ def test_a_finished_journeys_run_and_execution_metrics_through_the_stock_client(
             "Name": "ABテスト",
             "State": "ACTIVE",
             "StartActivity": "split",
-            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}},
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": sms_segment}},
             "Activities": {
                 "split": {
                     "RandomSplit": {
@@ -211,15 +187,9 @@ def test_a_finished_journeys_run_and_execution_metrics_through_the_stock_client(
 
 
 def test_an_event_started_journey_sends_its_first_sms_within_seconds_of_put_events_once_per_event(
-    kizuna, pinpoint, app_id
+    kizuna, pinpoint, app_id, sms_endpoints
 ):
-    numbers = [f"+8190557{i:05d}" for i in range(2)]
-    pinpoint.update_endpoints_batch(
-        ApplicationId=app_id,
-        EndpointBatchRequest={
-            "Item": [{"Id": f"ev{i}", "ChannelType": "SMS", "Address": n} for i, n in enumerate(numbers)]
-        },
-    )
+    numbers = sms_endpoints("ev", "+8190557", 2)
     hello, later = f"hello-{uuid.uuid4().hex[:6]}", f"later-{uuid.uuid4().hex[:6]}"
     pinpoint.create_sms_template(TemplateName=hello, SMSTemplateRequest={"Body": "ご購入ありがとうございます"})
     pinpoint.create_sms_template(TemplateName=later, SMSTemplateRequest={"Body": "商品はいかがでしたか"})

@@ -14,18 +14,10 @@ from tests.e2e.test_campaigns_api import CustomChannel
 pytestmark = pytest.mark.e2e
 
 
-def test_a_custom_activity_posts_signed_deliveries_and_counts_into_the_journeys_daily_cap(kizuna, pinpoint, app_id):
-    numbers = [f"+8190555{i:05d}" for i in range(3)]
-    pinpoint.update_endpoints_batch(
-        ApplicationId=app_id,
-        EndpointBatchRequest={
-            "Item": [{"Id": f"c{i}", "ChannelType": "SMS", "Address": n} for i, n in enumerate(numbers)]
-        },
-    )
-    segment = pinpoint.create_segment(
-        ApplicationId=app_id,
-        WriteSegmentRequest={"Name": "all", "Dimensions": {"Demographic": {"Channel": {"Values": ["SMS"]}}}},
-    )["SegmentResponse"]["Id"]
+def test_a_custom_activity_posts_signed_deliveries_and_counts_into_the_journeys_daily_cap(
+    kizuna, pinpoint, app_id, sms_endpoints, sms_segment
+):
+    numbers = sms_endpoints("c", "+8190555", 3)
     pinpoint.create_sms_template(TemplateName="capped-followup", SMSTemplateRequest={"Body": "上限で送られない"})
     secrets = boto3.client("secretsmanager", endpoint_url=kizuna.aws_endpoint, region_name=REGION)
     channel = CustomChannel(
@@ -38,7 +30,7 @@ def test_a_custom_activity_posts_signed_deliveries_and_counts_into_the_journeys_
                 "Name": "クーポン",
                 "State": "ACTIVE",
                 "StartActivity": "hook",
-                "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}},
+                "StartCondition": {"SegmentStartCondition": {"SegmentId": sms_segment}},
                 "Limits": {"DailyCap": 1},
                 "Activities": {
                     "hook": {

@@ -1,8 +1,8 @@
 """SigV4's 5-minute window, through the management API itself: a request signed by the stock client is replayed to
 the API function later (or earlier) than it was signed.
 
-tests/unit/test_sigv4.py covers verify_request on its own (exactly 5 minutes accepted, 5 min + 1 s refused either
-way for X-Amz-Date, a stale request never reaching the key store). What it leaves out, and this module adds: the
+tests/unit/test_sigv4_*.py cover verify_request on its own (exactly 5 minutes accepted, 5 min + 1 s refused either
+way for X-Amz-Date, a stale request never reaching the key store). What they leave out, and this module adds: the
 same through the resolver (403 in Pinpoint's error shape, nothing written), the `Date`-header variant of the window,
 and what a replay inside the window does.
 

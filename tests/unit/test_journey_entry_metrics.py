@@ -12,7 +12,7 @@ import pytest
 from kizuna.catalog import ENDPOINT_SHARDS
 from kizuna.domain.journey_metrics import journey_metrics
 from kizuna.domain.sharding import endpoint_shard
-from kizuna.services import journey_runs
+from kizuna.services import journey_runs, journey_segment_entry
 from kizuna.services.endpoints import update_endpoint
 from kizuna.services.segments import create_segment
 from tests.unit.journey_harness import ARN, Setup, sms
@@ -67,7 +67,7 @@ def test_an_event_entry_counts_each_event_once_with_the_reason_its_endpoint_did_
 def tight_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every wake-up runs out of time after one entry batch of two members."""
     monkeypatch.setattr(journey_runs, "SHARD_BUDGET", timedelta(0))
-    monkeypatch.setattr(journey_runs, "ENTRY_BATCH", 2)
+    monkeypatch.setattr(journey_segment_entry, "ENTRY_BATCH", 2)
 
 
 @pytest.mark.usefixtures("tight_budget")

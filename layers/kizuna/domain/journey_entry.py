@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
-
+from kizuna.domain.journey_activities import parse_duration
 from kizuna.domain.segments import compile_event_dimensions
 from kizuna.errors import KizunaError
 
@@ -46,7 +45,6 @@ REFUSALS: dict[str, str] = {"ACTIVE": ACTIVE_REJECTED, "CAP": CAP_EXCEEDED, "INT
 PRODUCED, OPTED_OUT, INACTIVE = "ENDPOINT_PRODUCED", "ENDPOINT_OPT_OUT", "ENDPOINT_INACTIVE"
 FILTERED_OUT, DUPLICATE = "FILTERED_OUT_BY_SEGMENT", "DUPLICATE_ENDPOINT"
 ENTRY_METRICS = (PRODUCED, OPTED_OUT, INACTIVE, FILTERED_OUT, DUPLICATE)
-_DURATION = TypeAdapter(timedelta)
 
 
 @dataclass(frozen=True)
@@ -64,8 +62,8 @@ def rules_of(journey: dict[str, Any]) -> EntryRules:
     segment_start = segment_start_of(journey) is not None
     return EntryRules(
         cap=1 if cap is None else int(cap),
-        interval=duration(limits.get("EndpointReentryInterval")),
-        refresh=duration(journey.get("RefreshFrequency")) if segment_start else None,
+        interval=parse_duration(limits.get("EndpointReentryInterval")),
+        refresh=parse_duration(journey.get("RefreshFrequency")) if segment_start else None,
         on_segment_update=bool(journey.get("RefreshOnSegmentUpdate")) and segment_start,
     )
 
@@ -114,16 +112,6 @@ def event_key(endpoint_id: str, event_id: str) -> str:
     return f"event:{endpoint_id}:{event_id}"
 
 
-def duration(value: Any) -> timedelta | None:
-    """An ISO 8601 duration (P1D, PT1H, ...) as a timedelta; None: absent or unreadable."""
-    if not isinstance(value, str) or not value.startswith("P"):
-        return None
-    try:
-        return _DURATION.validate_python(value)
-    except ValidationError:
-        return None
-
-
 def entry_findings(journey: dict[str, Any]) -> list[tuple[str, str]]:
     """The review's errors about entry, as (code, message): re-entry limits, segment refresh, the event filter."""
     found: list[tuple[str, str]] = []
@@ -132,12 +120,12 @@ def entry_findings(journey: dict[str, Any]) -> list[tuple[str, str]]:
     if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= MAX_REENTRY_CAP):
         found.append(("BAD_REENTRY", f"Limits.EndpointReentryCap is 0 (no limit) to {MAX_REENTRY_CAP}; got {cap!r}"))
     interval = limits.get("EndpointReentryInterval")
-    if interval is not None and not (duration(interval) or timedelta()) > timedelta():
+    if interval is not None and not (parse_duration(interval) or timedelta()) > timedelta():
         found.append(("BAD_REENTRY", f"Limits.EndpointReentryInterval is an ISO 8601 duration such as PT1H; got "
                       f"{interval!r}"))  # fmt: skip
     refresh = journey.get("RefreshFrequency")
     if refresh is not None:
-        every = duration(refresh)
+        every = parse_duration(refresh)
         if every is None or every < MIN_REFRESH:
             found.append(("BAD_REFRESH", f"RefreshFrequency is an ISO 8601 duration of at least PT1H; got {refresh!r}"))
         elif segment_start_of(journey) is None:

@@ -25,8 +25,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kizuna.domain.journey_activities import activity_kind
 from kizuna.domain.journey_entry import ENTRY_METRICS
-from kizuna.domain.journey_review import activity_kind
 from kizuna.domain.journey_steps import Participant, Step
 
 ENTERED, LEFT = "ENDPOINT_ENTERED", "ENDPOINT_LEFT"

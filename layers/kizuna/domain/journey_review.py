@@ -12,39 +12,41 @@ Kizuna does not run (PUSH, ContactCenter), malformed CUSTOM activities, limits, 
 and schedule time zone. Recommendations: no end time, no quiet time, no holdout, OpenHours or ClosedDays without
 `SendingSchedule: true` (which they need to apply), LocalTime without a Schedule start or end, a TimeframeCap
 missing its Cap or Days (it is off).
+
+This module holds the findings, the activities' and the graph's checks; the journey-wide settings' checks and the
+recommendations are in kizuna.domain.journey_review_settings, how activity documents read in
+kizuna.domain.journey_activities.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
-
-from kizuna.domain.campaign_schedule import resolve_zone
+from kizuna.domain import journey_review_settings as settings
 from kizuna.domain.custom_delivery import journey_activity_problems
-from kizuna.domain.journey_entry import entry_findings
-from kizuna.domain.journey_hours import schedule_problems
-from kizuna.domain.journey_schedule import window_of
-from kizuna.errors import KizunaError
+from kizuna.domain.journey_activities import (
+    MAX_DURATION,
+    MESSAGE_KINDS,
+    UNSUPPORTED_KINDS,
+    activity_kind,
+    find_loops,
+    longest_wait,
+    next_activities,
+    parse_duration,
+    parse_timestamp,
+    reachable,
+    wait_of,
+)
 
 MAX_ACTIVITIES = 40
-MAX_DURATION = timedelta(days=540)
 MAX_MULTI_CONDITION_BRANCHES = 4
 MAX_RANDOM_SPLIT_BRANCHES = 5
 MAX_ACTIVITY_ID_CHARS = 100
-# Pinpoint's JourneyLimits ranges (DailyCap and TotalCap: 0 = no limit); MessagesPerSecond as the campaigns'.
-LIMIT_RANGES = {"DailyCap": (0, 100), "TotalCap": (0, 100), "MessagesPerSecond": (1, 20_000)}
-TIMEFRAME_RANGES = {"Cap": (0, 100), "Days": (0, 30)}  # JourneyTimeframeCap: 0 = no limit
-
-MESSAGE_KINDS = ("SMS", "EMAIL", "CUSTOM", "VOICE", "WHATSAPP")  # VOICE and WHATSAPP are Kizuna's extensions
-FLOW_KINDS = ("Wait", "ConditionalSplit", "MultiCondition", "RandomSplit", "Holdout")
-UNSUPPORTED_KINDS = ("PUSH", "ContactCenter")
 TEMPLATE_TYPE = {"SMS": "SMS", "EMAIL": "EMAIL", "VOICE": "VOICE", "CUSTOM": None, "WHATSAPP": "WHATSAPP"}
 
-_DURATION = TypeAdapter(timedelta)
 Severity = Literal["ERROR", "RECOMMENDATION"]
 
 
@@ -88,43 +90,6 @@ class Catalog:
     segment_exists: Callable[[str], bool]
 
 
-def activity_kind(activity: dict[str, Any]) -> str | None:
-    """The one kind an activity document holds (None when it holds none or several)."""
-    kinds = [k for k in (*MESSAGE_KINDS, *FLOW_KINDS, *UNSUPPORTED_KINDS) if activity.get(k) is not None]
-    return kinds[0] if len(kinds) == 1 else None
-
-
-def next_activities(activity: dict[str, Any]) -> list[str]:
-    """The activity ids a participant may move to from `activity`, in branch order."""
-    kind = activity_kind(activity)
-    body = (activity.get(kind) or {}) if kind else {}
-    if kind == "ConditionalSplit":
-        targets = [body.get("TrueActivity"), body.get("FalseActivity")]
-    elif kind == "MultiCondition":
-        targets = [b.get("NextActivity") for b in body.get("Branches") or []] + [body.get("DefaultActivity")]
-    elif kind == "RandomSplit":
-        targets = [b.get("NextActivity") for b in body.get("Branches") or []]
-    else:
-        targets = [body.get("NextActivity")]
-    return [t for t in targets if t]
-
-
-def wait_of(activity: dict[str, Any], start: datetime) -> timedelta | None:
-    """How long a participant stays in the activity at most (a Wait, or a split's evaluation wait); None: no wait
-    or an unreadable one (reported by the review)."""
-    kind = activity_kind(activity)
-    body = (activity.get(kind) or {}) if kind else {}
-    wait = body.get("WaitTime") if kind == "Wait" else body.get("EvaluationWaitTime")
-    if not wait:
-        return None
-    if wait.get("WaitFor"):
-        return _duration(wait["WaitFor"])
-    if wait.get("WaitUntil"):
-        until = _timestamp(wait["WaitUntil"])
-        return max(until - start, timedelta()) if until else None
-    return None
-
-
 def review_journey(journey: dict[str, Any], catalog: Catalog, now: datetime) -> Review:
     review = Review()
     activities: dict[str, dict[str, Any]] = journey.get("Activities") or {}
@@ -132,10 +97,10 @@ def review_journey(journey: dict[str, Any], catalog: Catalog, now: datetime) -> 
     _check_size_and_ids(activities, review)
     _check_each_activity(activities, catalog, start, review)
     _check_graph(journey, activities, start, review)
-    _check_start_condition(journey, catalog, review)
-    _check_schedule(journey, now, review)
-    _check_sending(journey, review)
-    _recommend(journey, activities, review)
+    settings.check_start_condition(journey, catalog, review)
+    settings.check_schedule(journey, now, review)
+    settings.check_sending(journey, review)
+    settings.add_recommendations(journey, activities, review)
     review.findings = unique(review.findings)
     return review
 
@@ -271,14 +236,14 @@ def _check_wait(
         review.error("BAD_WAIT", f"{field} holds exactly one of WaitFor and WaitUntil", activity_id)
         return
     if wait.get("WaitFor"):
-        length = _duration(wait["WaitFor"])
+        length = parse_duration(wait["WaitFor"])
         if length is None:
             review.error("BAD_WAIT", f"{field}.WaitFor must be an ISO 8601 duration such as P1D or PT2H; got "
                          f"{wait['WaitFor']!r}", activity_id)  # fmt: skip
         elif length > MAX_DURATION:
             review.error("TOO_LONG", f"{field}.WaitFor is longer than 540 days", activity_id)
         return
-    until = _timestamp(wait["WaitUntil"])
+    until = parse_timestamp(wait["WaitUntil"])
     if until is None:
         review.error("BAD_WAIT", f"{field}.WaitUntil must be an ISO 8601 timestamp", activity_id)
     elif until - start > MAX_DURATION:
@@ -299,179 +264,24 @@ def _check_graph(
                 review.error("UNKNOWN_ACTIVITY", f"Next activity {target!r} does not exist", activity_id)
     if first not in activities:
         return
-    reached = _reachable(first, activities)
+    reached = reachable(first, activities)
     for activity_id in activities:
         if activity_id not in reached:
             review.error("UNREACHABLE", "No path from the start activity reaches this activity", activity_id)
-    loops = _loops(first, activities)
+    loops = find_loops(first, activities)
     for loop in loops:
         if not any(wait_of(activities[a], start) for a in loop):
             review.error("LOOP_WITHOUT_WAIT", "A loop through " + " → ".join(loop) + " never waits", loop[0])
     if loops and not (journey.get("Schedule") or {}).get("EndTime"):
         review.error("LOOP_WITHOUT_END", "A journey with a loop needs Schedule.EndTime (at most 540 days ahead)")
     elif not loops:
-        longest = _longest_wait(first, activities, start, {})
+        longest = longest_wait(first, activities, start, {})
         if longest > MAX_DURATION:
             review.error("TOO_LONG", f"The longest path waits {longest.days} days; the limit is 540")
 
 
-def _check_start_condition(journey: dict[str, Any], catalog: Catalog, review: Review) -> None:
-    condition = journey.get("StartCondition") or {}
-    segment = (condition.get("SegmentStartCondition") or {}).get("SegmentId")
-    event = condition.get("EventStartCondition") or {}
-    if not segment and not event:
-        review.error("NO_START_CONDITION", "StartCondition names a segment (SegmentStartCondition) or an event "
-                     "(EventStartCondition)")  # fmt: skip
-    if segment and event:
-        review.error("BAD_START_CONDITION", "StartCondition holds a segment or an event start, not both")
-    for segment_id in (segment, event.get("SegmentId")):
-        if segment_id and not catalog.segment_exists(segment_id):
-            review.error("UNKNOWN_SEGMENT", f"StartCondition segment {segment_id!r} does not exist")
-    if event and not ((event.get("EventFilter") or {}).get("Dimensions") or {}).get("EventType"):
-        review.error("NO_EVENT_TYPE", "EventStartCondition.EventFilter.Dimensions.EventType names the event types")
-    for code, message in entry_findings(journey):  # re-entry limits, segment refresh, the event filter
-        review.error(code, message)
-
-
-def _check_schedule(journey: dict[str, Any], now: datetime, review: Review) -> None:
-    schedule = journey.get("Schedule") or {}
-    begin = _timestamp(schedule["StartTime"]) if schedule.get("StartTime") else now
-    end = _timestamp(schedule["EndTime"]) if schedule.get("EndTime") else None
-    if schedule.get("StartTime") and begin is None or schedule.get("EndTime") and end is None:
-        review.error("BAD_SCHEDULE", "Schedule.StartTime and Schedule.EndTime are ISO 8601 timestamps")
-        return
-    window = window_of(journey)
-    if window.local:  # wall clocks: compare them as the participants will read them
-        begin, end = window.start or now.astimezone(window.zone).replace(tzinfo=None), window.end
-    if end is not None and begin is not None:
-        if end <= begin:
-            review.error("BAD_SCHEDULE", "Schedule.EndTime is before its StartTime")
-        elif end - begin > MAX_DURATION:
-            review.error("TOO_LONG", "Schedule runs for more than 540 days")
-        last_end = window.last_end  # with LocalTime, in the last zone to reach it
-        if last_end is not None and last_end <= now:
-            review.error("BAD_SCHEDULE", "Schedule.EndTime has passed" + (" in every time zone" if journey.get(
-                "LocalTime") is True else ""))  # fmt: skip
-    if journey.get("LocalTime") is True and not (schedule.get("StartTime") or schedule.get("EndTime")):
-        review.recommend("LOCAL_TIME_WITHOUT_SCHEDULE", "LocalTime reads Schedule.StartTime and EndTime on each "
-                         "participant's wall clock; this journey has neither, so it changes nothing")  # fmt: skip
-
-
-def _check_sending(journey: dict[str, Any], review: Review) -> None:
-    """Limits, quiet time, open hours, closed days and the zone participants without one are read in."""
-    limits = journey.get("Limits") or {}
-    for name, (low, high) in LIMIT_RANGES.items():
-        value = limits.get(name)
-        if value is not None and not _whole(value, low, high):
-            review.error("BAD_LIMITS", f"Limits.{name} must be a whole number from {low} to {high}; got {value!r}")
-    timeframe = limits.get("TimeframeCap")
-    if timeframe is not None and not isinstance(timeframe, dict):
-        review.error("BAD_LIMITS", f"Limits.TimeframeCap is {{Cap, Days}}; got {timeframe!r}")
-    elif timeframe:
-        for name, (low, high) in TIMEFRAME_RANGES.items():
-            value = timeframe.get(name)
-            if value is not None and not _whole(value, low, high):
-                review.error("BAD_LIMITS", f"Limits.TimeframeCap.{name} must be a whole number from {low} to {high}; "
-                             f"got {value!r}")  # fmt: skip
-        if bool(timeframe.get("Cap")) != bool(timeframe.get("Days")):
-            review.recommend("TIMEFRAME_CAP_OFF", "Limits.TimeframeCap applies only with both Cap and Days above 0 "
-                             "(at most Cap messages in any Days days); with either 0 or unset it is off")  # fmt: skip
-    for code, message in schedule_problems(journey):
-        review.error(code, message)
-    try:
-        resolve_zone((journey.get("Schedule") or {}).get("Timezone"))
-    except KizunaError as exc:
-        review.error("BAD_SCHEDULE", exc.message)
-    advanced = [*(journey.get("OpenHours") or {}).values(), *(journey.get("ClosedDays") or {}).values()]
-    if any(advanced) and journey.get("SendingSchedule") is not True:
-        review.recommend("SENDING_SCHEDULE_OFF", "OpenHours and ClosedDays apply only with SendingSchedule: true; "
-                         "without it they are ignored")  # fmt: skip
-
-
-def _whole(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _recommend(journey: dict[str, Any], activities: dict[str, dict[str, Any]], review: Review) -> None:
-    if not (journey.get("Schedule") or {}).get("EndTime"):
-        review.recommend("NO_END_TIME", "Set Schedule.EndTime: without it the journey runs until it is stopped")
-    quiet = journey.get("QuietTime") or {}
-    if not (quiet.get("Start") and quiet.get("End")):
-        review.recommend("NO_QUIET_TIME", "Set QuietTime so that no one is messaged at night")
-    if not any(activity_kind(a) == "Holdout" for a in activities.values()):
-        review.recommend("NO_HOLDOUT", "Add a Holdout activity to measure what the journey changes")
-
-
-# -- graph helpers ------------------------------------------------------------------------------------------------
-
-
-def _reachable(first: str, activities: dict[str, dict[str, Any]]) -> set[str]:
-    seen, stack = {first}, [first]
-    while stack:
-        for target in next_activities(activities[stack.pop()]):
-            if target in activities and target not in seen:
-                seen.add(target)
-                stack.append(target)
-    return seen
-
-
-def _loops(first: str, activities: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """One loop (as the path around it) per back edge found from the start activity."""
-    loops: list[list[str]] = []
-    path: list[str] = []
-    on_path: set[str] = set()
-    done: set[str] = set()
-
-    def visit(activity_id: str) -> None:
-        path.append(activity_id)
-        on_path.add(activity_id)
-        for target in next_activities(activities[activity_id]):
-            if target not in activities:
-                continue
-            if target in on_path:
-                loops.append(path[path.index(target) :])
-            elif target not in done:
-                visit(target)
-        on_path.discard(activity_id)
-        path.pop()
-        done.add(activity_id)
-
-    visit(first)
-    return loops
-
-
-def _longest_wait(
-    activity_id: str, activities: dict[str, dict[str, Any]], start: datetime, memo: dict[str, timedelta]
-) -> timedelta:
-    """The longest sum of waits along any path from `activity_id` (the graph has no loops here)."""
-    if activity_id not in memo:
-        activity = activities[activity_id]
-        after = [_longest_wait(t, activities, start, memo) for t in next_activities(activity) if t in activities]
-        memo[activity_id] = (wait_of(activity, start) or timedelta()) + max(after, default=timedelta())
-    return memo[activity_id]
-
-
-def _duration(value: str) -> timedelta | None:
-    if not isinstance(value, str) or not value.startswith("P"):
-        return None
-    try:
-        return _DURATION.validate_python(value)
-    except ValidationError:
-        return None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Pinpoint reads a zoneless time as UTC
-
-
 def _schedule_start(journey: dict[str, Any], now: datetime) -> datetime:
-    start = _timestamp((journey.get("Schedule") or {}).get("StartTime"))
+    start = parse_timestamp((journey.get("Schedule") or {}).get("StartTime"))
     return start or now
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from kizuna.domain.journey_review import MESSAGE_KINDS, activity_kind, wait_of
+from kizuna.domain.journey_activities import MESSAGE_KINDS, activity_kind, wait_of
 
 MAX_STEPS = 100
 KEPT_ENTRY_KEYS = 10  # a participant remembers the keys of its latest entries (replays are recognised by them)

@@ -15,7 +15,8 @@ from kizuna.catalog import FUNCTIONS
 from kizuna.clock import Clock, VirtualClock
 from kizuna.journey_state_machine import definition
 from kizuna.local.lambda_context import LOCAL_ACCOUNT_ID, LocalLambdaContext, local_region
-from kizuna.local.step_functions import Execution, LocalStateMachine, StatesError
+from kizuna.local.states_language import StatesError
+from kizuna.local.step_functions import Execution, LocalStateMachine
 
 STATE_MACHINE_NAME = "kizuna-journeys"
 

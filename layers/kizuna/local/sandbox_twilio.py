@@ -12,6 +12,7 @@ Behaviour:
 - Test controls: `requests`, `count(to, body)`, `wait_for_idle()`, and runtime knobs `rate_limit_per_sender`,
   `fail_ratio_5xx`, `fail_ratio_20429`, `timeout_ratio`, `seed`, `callbacks_enabled`, `destination_outcomes`,
   `failure_ratio`/`failure_outcome`; `simulate_inbound()` posts a signed inbound-message webhook.
+- WhatsApp (`sandbox.contents`, kizuna.local.sandbox_twilio_whatsapp): Content API templates, Meta's 24-hour window.
 - Calls (`sandbox.calls`, kizuna.local.sandbox_twilio_calls): create/fetch/update/list, `call_outcomes`, simulated
   inbound calls following TwiML (`simulate_inbound_call`), on simulated time (`call_time_scale`).
 """
@@ -19,7 +20,6 @@ Behaviour:
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import re
 import secrets
@@ -28,36 +28,28 @@ import threading
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
-from datetime import UTC
 from types import TracebackType
 from typing import Any
 
 import requests as http
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from kizuna.clock import Clock, SystemClock
 from kizuna.local.sandbox_twilio_calls import SandboxCalls
 from kizuna.local.sandbox_twilio_delivery import CallbackAttempt, DeliveryEngine
+from kizuna.local.sandbox_twilio_http import HttpThread, json_response
 from kizuna.local.sandbox_twilio_model import (
-    ALPHANUMERIC_ID,
     API_PREFIX,
-    API_VERSION,
-    DELIVERY_ERRORS,
-    MAGIC_FROM,
-    MAGIC_TO,
-    MAX_BODY,
-    MAX_VALIDITY_PERIOD,
     VALID_FROM,
     WHATSAPP,
-    WHATSAPP_WINDOW_S,
     RecordedRequest,
     SandboxMessage,
     TwilioApiError,
-    is_address,
     list_page,
     new_sid,
+    validate_create,
 )
+from kizuna.local.sandbox_twilio_whatsapp import SandboxWhatsApp
 from kizuna.sms_segments import count_segments
 
 __all__ = ["SandboxTwilio", "VALID_FROM", "RecordedRequest", "SandboxMessage", "CallbackAttempt"]
@@ -66,12 +58,6 @@ _LIST = re.compile(rf"^{API_PREFIX}/(?P<account>[^/]+)/Messages\.json$")
 _ONE = re.compile(rf"^{API_PREFIX}/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
 # The Content API (content.twilio.com): a template's WhatsApp approval, as Meta decided it.
 _APPROVAL = re.compile(r"^/v1/Content/(?P<sid>HX[0-9a-fA-F]{32})/ApprovalRequests$")
-_PRICE_PER_SEGMENT = 0.0079
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 class SandboxTwilio:
@@ -109,10 +95,9 @@ class SandboxTwilio:
         self.timeout_mode = "hang"  # "hang": accept, stall `timeout_hang_s`, then drop; "close": drop at once
         self.timeout_hang_s = timeout_hang_s
         self.callbacks_enabled = True
-        # WhatsApp: Content API templates (sid -> {"body": "…{{1}}…", "status": "approved"}), and each
-        # conversation's last inbound message, which opens Meta's 24-hour window for free-form text (else 63016).
-        self.contents: dict[str, dict[str, str]] = {}
-        self._last_inbound: dict[tuple[str, str], float] = {}
+        # WhatsApp: Content API templates (sid -> {"body": "…{{1}}…", "status": "approved"}) and the 24-hour window.
+        self.whatsapp = SandboxWhatsApp()
+        self.contents = self.whatsapp.contents
         # delivery outcomes: exact destinations, else a random share ends in `failure_outcome`
         self.destination_outcomes: dict[str, tuple[str, int]] = {}
         self.failure_ratio = 0.0
@@ -132,8 +117,7 @@ class SandboxTwilio:
             retry_backoff_s=callback_retry_backoff_s,
             timeout_s=callback_timeout_s,
         )
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = HttpThread(self._route, "sandbox-twilio-http")
         self._released = threading.Event()
         # Voice: the Calls API and simulated inbound calls (same account, same phone numbers).
         self.calls = SandboxCalls(
@@ -150,30 +134,22 @@ class SandboxTwilio:
 
     # lifecycle -------------------------------------------------------------------------------------------------
     def start(self) -> str:
-        if self._server is not None:
+        if self._http.bound:
             return self.base_url
         self._released.clear()
-        self._server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self.port = self._server.server_port
+        self.port = self._http.bind(self.host, self.port)
         self._engine.start()
         self.calls.start()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-twilio-http", daemon=True
-        )
-        self._thread.start()
+        self._http.serve()
         return self.base_url
 
     def stop(self) -> None:
-        if self._server is None:
+        if not self._http.bound:
             return
         self._released.set()  # free handlers stalled by timeout_ratio
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._http.stop()
         self._engine.stop()
         self.calls.stop()
-        self._server = self._thread = None
 
     def __enter__(self) -> SandboxTwilio:
         self.start()
@@ -232,35 +208,11 @@ class SandboxTwilio:
         )
         with self._lock:
             self.messages[msg.sid] = msg
-            if from_.startswith(WHATSAPP):  # (business number, user number), both without the prefix
-                key = (to.removeprefix(WHATSAPP), from_.removeprefix(WHATSAPP))
-                self._last_inbound[key] = self.clock.now().timestamp()
-        params = {
-            "MessageSid": msg.sid,
-            "SmsSid": msg.sid,
-            "SmsMessageSid": msg.sid,
-            "AccountSid": self.account_sid,
-            "From": from_,
-            "To": to,
-            "Body": body,
-            "NumMedia": str(num_media),
-            "NumSegments": str(msg.num_segments),
-            "SmsStatus": "received",
-            "ApiVersion": API_VERSION,
-        }
-        if messaging_service_sid:
-            params["MessagingServiceSid"] = messaging_service_sid
-        return self._engine.post_signed(url, params, new_sid("ID"))
+            if from_.startswith(WHATSAPP):
+                self.whatsapp.received(to, from_, self.clock.now().timestamp())
+        return self._engine.post_signed(url, msg.inbound_params(num_media), new_sid("ID"))
 
-    # WSGI ------------------------------------------------------------------------------------------------------
-    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        try:
-            response = self._route(request, environ)
-        except TwilioApiError as e:
-            response = _json(e.body(), e.status, e.headers)
-        return response(environ, start_response)
-
+    # the REST API ----------------------------------------------------------------------------------------------
     def _route(self, request: Request, environ: dict[str, Any]) -> Response:
         auth = request.authorization
         if auth is None or auth.username != self.account_sid or auth.password != self.auth_token:
@@ -268,7 +220,7 @@ class SandboxTwilio:
         path = request.path
         if (answer := self.calls.route(request)) is not None:
             body, status = answer if isinstance(answer, tuple) else (answer, 200)
-            return _json(body, status)
+            return json_response(body, status)
         if (m := _LIST.match(path)) and m["account"] == self.account_sid:
             if request.method == "POST":
                 return self._create(request, environ)
@@ -279,9 +231,9 @@ class SandboxTwilio:
             with self._lock:
                 msg = self.messages.get(m["sid"])
                 if msg is not None:
-                    return _json(msg.to_json(), 200)
+                    return json_response(msg.to_json(), 200)
         if (m := _APPROVAL.match(path)) and request.method == "GET":
-            return self._approval(m["sid"])
+            return json_response(self.whatsapp.approval(m["sid"], self.account_sid), 200)
         raise TwilioApiError(404, 20404, f"The requested resource {path} was not found")
 
     def _roll(self, ratio: float) -> bool:
@@ -298,8 +250,9 @@ class SandboxTwilio:
         body, callback = form.get("Body", ""), form.get("StatusCallback")
         content_sid, variables = form.get("ContentSid"), form.get("ContentVariables")
         if content_sid:
-            body = self._render_content(content_sid, variables)
-        validity = self._validate(to, from_, service, body, form.get("ValidityPeriod"))
+            body = self.whatsapp.render(content_sid, variables)
+        validity = validate_create(to, from_, service, body, form.get("ValidityPeriod"), numbers=self.numbers,
+                                   services=self.messaging_service_sids)  # fmt: skip
         assert to is not None
         self._check_rate(service or from_ or "")
         now = self.clock.now()
@@ -328,48 +281,14 @@ class SandboxTwilio:
                     media_urls=tuple(form.getlist("MediaUrl")),
                 )
             )  # fmt: skip
-            if to.startswith(WHATSAPP) and not content_sid and not self._window_open(to, from_ or ""):
+            whatsapp_text = to.startswith(WHATSAPP) and not content_sid
+            if whatsapp_text and not self.whatsapp.window_open(to, from_ or "", self.clock.now().timestamp()):
                 self._outside_window.add(msg.sid)
             response_body = msg.to_json()
         self._start_progression(msg)
         if self._roll(self.timeout_ratio):
             self._drop_connection(environ)
-        return _json(response_body, 201)
-
-    def _validate(
-        self, to: str | None, from_: str | None, service: str | None, body: str, validity: str | None
-    ) -> int | None:
-        if not to:
-            raise TwilioApiError(400, 21604, "A 'To' phone number is required.")
-        if not from_ and not service:
-            raise TwilioApiError(400, 21603, "A 'From' phone number is required.")
-        if service and service not in self.messaging_service_sids:
-            raise TwilioApiError(400, 21705, "The Messaging Service Sid is invalid.")  # code not verified
-        if from_:
-            if from_ in MAGIC_FROM:
-                code, message = MAGIC_FROM[from_]
-                raise TwilioApiError(400, code, message)
-            if from_.removeprefix(WHATSAPP) not in self.numbers and not ALPHANUMERIC_ID.match(from_):
-                raise TwilioApiError(
-                    400,
-                    21606,
-                    f"The From phone number {from_} is not a valid, SMS-capable "
-                    "inbound phone number or short code for your account.",
-                )
-        if to in MAGIC_TO:
-            code, message = MAGIC_TO[to]
-            raise TwilioApiError(400, code, message)
-        if not is_address(to):
-            raise TwilioApiError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if not body:
-            raise TwilioApiError(400, 21602, "Message body is required.")
-        if len(body) > MAX_BODY:
-            raise TwilioApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
-        if validity is None:
-            return None
-        if not validity.isdigit() or not 1 <= int(validity) <= MAX_VALIDITY_PERIOD:
-            raise TwilioApiError(400, 90007, f"ValidityPeriod must be between 1 and {MAX_VALIDITY_PERIOD}.")
-        return int(validity)
+        return json_response(response_body, 201)
 
     def _check_rate(self, sender: str) -> None:
         limit = self.rate_limit_per_sender
@@ -410,29 +329,6 @@ class SandboxTwilio:
         self._engine.schedule(to_sent, lambda: self._transition(msg.sid, "sent"))
         self._engine.schedule(to_sent + to_final, lambda: self._transition(msg.sid, final, code))
 
-    def _approval(self, sid: str) -> Response:
-        content = self.contents.get(sid)
-        if content is None:
-            raise TwilioApiError(404, 20404, f"The requested resource /v1/Content/{sid} was not found")
-        whatsapp = {"status": content.get("status", "approved"), "name": content.get("name", sid.lower()),
-                    "category": content.get("category", "UTILITY"), "rejection_reason": ""}  # fmt: skip
-        body = {"sid": sid, "account_sid": self.account_sid, "whatsapp": whatsapp,
-                "url": f"https://content.twilio.com/v1/Content/{sid}/ApprovalRequests"}  # fmt: skip
-        return _json(body, 200)
-
-    def _render_content(self, content_sid: str, variables: str | None) -> str:
-        content = self.contents.get(content_sid)
-        if content is None:
-            raise TwilioApiError(400, 21655, f"The Content SID {content_sid} is invalid.")  # code not verified
-        if content.get("status", "approved") != "approved":
-            raise TwilioApiError(400, 63016, "The template is not approved for WhatsApp.")
-        values = json.loads(variables) if variables else {}
-        return re.sub(r"{{(\d+)}}", lambda m: str(values.get(m.group(1), "")), content["body"])
-
-    def _window_open(self, to: str, from_: str) -> bool:
-        opened = self._last_inbound.get((from_.removeprefix(WHATSAPP), to.removeprefix(WHATSAPP)))
-        return opened is not None and self.clock.now().timestamp() - opened < WHATSAPP_WINDOW_S
-
     def _outcome(self, to: str) -> tuple[str, int | None]:
         if to in self.destination_outcomes:
             return self.destination_outcomes[to]
@@ -444,43 +340,13 @@ class SandboxTwilio:
         now = self.clock.now()
         with self._lock:
             msg = self.messages[sid]
-            msg.status, msg.date_updated = status, now
-            msg.history.append(status)
-            if status == "queued" and msg.messaging_service_sid:
-                msg.from_ = msg.from_ or next(iter(sorted(self.numbers)), "")
-                msg.num_segments = count_segments(msg.body).segments
-            if status == "sent":
-                msg.date_sent = now
-                msg.price = f"-{_PRICE_PER_SEGMENT * msg.num_segments:.5f}"
-            if error_code is not None:
-                msg.error_code = error_code
-                msg.error_message = DELIVERY_ERRORS.get(error_code, "Delivery failed")
+            msg.move_to(status, now, error_code, self.numbers)
             if not msg.status_callback or not self.callbacks_enabled:
                 return
-            params = {
-                "MessageSid": msg.sid,
-                "SmsSid": msg.sid,
-                "SmsStatus": status,
-                "MessageStatus": status,
-                "AccountSid": msg.account_sid,
-                "From": msg.from_,
-                "To": msg.to,
-                "ApiVersion": API_VERSION,
-            }
-            if msg.messaging_service_sid:
-                params["MessagingServiceSid"] = msg.messaging_service_sid
-            if msg.error_code is not None:
-                params["ErrorCode"] = str(msg.error_code)
-            if status in ("delivered", "undelivered"):
-                params["RawDlrDoneDate"] = now.astimezone(UTC).strftime("%y%m%d%H%M")
-            url = msg.status_callback
+            params, url = msg.callback_params(now), msg.status_callback
         self._engine.enqueue_callback(sid, url, params, new_sid("ID"))
 
     def _list(self, request: Request) -> Response:
         with self._lock:
             messages = list(self.messages.values())
-        return _json(list_page(messages, request.args, self.account_sid), 200)
-
-
-def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
+        return json_response(list_page(messages, request.args, self.account_sid), 200)

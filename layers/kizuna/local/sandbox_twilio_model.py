@@ -1,7 +1,8 @@
-"""Sandbox Twilio: the message record, Twilio's JSON shapes and the test-credential magic numbers.
+"""Sandbox Twilio: the message record and its status changes, Twilio's JSON shapes, the test-credential magic
+numbers and the create request's checks.
 
 Magic numbers follow Twilio's "test inputs for SMS" table (test credentials): the 4xx outcomes are synchronous
-400 responses to the create request, exactly as with Twilio's test credentials.
+400 responses to the create request (`validate_create`), exactly as with Twilio's test credentials.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
+
+from kizuna.sms_segments import count_segments
 
 API_VERSION = "2010-04-01"
 API_PREFIX = f"/{API_VERSION}/Accounts"
@@ -66,6 +69,7 @@ MAX_BODY = 1600
 WHATSAPP = "whatsapp:"
 WHATSAPP_WINDOW_S = 24 * 3600
 MAX_VALIDITY_PERIOD = 36000  # seconds: Twilio keeps a message queued at most 10 h
+PRICE_PER_SEGMENT = 0.0079
 
 
 def new_sid(prefix: str) -> str:
@@ -99,6 +103,51 @@ class TwilioApiError(Exception):
         }
 
 
+def validate_create(
+    to: str | None,
+    from_: str | None,
+    service: str | None,
+    body: str,
+    validity: str | None,
+    *,
+    numbers: set[str],
+    services: set[str],
+) -> int | None:
+    """Refuse a create request as Twilio does, synchronously (the account's phone `numbers` and messaging
+    `services`); returns its ValidityPeriod in seconds, if it has one."""
+    if not to:
+        raise TwilioApiError(400, 21604, "A 'To' phone number is required.")
+    if not from_ and not service:
+        raise TwilioApiError(400, 21603, "A 'From' phone number is required.")
+    if service and service not in services:
+        raise TwilioApiError(400, 21705, "The Messaging Service Sid is invalid.")  # code not verified
+    if from_:
+        if from_ in MAGIC_FROM:
+            code, message = MAGIC_FROM[from_]
+            raise TwilioApiError(400, code, message)
+        if from_.removeprefix(WHATSAPP) not in numbers and not ALPHANUMERIC_ID.match(from_):
+            raise TwilioApiError(
+                400,
+                21606,
+                f"The From phone number {from_} is not a valid, SMS-capable "
+                "inbound phone number or short code for your account.",
+            )
+    if to in MAGIC_TO:
+        code, message = MAGIC_TO[to]
+        raise TwilioApiError(400, code, message)
+    if not is_address(to):
+        raise TwilioApiError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if not body:
+        raise TwilioApiError(400, 21602, "Message body is required.")
+    if len(body) > MAX_BODY:
+        raise TwilioApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    if validity is None:
+        return None
+    if not validity.isdigit() or not 1 <= int(validity) <= MAX_VALIDITY_PERIOD:
+        raise TwilioApiError(400, 90007, f"ValidityPeriod must be between 1 and {MAX_VALIDITY_PERIOD}.")
+    return int(validity)
+
+
 @dataclass
 class SandboxMessage:
     sid: str
@@ -123,6 +172,21 @@ class SandboxMessage:
     @property
     def uri(self) -> str:
         return f"{API_PREFIX}/{self.account_sid}/Messages/{self.sid}.json"
+
+    def move_to(self, status: str, now: datetime, error_code: int | None, numbers: Iterable[str]) -> None:
+        """One step of its status path; a messaging service's message gets its sender (one of `numbers`) and its
+        segment count when it is queued, as Twilio's do."""
+        self.status, self.date_updated = status, now
+        self.history.append(status)
+        if status == "queued" and self.messaging_service_sid:
+            self.from_ = self.from_ or next(iter(sorted(numbers)), "")
+            self.num_segments = count_segments(self.body).segments
+        if status == "sent":
+            self.date_sent = now
+            self.price = f"-{PRICE_PER_SEGMENT * self.num_segments:.5f}"
+        if error_code is not None:
+            self.error_code = error_code
+            self.error_message = DELIVERY_ERRORS.get(error_code, "Delivery failed")
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -150,6 +214,45 @@ class SandboxMessage:
             "to": self.to,
             "uri": self.uri,
         }
+
+    def callback_params(self, now: datetime) -> dict[str, str]:
+        """The form of the status callback Twilio posts when the message reached its status `now`."""
+        params = {
+            "MessageSid": self.sid,
+            "SmsSid": self.sid,
+            "SmsStatus": self.status,
+            "MessageStatus": self.status,
+            "AccountSid": self.account_sid,
+            "From": self.from_,
+            "To": self.to,
+            "ApiVersion": API_VERSION,
+        }
+        if self.messaging_service_sid:
+            params["MessagingServiceSid"] = self.messaging_service_sid
+        if self.error_code is not None:
+            params["ErrorCode"] = str(self.error_code)
+        if self.status in ("delivered", "undelivered"):
+            params["RawDlrDoneDate"] = now.astimezone(UTC).strftime("%y%m%d%H%M")
+        return params
+
+    def inbound_params(self, num_media: int) -> dict[str, str]:
+        """The form of the webhook Twilio posts for an inbound (received) message."""
+        params = {
+            "MessageSid": self.sid,
+            "SmsSid": self.sid,
+            "SmsMessageSid": self.sid,
+            "AccountSid": self.account_sid,
+            "From": self.from_,
+            "To": self.to,
+            "Body": self.body,
+            "NumMedia": str(num_media),
+            "NumSegments": str(self.num_segments),
+            "SmsStatus": "received",
+            "ApiVersion": API_VERSION,
+        }
+        if self.messaging_service_sid:
+            params["MessagingServiceSid"] = self.messaging_service_sid
+        return params
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""What a journey's conditions are evaluated against during one move (kizuna.services.journey_runs._move):
+"""What a journey's conditions are evaluated against during one move (kizuna.services.journey_moves.move):
 segment membership and dimensions of the endpoint, the delivery records of the participant's earlier messages, and
 what it did in answer (replies, clicks, custom events: kizuna.services.journey_engagement).
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from kizuna.domain.journey_review import activity_kind
+from kizuna.domain.journey_activities import activity_kind
 from kizuna.domain.journey_steps import Participant
 from kizuna.domain.messages import DeliveryRecord
 from kizuna.domain.segments import Predicate, compile_dimensions, compile_event_dimensions

@@ -39,8 +39,8 @@ from aws_lambda_powertools import Logger
 
 from kizuna.catalog import MESSAGE_RETENTION_DAYS
 from kizuna.clock import Clock
+from kizuna.domain.journey_activities import activity_kind, wait_of
 from kizuna.domain.journey_entry import event_start_of
-from kizuna.domain.journey_review import activity_kind, wait_of
 from kizuna.ports import EndpointStore, JourneyStore
 from kizuna.ports_journeys import Asked, EndpointEvent, EngagementStore, Reply
 

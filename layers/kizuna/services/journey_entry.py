@@ -13,7 +13,7 @@ kizuna.services.journey_engagement.event_index_entry); for each whose `EventFilt
   segment journeys only);
 - the entry rules decide (kizuna.domain.journey_entry): a first entry, a re-entry the limits allow, or a refusal
   (still in the journey; the cap or the interval), counted once per event in the run's execution metrics;
-- an entrant is moved through its first steps at once, by the engine's own move (kizuna.services.journey_runs._move:
+- an entrant is moved through its first steps at once, by the engine's own move (kizuna.services.journey_moves.move:
   the same sends, quiet time and counts as a wake-up), so its first message is queued within the request;
 - if it then waits, the run's loop must wake by then: the run's wake record asks for it and starts an execution of
   the run when the sleeping one would wake later (kizuna.services.journey_wakes).
@@ -26,7 +26,7 @@ An endpoint enters at most once per request and journey (its first matching even
 
 `segment_updated` (UpdateSegment) wakes the loop of every ACTIVE journey that starts from the segment with
 RefreshOnSegmentUpdate: that wake-up sees the segment's new Version and enters its new members
-(kizuna.services.journey_runs).
+(kizuna.services.journey_segment_entry).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ from kizuna.domain.sharding import endpoint_shard
 from kizuna.errors import KizunaError
 from kizuna.ports_journeys import ParticipantsMoved
 from kizuna.services import journey_wakes
-from kizuna.services.journey_runs import JourneyDeps, enter, entry_time
+from kizuna.services.journey_deps import JourneyDeps
+from kizuna.services.journey_moves import enter, entry_time
 from kizuna.services.segments import is_member
 
 logger = Logger(child=True)

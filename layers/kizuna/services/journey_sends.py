@@ -1,6 +1,6 @@
 """What stands between a journey's message activity and the send path, and its CUSTOM activity's delivery.
 
-For each participant reaching a message activity (kizuna.services.journey_runs._send), in this order:
+For each participant reaching a message activity (kizuna.services.journey_moves._send), in this order:
 - the sending schedule (kizuna.domain.journey_hours): the journey's QuietTime (else the app's), and with
   `SendingSchedule: true` the activity channel's OpenHours and ClosedDays, read in the participant's zone — its
   Demographic.Timezone, else the one its phone number implies, else the journey's Schedule.Timezone, else UTC. A

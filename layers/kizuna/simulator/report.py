@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kizuna.catalog import ENDPOINT_SHARDS
+from kizuna.domain.journey_activities import MESSAGE_KINDS, activity_kind
 from kizuna.domain.journey_metrics import counter
-from kizuna.domain.journey_review import MESSAGE_KINDS, activity_kind
 from kizuna.domain.journey_steps import Participant
 from kizuna.errors import KizunaError
-from kizuna.services import journey_runs
+from kizuna.services import journey_moves
 from kizuna.services.compose import Refusal
 from kizuna.services.recipients import Recipient, prepare
 from kizuna.services.send_messages import context_for
@@ -244,7 +244,7 @@ def _reply(entry: Reply, report: Report) -> None:
 def _refusal(world: World, journey: dict[str, Any], activity_id: str, kind: str, endpoint_id: str) -> str:
     """Why the send path refused the message: the same decision (kizuna.services.recipients), asked again."""
     body = (journey.get("Activities") or {}).get(activity_id, {}).get(kind) or {}
-    request = journey_runs.message_request(kind, body)
+    request = journey_moves.message_request(kind, body)
     if request is None:
         return f"Kizuna does not send {kind} activities yet"
     endpoint = world.data.get_endpoint(world.app_id, endpoint_id)

@@ -35,7 +35,7 @@ from kizuna.adapters.memory_segments import InMemorySegmentStore
 from kizuna.adapters.memory_sending import InMemoryChannelStore
 from kizuna.adapters.memory_templates import InMemoryTemplateStore
 from kizuna.clock import VirtualClock
-from kizuna.domain.journey_review import activity_kind
+from kizuna.domain.journey_activities import activity_kind
 from kizuna.errors import KizunaError
 from kizuna.pinpoint.model import service_model, validate
 from kizuna.services import journey_runs, journeys

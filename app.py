@@ -27,6 +27,7 @@ def create_app(outdir: str | None = None) -> tuple[cdk.App, KizunaStack]:
         app,
         config.stack_name,
         description="Kizuna: self-hosted, Pinpoint-compatible customer engagement",
+        keep_retired_indexes=config.keep_retired_indexes,
     )
     config.apply(stack, alarm_topic=stack.node.find_child("Observability").topic)
     # cdk-nag v3 is a policy validation plugin: findings fail the synth unless acknowledged with a reason.

@@ -222,15 +222,26 @@ def write_units(size: int) -> int:
     return max(1, math.ceil(size / 1024))
 
 
+def index_units(table: Any, index: Any, item: dict[str, Any]) -> int:
+    """Write units of one write of `item` into `index` of catalog table `table`: the item's size if the index holds
+    every attribute, else the size of the keys it holds (the table's and the index's)."""
+    if index.projection == "ALL":
+        return write_units(item_size(item))
+    names = {table.partition_key, table.sort_key, index.partition_key, index.sort_key} - {None}
+    return write_units(item_size({k: v for k, v in item.items() if k in names}))
+
+
 def read_units(size: int, consistent: bool) -> float:
     return max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
 
 
 class DynamoUnits:
     """botocore hooks adding up each function's request units. Reads are sized from the response; a put from its
-    item; an update from the item's size at settle() (its final size: an upper bound). Global secondary indexes
-    (projection ALL) add their writes: an item entering or leaving an index one, an item in it updated one, an
-    update of an index key two (delete and put); whether an item is in an index is followed from the writes seen."""
+    item; an update from the item's size at settle() (its final size: an upper bound). Global secondary indexes add
+    their writes by DynamoDB's rules: an item entering or leaving an index one, an update of an index key two
+    (delete and put), an update of other attributes one if the index holds them (projection ALL) and none if it
+    does not (KEYS_ONLY). Each index write is sized by what the index holds of the item (all of it, or its keys);
+    whether an item is in an index is followed from the writes seen."""
 
     def __init__(self, table_names: dict[str, str]) -> None:
         self.tables = {name: TABLES[key] for key, name in table_names.items()}  # physical name -> catalog entry
@@ -238,7 +249,8 @@ class DynamoUnits:
         self.rru: Counter[tuple[str, str]] = Counter()
         self.wru: Counter[tuple[str, str]] = Counter()
         self.index_wru: Counter[tuple[str, str]] = Counter()
-        self.updates: list[tuple[str, str, dict[str, Any], int, int]] = []  # who, table, key, factor, index writes
+        # who, table, key, factor, index writes (index name -> writes)
+        self.updates: list[tuple[str, str, dict[str, Any], int, dict[str, int]]] = []
         self._indexed: dict[tuple[str, str], set[str]] = {}  # (table, key) -> the indexes holding the item
         self._lock = threading.Lock()
 
@@ -304,7 +316,8 @@ class DynamoUnits:
         ident = (table, self._key(spec, item))
         before = self._indexed.get(ident, set())
         after = {i.name for i in spec.indexes if i.partition_key in item and (i.sort_key is None or i.sort_key in item)}
-        written = units * len(before | after)  # replaced in, removed from or added to each index
+        # replaced in, removed from or added to each index
+        written = sum(index_units(spec, i, item) for i in spec.indexes if i.name in before | after)
         self.index_wru[(who, self._name(table))] += written
         self._indexed[ident] = after
 
@@ -318,24 +331,27 @@ class DynamoUnits:
         """Count an update (sized at settle()); returns what takes its index writes back if its condition fails."""
         spec = self.tables.get(table)
         key = params["Key"]
-        index_writes = 0
+        index_writes: dict[str, int] = {}  # index name -> writes, sized at settle()
         ident = (table, json.dumps(key, sort_keys=True))
         previous = self._indexed.get(ident)
         if spec is not None and spec.indexes:
             names = params.get("ExpressionAttributeNames", {})
             expression = re.sub(r"#\w+", lambda m: names.get(m.group(0), m.group(0)), params["UpdateExpression"])
+            expression = re.sub(r":\w+", "", expression)  # value placeholders are not attribute names
             removed = set(re.findall(r"\w+", expression.split("REMOVE", 1)[1])) if "REMOVE" in expression else set()
             touched = set(re.findall(r"\w+", expression))
             held = self._indexed.get(ident, set())
             for index in spec.indexes:
                 keys = {index.partition_key, index.sort_key} - {None}
                 if index.name in held and index.partition_key in removed:
-                    index_writes += 1  # leaves the index
+                    index_writes[index.name] = 1  # leaves the index
                     held = held - {index.name}
-                elif index.name in held:
-                    index_writes += 2 if keys & touched else 1  # a key changed: delete + put
-                elif index.partition_key in touched - removed:
-                    index_writes += 1
+                elif index.name in held and keys & touched:
+                    index_writes[index.name] = 2  # a key changed: delete + put
+                elif index.name in held and index.projection == "ALL":
+                    index_writes[index.name] = 1  # its copy of the item is rewritten
+                elif index.name not in held and index.partition_key in touched - removed:
+                    index_writes[index.name] = 1  # enters the index
                     held = held | {index.name}
             self._indexed[ident] = held
         self.updates.append((who, table, key, factor, index_writes))
@@ -343,7 +359,7 @@ class DynamoUnits:
 
         def undo() -> None:
             if position < len(self.updates) and self.updates[position][2] is key:  # not settled meanwhile
-                self.updates[position] = (who, table, key, factor, 0)
+                self.updates[position] = (who, table, key, factor, {})
             if previous is None:
                 self._indexed.pop(ident, None)
             else:
@@ -362,14 +378,16 @@ class DynamoUnits:
 
     def settle(self, ddb: Any) -> None:
         """Size the updates by their items now (one GetItem each, made by the benchmark, not counted)."""
-        sizes: dict[str, int] = {}
+        items: dict[str, dict[str, Any]] = {}
         for who, table, key, factor, index_writes in self.updates:
             ident = table + json.dumps(key, sort_keys=True)
-            if ident not in sizes:
-                sizes[ident] = item_size(ddb.get_item(TableName=table, Key=key).get("Item", {}))
-            units = write_units(sizes[ident])
-            self.wru[(who, self._name(table))] += factor * units
-            self.index_wru[(who, self._name(table))] += index_writes * units
+            if ident not in items:
+                items[ident] = ddb.get_item(TableName=table, Key=key).get("Item", {})
+            item, spec = items[ident], self.tables.get(table)
+            self.wru[(who, self._name(table))] += factor * write_units(item_size(item))
+            for index in spec.indexes if spec is not None else ():
+                writes = index_writes.get(index.name, 0)
+                self.index_wru[(who, self._name(table))] += writes * index_units(spec, index, item)
         self.updates = []
 
     def take(self) -> dict[str, Counter[tuple[str, str]]]:

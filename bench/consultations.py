@@ -1,11 +1,12 @@
 """Billed consultations in LOCAL MODE: the voice webhook's response time in-process, and Stripe calls per
 consultation counted at localstripe.
 
-Voice webhook: the real handler module (functions/voice_webhook) is invoked in-process with signed API Gateway
-events, warm (the first invocation of each kind is the cold start and is left out): "incoming" finds the booking by
-caller ID and claims the call (a GSI query and a conditional write on moto) and answers the <Dial> TwiML; "status"
-stores an answered callback and moves the record to IN_CALL (a conditional put, a conditional write, two delayed SQS
-messages for the warning and the cut). Every AWS call goes to moto on loopback, so these are local-mode figures.
+Voice webhook: the real handler module (functions/voice_webhook) is invoked in-process with signed HTTP API events
+(payload format 2.0), warm (the first invocation of each kind is the cold start and is left out): "incoming" finds
+the booking by caller ID and claims the call (a GSI query and a conditional write on moto) and answers the <Dial>
+TwiML; "status" stores an answered callback and moves the record to IN_CALL (a conditional put, a conditional
+write, two delayed SQS messages for the warning and the cut). Every AWS call goes to moto on loopback, so these are
+local-mode figures.
 
 Stripe calls: whole consultations (book through the API, the sandbox rings the number and follows the TwiML, the
 expert talks, the callbacks settle, localstripe sends its webhook), counting every request localstripe answered on
@@ -39,25 +40,33 @@ TARGET_P99_MS = 100.0
 
 
 def _event(path: str, params: dict[str, str], auth_token: str, query: dict[str, str] | None = None) -> dict:
-    url = f"https://{HOST}{path}" + (f"?{urlencode(query)}" if query else "")
+    """A signed HTTP API event (payload format 2.0), as the webhooks API hands Twilio's request to the function."""
+    raw_query = urlencode(query) if query else ""
+    url = f"https://{HOST}{path}" + (f"?{raw_query}" if raw_query else "")
     signature = RequestValidator(auth_token).compute_signature(url, params)
-    return {
-        "resource": "/webhooks/twilio/voice/{proxy+}",
-        "path": path,
-        "httpMethod": "POST",
+    event = {
+        "version": "2.0",
+        "routeKey": "ANY /webhooks/twilio/voice/{proxy+}",
+        "rawPath": path,
+        "rawQueryString": raw_query,
         "headers": {
-            "Host": HOST,
-            "X-Forwarded-Proto": "https",
-            "X-Twilio-Signature": signature,
-            "Content-Type": "application/x-www-form-urlencoded",
+            "host": HOST,
+            "x-forwarded-proto": "https",
+            "x-twilio-signature": signature,
+            "content-type": "application/x-www-form-urlencoded",
         },  # fmt: skip
-        "multiValueHeaders": {},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
-        "requestContext": {"path": path, "stage": "local", "requestId": "bench", "httpMethod": "POST"},
+        "requestContext": {
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "bench",
+            "routeKey": "ANY /webhooks/twilio/voice/{proxy+}",
+            "stage": "$default",
+        },
         "body": urlencode(params),
         "isBase64Encoded": False,
     }
+    if query:
+        event["queryStringParameters"] = query
+    return event
 
 
 def _book(client: Any, app_id: str, caller: str, card: tuple[str, str]) -> dict[str, Any]:

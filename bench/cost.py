@@ -29,18 +29,21 @@ IDLE_POLLERS_PER_QUEUE = 5  # Lambda's SQS event source keeps about five pollers
 LONG_POLL_S = 20  # each waits up to 20 s per ReceiveMessage
 # What would cut a line item, by (service, words in its item): named when the item is among the biggest.
 CUTS = {
-    ("API Gateway", "webhooks"): "Twilio posts every status (queued, sent, delivered) to a REST API at $3.50 per "
-    "million requests; the same route on an HTTP API costs $1.00 per million and a Lambda function URL nothing per "
-    "request (both pass the signed request through unchanged, so the function's X-Twilio-Signature check stays as "
-    "it is). Asking Twilio for fewer callbacks is not possible per status.",
+    ("API Gateway", "webhooks"): "Twilio posts every status (queued, sent, delivered) to the webhooks HTTP API at "
+    "$1.00 per million requests (it was a REST API at $3.50). A Lambda function URL would cost nothing per request, "
+    "but gives up the stage's rate limit (only reserved concurrency, which low-quota accounts cannot set aside), "
+    "the one base URL for every webhook and the access log (infra/webhooks_api.py). Asking Twilio for fewer "
+    "callbacks is not possible per status.",
     ("DynamoDB", "limits"): "the sender's rate bucket is booked with a read and a conditional put per batch, and "
     "again (read + put, retried on conflict) for every send that wakes more than 10 ms after its slot; on a busy "
     "host that is nearly every send. An atomic ADD on the bucket (no read, no conflict) and a wider lateness "
     "tolerance would bring it to about one write per batch.",
-    ("DynamoDB", "messages"): "the `open` index (projection ALL) is sorted by `updated_at`, which every write of "
-    "the delivery record changes: each status update deletes and re-puts the index entry (2 WRU) besides the "
-    "table's own write. Sorting the index by a time set once, when the record opens (the reconciler filtering on "
-    "`updated_at`), would leave one index write when the record opens and one when it closes.",
+    ("DynamoDB", "messages"): "the delivery record (a few hundred bytes: one unit a write) is written by the "
+    "sender's claim and its record of Twilio's answer (again when a send is re-claimed after a wait) and by each "
+    "status callback, Twilio's `queued` one too: an update refused by its condition still spends its unit. The "
+    "`open_since` index (keys only, sorted by when the record opened) adds two units: one when the record opens, "
+    "one when it closes. Checking a callback against the record before writing (a read costs a fifth of a write) "
+    "would spare the refused updates; fewer re-claims follow from the limits table's fix.",
     ("Lambda", "duration"): "the functions wait on their AWS calls one after another; the sender also waits for its "
     "paced slots and Twilio's answer. Fewer calls per message (above) shorten every invocation.",
     ("DynamoDB", "ledger"): "the analytics ledger keeps one item per event (a conditional put) to drop replays; "
@@ -254,10 +257,12 @@ def render(found: dict[str, tuple[dict[str, float], str]]) -> tuple[str, dict[st
         f"paced slots ({cm.SENDER_PACE_PER_S}/s). Cold starts are left out: at steady load an environment serves "
         "thousands of messages.",
         f"- Logs: what the functions print with logs at INFO and metrics on (measured), plus "
-        f"{cm.PLATFORM_LOG_BYTES} B of Lambda's START/END/REPORT lines per invocation and {cm.ACCESS_LOG_BYTES} B "
-        "of access log per API request (their formats, with sample values).",
-        f"- X-Ray: active tracing on every function and API stage; {cm.XRAY_SAMPLED:.0%} of requests and queue "
-        "batches recorded (the default rule at volume).",
+        f"{cm.PLATFORM_LOG_BYTES} B of Lambda's START/END/REPORT lines per invocation and an access log line per "
+        f"API request: {cm.WEBHOOK_ACCESS_LOG_BYTES} B on the webhooks HTTP API, {cm.ACCESS_LOG_BYTES} B on the "
+        "management REST API (their formats, with sample values).",
+        f"- X-Ray: active tracing on every function and on the management API's stage (HTTP API stages are not "
+        f"traced; the webhook functions are); {cm.XRAY_SAMPLED:.0%} of requests and queue batches recorded (the "
+        "default rule at volume).",
         "- Firehose object size: one object per 1,000 events (a busy 60 s buffer of one app and day, as "
         "analytics_ingest's benchmark cuts them).",
         "- On AWS, SQS polling by Lambda's event source mapping is billed: one ReceiveMessage and one "

@@ -36,7 +36,8 @@ XRAY_SAMPLED = 0.05  # X-Ray's default rule: 1 request a second, then 5%; at vol
 LOG_RETENTION_DAYS = 90  # infra/functions.py LOG_RETENTION and the API access logs: THREE_MONTHS
 _REQUEST_ID = "8f5e2d1c-3b4a-4c6d-9e8f-0a1b2c3d4e5f"
 # What Lambda writes per invocation besides the function's own lines (START, END, REPORT with the X-Ray line of
-# active tracing), and API Gateway's access log line in the format infra/rest_api.py configures.
+# active tracing), and API Gateway's access log lines in the formats infra/rest_api.py (the management REST API)
+# and infra/webhooks_api.py (the webhooks HTTP API) configure.
 PLATFORM_LOG_BYTES = len(
     f"START RequestId: {_REQUEST_ID} Version: $LATEST\n"
     f"END RequestId: {_REQUEST_ID}\n"
@@ -52,6 +53,21 @@ ACCESS_LOG_BYTES = 1 + len(
             "requestTime": "03/Dec/2026:13:44:29 +0000",
             "httpMethod": "POST",
             "resourcePath": "/webhooks/twilio/{proxy+}",
+            "status": "200",
+            "protocol": "HTTP/1.1",
+            "responseLength": "63",
+        },
+        separators=(",", ":"),
+    )
+)
+WEBHOOK_ACCESS_LOG_BYTES = 1 + len(
+    json.dumps(
+        {
+            "requestId": "cP3mWgHxtjMEbXw=",
+            "ip": "203.0.113.10",
+            "requestTime": "03/Dec/2026:13:44:29 +0000",
+            "httpMethod": "POST",
+            "routeKey": "ANY /webhooks/twilio/{proxy+}",
             "status": "200",
             "protocol": "HTTP/1.1",
             "responseLength": "63",
@@ -132,13 +148,15 @@ def sms_lines(f: Mapping[str, float], a: Mapping[str, float]) -> list[Line]:
     consumers = sum(inv[fn] for fn in fns if any(q.consumer == fn for q in QUEUES.values()))
     log_bytes = sum(f.get(f"fn.{fn}.log_bytes", 0.0) + inv[fn] * PLATFORM_LOG_BYTES for fn in fns)
     api_requests = inv["twilio_webhook"] + inv["api"]
+    access_log_bytes = inv["twilio_webhook"] * WEBHOOK_ACCESS_LOG_BYTES + inv["api"] * ACCESS_LOG_BYTES
     wru = {t: sum(_sum(f, f"fn.{fn}.dynamodb.{t}.", "wru") for fn in fns) for t in _tables(f, fns)}
     lines = [
         Line(
             "API Gateway",
-            "webhooks API (REST): Twilio status callbacks",
+            "webhooks API (HTTP API): Twilio status callbacks",
             inv["twilio_webhook"],
-            "apigateway.rest_request",
+            "apigateway.http_request",
+            "each under 512 KB, so one metered request",
         ),
         Line(
             "API Gateway", "management API (REST): SendMessages, 100 a request", inv["api"], "apigateway.rest_request"
@@ -195,13 +213,13 @@ def sms_lines(f: Mapping[str, float], a: Mapping[str, float]) -> list[Line]:
         Line(
             "CloudWatch Logs",
             "function lines + Lambda's START/END/REPORT + access log lines",
-            (log_bytes + api_requests * ACCESS_LOG_BYTES) / GB,
+            (log_bytes + access_log_bytes) / GB,
             "logs.ingest_gb",
         ),
         Line(
             "CloudWatch Logs",
             f"storage for {LOG_RETENTION_DAYS} days",
-            (log_bytes + api_requests * ACCESS_LOG_BYTES) / GB * LOG_RETENTION_DAYS / DAYS_PER_MONTH,
+            (log_bytes + access_log_bytes) / GB * LOG_RETENTION_DAYS / DAYS_PER_MONTH,
             "logs.storage_gb_month",
             "uncompressed bytes: an upper bound",
         ),

@@ -38,10 +38,13 @@ PRICES: dict[str, Price] = {
         "best-practices-api-gateway-private-apis-integration/cost-optimization.html",
         "2026-12-03",
     ),
+    # The webhooks API (infra/webhooks_api.py): Twilio's status callbacks, each far under 512 KB.
     "apigateway.http_request": Price(
         1.00e-6,
-        "HTTP API request of up to 512 KB (first 300 million a month)",
-        "aws.amazon.com/api-gateway/pricing, as quoted by the same whitepaper",
+        "HTTP API request, metered in 512 KB increments (first 300 million a month)",
+        "aws.amazon.com/api-gateway/pricing, as quoted by the same whitepaper (us-east-1: $1.00 per million, "
+        "$0.90 above 300 million) and by api-evangelist/amazon-web-services "
+        "`plans/amazon-web-services-plans-pricing.yml` (read from the AWS page's pricing example 2026-09-20)",
         "2026-12-03",
     ),
     "stepfunctions.transition": Price(

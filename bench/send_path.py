@@ -288,9 +288,11 @@ def _billing_table(f: dict[str, float]) -> list[str]:
     return [
         "Metered per delivered message, by function (all rounds together): invocations; CPU time of the invocation "
         "and its pool tasks on this machine (moto runs on other threads); DynamoDB write units by table, the "
-        "writes of the tables' global secondary indexes (projection ALL: updating an item in an index writes it "
-        "there too; changing an index key, twice), and read units (item sizes by DynamoDB's rules; an update sized "
-        "by its item afterwards); Firehose records / events / KB billed (each record rounded up to 5 KB); bytes "
+        "writes of the tables' global secondary indexes (entering or leaving an index, one; changing an index key, "
+        "two; updating other attributes, one in an index that holds every attribute and none in a keys-only one, "
+        "such as the messages table's `open_since`; each sized by what the index holds), and read units (item "
+        "sizes by DynamoDB's rules; an update sized by its item afterwards); Firehose records / events / KB billed "
+        "(each record rounded up to 5 KB); bytes "
         "written to stdout with logs at INFO and metrics on, as deployed (lines). These are the figures "
         "`docs/cost.md` prices.",
         "",

@@ -28,6 +28,7 @@ from constructs import Construct
 from infra.event_stream import EventStream
 from infra.nag import acknowledge
 from infra.rest_api import proxy_to
+from infra.webhooks_api import WebhooksApi
 from kizuna.catalog import STREAMS
 
 GLUE_DATABASE = "kizuna_analytics"
@@ -92,7 +93,7 @@ class Analytics(Construct):
         key: kms.IKey,
         web_function: lambda_.IFunction,
         management_api: RestApi,
-        webhooks_api: RestApi,
+        webhooks_api: WebhooksApi,
     ) -> None:
         super().__init__(scope, construct_id)
         spec = STREAMS["events"]
@@ -105,7 +106,7 @@ class Analytics(Construct):
         self._acknowledge_notifications_handler()
 
         proxy_to(management_api.root.add_resource("dashboard"), web_function)
-        proxy_to(webhooks_api.root.add_resource("l"), web_function)
+        webhooks_api.route("/l", web_function)  # tracked links: payload format 2.0, like the webhooks
 
         stack = Stack.of(self)
         database = glue.CfnDatabase(

@@ -7,6 +7,8 @@ Context comes from cdk.json's "context" and from `-c key=value` on the command l
                           "tags": {...}}}
   kizuna:stackName, kizuna:account, kizuna:region, kizuna:alarmEmails, kizuna:tags
                           the same settings one by one; each overrides the selected environment's
+  kizuna:keepRetiredIndexes=true
+                          the first of an upgrade's two deploys when a GSI is replaced (docs/deploy.md)
 
 Any other key under "kizuna:" fails the synth naming it, so a typo is never silently ignored.
 
@@ -93,6 +95,9 @@ class DeployConfig(BaseModel):
     )
     # Tags on every resource of the stack (cost allocation, ownership); changing them never replaces anything.
     tags: Annotated[dict[str, str], BeforeValidator(_object), AfterValidator(_tags)] = {}
+    # An upgrade that replaces a GSI needs two deploys (CloudFormation creates or deletes one GSI per update): the
+    # first with this on keeps the indexes the new ones replace (catalog.Table.retired_indexes), the second drops them.
+    keep_retired_indexes: bool = Field(False, alias="keepRetiredIndexes")
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> DeployConfig:

@@ -1,4 +1,5 @@
-"""What both REST APIs share: a logged, traced, throttled stage whose methods reach one function."""
+"""The management REST API's parts (infra/management_api.py): a logged, traced, throttled stage whose methods reach
+one function. The webhooks are an HTTP API (infra/webhooks_api.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def logged_rest_api(
         rest_api_name=name,
         description=description,
         endpoint_types=[apigateway.EndpointType.REGIONAL],
-        # API Gateway writes execution logs with one role per account and region; only one of the APIs creates it.
+        # API Gateway writes REST execution logs with one role per account and region (HTTP APIs do not use it).
         cloud_watch_role=create_cloudwatch_role,
         deploy_options=apigateway.StageOptions(
             stage_name=STAGE_NAME,

@@ -36,10 +36,12 @@ from kizuna.catalog import (
 
 
 class KizunaStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, keep_retired_indexes: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
-        storage = Storage(self, "Storage")
+        storage = Storage(self, "Storage", keep_retired_indexes=keep_retired_indexes)
         secrets = Secrets(self, "Secrets", key=storage.key)
         events = EventStream(self, "EventStream", spec=STREAMS["events"], key=storage.key)
         queues = {
@@ -136,10 +138,8 @@ class KizunaStack(Stack):
             key=storage.key,
             web_function=factory.build(self, "analytics_web"),
             management_api=management.api,
-            webhooks_api=webhooks.api,
+            webhooks_api=webhooks,
         )
-        # The webhook stage logs through the account-level role the management API sets up.
-        webhooks.api.deployment_stage.node.add_dependency(management.cloudwatch_account)
         reconciliations = [
             Reconciliation(
                 self,
@@ -166,7 +166,13 @@ class KizunaStack(Stack):
         ConsultationAlarms(self, "ConsultationAlarms", topic=observability.topic)
 
         CfnOutput(self, "ManagementApiUrl", value=management.url, description="Pinpoint client endpoint_url")
-        CfnOutput(self, "WebhooksApiUrl", value=webhooks.url, description="Base URL Twilio calls back")
+        CfnOutput(
+            self,
+            "WebhooksApiUrl",
+            value=webhooks.url,
+            description="Base URL of the Twilio and Stripe webhooks and tracked links (an HTTP API, no stage in the "
+            "path): <WebhooksApiUrl>/webhooks/twilio/inbound?app=<app id>, .../webhooks/stripe/events",
+        )
         CfnOutput(
             self,
             "TwilioSecretName",

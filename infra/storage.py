@@ -11,8 +11,9 @@ from kizuna.catalog import TABLES, Table
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, keep_retired_indexes: bool = False) -> None:
         super().__init__(scope, construct_id)
+        self._keep_retired_indexes = keep_retired_indexes
         # One key for Kizuna's data at rest (tables, queues, event bucket, secrets, alarm topic) and for the
         # access-key secrets the API encrypts itself. Retained: the retained tables stay readable after a stack delete.
         self.key = kms.Key(
@@ -41,12 +42,14 @@ class Storage(Construct):
             deletion_protection=spec.retain,
             removal_policy=RemovalPolicy.RETAIN if spec.retain else RemovalPolicy.DESTROY,
         )
-        for index in spec.indexes:
+        # The indexes being replaced stay for an upgrade's first deploy only (catalog.Table.retired_indexes).
+        retired = spec.retired_indexes if self._keep_retired_indexes else ()
+        for index in (*retired, *spec.indexes):
             table.add_global_secondary_index(
                 index_name=index.name,
                 partition_key=_string(index.partition_key),
                 sort_key=_string(index.sort_key) if index.sort_key else None,
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType[index.projection],
             )
         return table
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kizuna.observability import logger, metrics
@@ -16,7 +16,7 @@ from kizuna.wiring_consultations import consultation_deps, stripe_account
 
 settings = StripeWebhookSettings()
 deps = consultation_deps(settings)
-app = APIGatewayRestResolver()
+app = APIGatewayHttpResolver()  # the webhooks HTTP API, payload format 2.0 (infra/webhooks_api.py)
 
 
 @app.post("/webhooks/stripe/events")

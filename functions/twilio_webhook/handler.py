@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -15,7 +15,7 @@ from kizuna.observability import logger
 from kizuna.services.inbound import InboundDeps, handle_inbound
 from kizuna.services.record_status import record_call_status, record_status
 from kizuna.settings import TwilioWebhookSettings
-from kizuna.webhooks.twilio_requests import TwilioRequest, from_api_gateway, verify
+from kizuna.webhooks.twilio_requests import TwilioRequest, from_http_api, verify
 from kizuna.wiring import (
     channel_store,
     data_store,
@@ -29,12 +29,12 @@ from kizuna.wiring import (
 settings = TwilioWebhookSettings()
 store = message_store(settings.messages_table)
 events = event_sink(settings.events_stream)
-app = APIGatewayRestResolver()
+app = APIGatewayHttpResolver()  # the webhooks HTTP API, payload format 2.0 (infra/webhooks_api.py)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def _verified() -> TwilioRequest:
-    request = from_api_gateway(app.current_event.raw_event)
+    request = from_http_api(app.current_event.raw_event)
     verify(request, twilio_account(settings.twilio_secret_id).auth_token.get_secret_value())
     return request
 

@@ -3,7 +3,7 @@ status callback. Signature first: anything unsigned or tampered → 403, nothing
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kizuna.errors import Forbidden
@@ -11,19 +11,19 @@ from kizuna.observability import logger, metrics
 from kizuna.services import consultations_calls as calls
 from kizuna.services.consultations_twiml import empty
 from kizuna.settings import VoiceWebhookSettings
-from kizuna.webhooks.twilio_requests import TwilioRequest, from_api_gateway, verify
+from kizuna.webhooks.twilio_requests import TwilioRequest, from_http_api, verify
 from kizuna.wiring import twilio_account
 from kizuna.wiring_consultations import consultation_deps
 
 settings = VoiceWebhookSettings()
 deps = consultation_deps(settings)
-app = APIGatewayRestResolver()
+app = APIGatewayHttpResolver()  # the webhooks HTTP API, payload format 2.0 (infra/webhooks_api.py)
 PREFIX = "/webhooks/twilio/voice"
 
 
 def _verified() -> tuple[TwilioRequest, str, dict[str, str]]:
     """The verified request, the voice base URL as Twilio reached it (for action URLs), and the query string."""
-    request = from_api_gateway(app.current_event.raw_event)
+    request = from_http_api(app.current_event.raw_event)
     verify(request, twilio_account(settings.twilio_secret_id).auth_token.get_secret_value())
     base = request.url.split("?", 1)[0].rsplit("/", 1)[0]
     return request, base, app.current_event.query_string_parameters or {}

@@ -15,6 +15,13 @@ class Index:
     name: str
     partition_key: str
     sort_key: str | None = None
+    # What the index holds besides its keys and the table's: "ALL" attributes, or "KEYS_ONLY". A KEYS_ONLY index is
+    # written only when an item enters it, leaves it or changes an index key; updates of other attributes skip it.
+    projection: str = "ALL"
+
+    def __post_init__(self) -> None:
+        if self.projection not in ("ALL", "KEYS_ONLY"):
+            raise ValueError(f"{self.name}: projection must be ALL or KEYS_ONLY")
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,10 @@ class Table:
     sort_key: str | None = None
     ttl_attribute: str | None = None
     indexes: tuple[Index, ...] = ()
+    # Indexes an index of `indexes` replaces. CloudFormation creates or deletes one GSI per stack update, so an
+    # existing stack first deploys with them kept (`-c kizuna:keepRetiredIndexes=true`), then without (docs/deploy.md).
+    # Nothing reads them; new stacks and local mode never create them.
+    retired_indexes: tuple[Index, ...] = ()
     # Stateful tables keep their data when the stack is deleted or a resource is replaced.
     retain: bool = True
 
@@ -82,6 +93,9 @@ class Secret:
     description: str
 
 
+# The messages table's index of open delivery records (kizuna.adapters.dynamo_messages queries it).
+MESSAGES_OPEN_INDEX = "open_since"
+
 FUNCTIONS: dict[str, Function] = {
     f.key: f
     for f in (
@@ -122,8 +136,18 @@ TABLES: dict[str, Table] = {
             partition_key="message_id",
             ttl_attribute="expires_at",
             # Sparse: only records still waiting for a final status carry open_shard ("open#0".."open#15"),
-            # so the reconciler reads just those, spread over shards to avoid one hot partition.
-            indexes=(Index("open", partition_key="open_shard", sort_key="updated_at"),),
+            # so the reconciler reads just those, spread over shards to avoid one hot partition. Sorted by
+            # first_attempt_at, set once by the claim, and keys only: status callbacks rewrite status and updated_at,
+            # which this index does not hold, so it is written when a record opens and when it closes, not on
+            # each callback. The reconciler reads the records it finds for their status and updated_at.
+            indexes=(
+                Index(
+                    MESSAGES_OPEN_INDEX, partition_key="open_shard", sort_key="first_attempt_at", projection="KEYS_ONLY"
+                ),
+            ),
+            # What open_since replaces: sorted by updated_at with every attribute, so each callback deleted and
+            # re-put the whole record in it (two writes of the record's size besides the table's own).
+            retired_indexes=(Index("open", partition_key="open_shard", sort_key="updated_at"),),
         ),
         # Kizuna's own access keys for SigV4; the secret half is stored KMS-encrypted.
         Table("access_keys", "ACCESS_KEYS_TABLE", partition_key="access_key_id"),

@@ -22,7 +22,7 @@ from kizuna.catalog import FUNCTIONS, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLE
 from kizuna.clock import SystemClock, VirtualClock
 from kizuna.local.aws_resources import create_local_resources, create_queue_pair
 from kizuna.local.lambda_context import LocalLambdaContext
-from kizuna.local.runtime_gateway import LocalGateway, Route
+from kizuna.local.runtime_gateway import HTTP, LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
 from kizuna.settings import ApiSettings, ReconcilerSettings, SenderSettings
@@ -103,7 +103,10 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         assert {k["AttributeName"] for k in table["KeySchema"]} == {spec.partition_key, spec.sort_key} - {None}
         assert {g["IndexName"] for g in table.get("GlobalSecondaryIndexes", [])} == {i.name for i in spec.indexes}
-        assert all(g["Projection"]["ProjectionType"] == "ALL" for g in table.get("GlobalSecondaryIndexes", []))
+        projections = {
+            g["IndexName"]: g["Projection"]["ProjectionType"] for g in table.get("GlobalSecondaryIndexes", [])
+        }
+        assert projections == {i.name: i.projection for i in spec.indexes}
         if spec.ttl_attribute:
             ttl = ddb.describe_time_to_live(TableName=first.tables[key])["TimeToLiveDescription"]
             assert ttl["AttributeName"] == spec.ttl_attribute
@@ -162,6 +165,16 @@ def echo(event: dict, context: Any) -> dict:
         "headers": {"Content-Type": "application/json"},
         "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
         "body": json.dumps({"event": event, "function": context.function_name, "request": context.aws_request_id}),
+    }
+
+
+def echo_v2(event: dict, context: Any) -> dict:
+    """What a payload format 2.0 function answers: cookies apart from the headers."""
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "cookies": ["a=1", "b=2"],
+        "body": json.dumps({"event": event, "function": context.function_name}),
     }
 
 
@@ -243,6 +256,32 @@ def test_gateway_builds_rest_proxy_events(gateway: LocalGateway) -> None:
     assert out2["event"]["queryStringParameters"] is None
     assert out2["event"]["multiValueQueryStringParameters"] is None
     assert out2["event"]["body"] == "Body=héllo" and out2["event"]["isBase64Encoded"] is False
+
+
+def test_gateway_builds_http_api_events_for_the_webhook_routes() -> None:
+    # Given a route served by an HTTP API in AWS (payload format 2.0), as the webhooks are
+    routes = [Route("/webhooks/twilio", echo_v2, "twilio_webhook", FUNCTIONS["twilio_webhook"].timeout_s, payload=HTTP)]
+    with LocalGateway(routes) as gw:
+        target = "/webhooks/twilio/status?m=a%2Fb&app=x&m=2"
+        headers = [("X-Twilio-Signature", "sig"), ("X-Dup", "one"), ("X-Dup", "two"), ("Cookie", "a=1; b=2")]
+        status, response, data = request(gw, "POST", target, body=b"MessageStatus=sent", headers=headers)
+    assert status == 200
+    # a 2.0 answer's `cookies` become Set-Cookie headers
+    assert response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    event = json.loads(data)["event"]
+    # Then the event is the 2.0 shape: the path and query string exactly as sent (Twilio signed that URL)
+    assert (event["version"], event["routeKey"]) == ("2.0", "ANY /webhooks/twilio/{proxy+}")
+    assert event["rawPath"] == "/webhooks/twilio/status"
+    assert event["rawQueryString"] == "m=a%2Fb&app=x&m=2"
+    assert event["queryStringParameters"] == {"m": "a/b,2", "app": "x"}
+    assert event["pathParameters"] == {"proxy": "status"}
+    # lowercased header names, repeats joined by commas, cookies apart, the forwarded headers added
+    assert event["headers"]["x-twilio-signature"] == "sig" and event["headers"]["x-dup"] == "one,two"
+    assert "cookie" not in event["headers"] and event["cookies"] == ["a=1", "b=2"]
+    assert event["headers"]["host"] == f"127.0.0.1:{gw.port}" and event["headers"]["x-forwarded-proto"] == "http"
+    ctx = event["requestContext"]
+    assert ctx["stage"] == "$default" and ctx["http"]["method"] == "POST" and ctx["http"]["sourceIp"] == "127.0.0.1"
+    assert event["body"] == "MessageStatus=sent" and event["isBase64Encoded"] is False
 
 
 def test_gateway_binary_errors_and_limits(gateway: LocalGateway) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_cdk.assertions import Annotations, Match
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.event_stream import firehose_prefix
@@ -91,7 +91,16 @@ def test_table_is_kms_encrypted_recoverable_and_keyed_as_in_catalog(synthesized,
     }
     if spec.indexes:
         props["GlobalSecondaryIndexes"] = Match.array_with(
-            [Match.object_like({"IndexName": index.name}) for index in spec.indexes]
+            [
+                Match.object_like(
+                    {
+                        "IndexName": index.name,
+                        "KeySchema": _key_schema(index.partition_key, index.sort_key),
+                        "Projection": {"ProjectionType": index.projection},
+                    }
+                )
+                for index in spec.indexes
+            ]
         )
     if spec.ttl_attribute:
         props["TimeToLiveSpecification"] = {"AttributeName": spec.ttl_attribute, "Enabled": True}
@@ -112,6 +121,45 @@ def test_messages_table_expires_delivery_records(synthesized):
             "TimeToLiveSpecification": {"AttributeName": messages.ttl_attribute, "Enabled": True},
         },
     )
+
+
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
+    return [{"AttributeName": partition_key, "KeyType": "HASH"}] + (
+        [{"AttributeName": sort_key, "KeyType": "RANGE"}] if sort_key else []
+    )
+
+
+def _index_names(table: dict) -> list[str]:
+    return [g["IndexName"] for g in table["Properties"].get("GlobalSecondaryIndexes", [])]
+
+
+def test_retired_indexes_are_kept_only_for_an_upgrades_first_deploy(synthesized):
+    # A stack deployed plainly has each table's current indexes and none of the ones they replace
+    messages = TABLES["messages"]
+    assert messages.retired_indexes  # the `open` index open_since replaces
+    (table,) = [t for k, t in synthesized.of_type("AWS::DynamoDB::Table").items() if k.startswith("StorageMessages")]
+    assert _index_names(table) == [i.name for i in messages.indexes]
+    # With kizuna:keepRetiredIndexes the first deploy adds the new index beside the retired one, unchanged: one GSI
+    # created, none deleted (CloudFormation refuses more than one GSI creation or deletion per update)
+    import aws_cdk as cdk
+
+    from infra.storage import Storage
+
+    stack = cdk.Stack(cdk.App(), "Upgrade")
+    Storage(stack, "Storage", keep_retired_indexes=True)
+    (kept,) = [t for k, t in Template.from_stack(stack).find_resources("AWS::DynamoDB::Table").items()
+               if k.startswith("StorageMessages")]  # fmt: skip
+    assert sorted(_index_names(kept)) == sorted(i.name for i in (*messages.retired_indexes, *messages.indexes))
+    (retired,) = [g for g in kept["Properties"]["GlobalSecondaryIndexes"] if g["IndexName"] == "open"]
+    assert retired["KeySchema"] == _key_schema("open_shard", "updated_at")
+    assert retired["Projection"] == {"ProjectionType": "ALL"}
+
+
+def test_the_upgrade_flag_is_a_known_setting():
+    from infra.config import DeployConfig
+
+    assert DeployConfig.from_context({"kizuna:keepRetiredIndexes": "true"}).keep_retired_indexes is True
+    assert DeployConfig.from_context({}).keep_retired_indexes is False
 
 
 def test_customer_key_rotates(synthesized):
@@ -217,12 +265,18 @@ def test_function_environment_is_exactly_what_its_settings_model_reads(synthesiz
     assert variables["POWERTOOLS_SERVICE_NAME"] == f"kizuna-{key}"
 
 
+def _webhooks_api(synthesized) -> str:
+    (logical_id,) = [k for k, v in synthesized.of_type("AWS::ApiGatewayV2::Api").items()
+                     if v["Properties"]["Name"] == "kizuna-webhooks"]  # fmt: skip
+    return logical_id
+
+
 def test_sender_calls_back_to_the_webhooks_api(synthesized):
+    # The HTTP API's endpoint on its `$default` stage: https://<id>.execute-api.<region>.amazonaws.com, no stage path
     sender = _functions_by_key(synthesized)[QUEUES["send"].consumer]
     webhook_url = sender["Environment"]["Variables"]["WEBHOOK_BASE_URL"]
-    (webhooks_api,) = [k for k, v in synthesized.of_type("AWS::ApiGateway::RestApi").items()
-                       if v["Properties"]["Name"] == "kizuna-webhooks"]  # fmt: skip
-    assert {"Ref": webhooks_api} in webhook_url["Fn::Join"][1]
+    assert webhook_url == {"Fn::GetAtt": [_webhooks_api(synthesized), "ApiEndpoint"]}
+    assert synthesized.template.to_json()["Outputs"]["WebhooksApiUrl"]["Value"] == webhook_url
 
 
 def test_layers_fit_lambdas_unzipped_limit():
@@ -239,6 +293,7 @@ def test_layers_fit_lambdas_unzipped_limit():
 
 
 def test_apis_log_access_trace_and_throttle(synthesized):
+    # The management REST API's stage: access log, X-Ray, one stage-wide throttle
     stages = synthesized.of_type("AWS::ApiGateway::Stage")
     assert stages
     for stage in stages.values():
@@ -248,15 +303,34 @@ def test_apis_log_access_trace_and_throttle(synthesized):
         (settings,) = props["MethodSettings"]
         assert settings["HttpMethod"] == "*" and settings["ResourcePath"] == "/*"
         assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+    # The webhooks HTTP API's stage: a JSON access log with the request id, and the default route settings throttle
+    # (HTTP API stages cannot be traced by X-Ray; the functions behind them are)
+    (http_stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+    props = http_stage["Properties"]
+    assert props["StageName"] == "$default" and props["AutoDeploy"] is True
+    assert "DestinationArn" in props["AccessLogSettings"]
+    assert json.loads(props["AccessLogSettings"]["Format"])["requestId"] == "$context.requestId"
+    throttle = props["DefaultRouteSettings"]
+    assert throttle["ThrottlingRateLimit"] > 0 and throttle["ThrottlingBurstLimit"] > 0
+    assert "RouteSettings" not in props
 
 
 def test_api_paths_are_greedy_proxies(synthesized):
     paths = {r["Properties"]["PathPart"] for r in synthesized.of_type("AWS::ApiGateway::Resource").values()}
-    assert {"v1", "webhooks", "twilio", "{proxy+}"} <= paths
+    assert {"v1", "dashboard", "{proxy+}"} <= paths
     synthesized.template.has_resource_properties(
         "AWS::ApiGateway::Method",
         {"HttpMethod": "ANY", "AuthorizationType": "NONE", "Integration": Match.object_like({"Type": "AWS_PROXY"})},
     )
+    routes = [r["Properties"] for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()]
+    assert {r["RouteKey"] for r in routes} == {
+        "ANY /webhooks/twilio/{proxy+}", "ANY /webhooks/twilio/voice/{proxy+}", "ANY /webhooks/stripe/{proxy+}",
+        "ANY /l/{proxy+}",
+    }  # fmt: skip
+    assert all(r["AuthorizationType"] == "NONE" for r in routes)
+    for integration in synthesized.of_type("AWS::ApiGatewayV2::Integration").values():
+        assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+        assert integration["Properties"]["PayloadFormatVersion"] == "2.0"  # what APIGatewayHttpResolver parses
 
 
 # --- schedules and alarms ------------------------------------------------------------------------------------------

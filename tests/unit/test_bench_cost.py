@@ -19,6 +19,7 @@ GIB = 1024**3
 LAMBDA_GB_S = 0.0000133334
 LAMBDA_REQUEST = 0.20 / 1e6
 REST_REQUEST = 3.50 / 1e6
+HTTP_API_REQUEST = 1.00 / 1e6
 WRU, RRU = 0.625 / 1e6, 0.125 / 1e6
 
 
@@ -27,7 +28,7 @@ def _line(lines: list[cm.Line], service: str, words: str) -> cm.Line:
     return found
 
 
-def test_a_status_callback_costs_its_rest_request_lambda_request_and_duration() -> None:
+def test_a_status_callback_costs_its_http_api_request_lambda_request_and_duration() -> None:
     # Given three callbacks per message, each 10 ms of CPU, one UpdateItem and one PutRecordBatch
     f = {
         "fn.twilio_webhook.invocations": 3.0,
@@ -37,8 +38,9 @@ def test_a_status_callback_costs_its_rest_request_lambda_request_and_duration() 
     }
     # When priced
     lines = cm.sms_lines(f, {})
-    # Then: 3 REST requests at $3.50/M, 3 Lambda requests at $0.20/M, and GB-s at 256 MB
-    assert _line(lines, "API Gateway", "webhooks").usd_per_million == pytest.approx(3 * 3.50)
+    # Then: 3 HTTP API requests at $1.00/M (the webhooks API; infra/webhooks_api.py), 3 Lambda requests at $0.20/M,
+    # and GB-s at 256 MB
+    assert _line(lines, "API Gateway", "webhooks").usd_per_million == pytest.approx(3 * HTTP_API_REQUEST * 1e6)
     assert _line(lines, "Lambda", "requests").usd_per_million == pytest.approx(3 * 0.20)
     seconds = 0.030 / (256 / 1769) + 3 * 0.008 + 3 * 0.020
     expected = seconds * 256 / 1024 * LAMBDA_GB_S * 1e6
@@ -153,17 +155,18 @@ def _write(units: object, op: str, params: dict, failed: bool = False) -> None:
 def test_index_writes_follow_the_delivery_record_into_and_out_of_the_open_index() -> None:
     from aws_meter import DynamoUnits
 
-    class Items:  # what settle() reads the updated items' sizes from
+    class Items:  # what settle() reads the updated items' sizes from: a record of 3 KB
         def get_item(self, TableName: str, Key: dict) -> dict:  # noqa: N803 - botocore's parameter names
-            return {"Item": {"message_id": {"S": "m1"}, "status": {"S": "delivered"}}}
+            return {"Item": {"message_id": {"S": "m1"}, "status": {"S": "delivered"}, "body": {"S": "x" * 2500}}}
 
     units = DynamoUnits({"messages": "Messages"})
     key = {"message_id": {"S": "m1"}}
-    claim = {**key, "open_shard": {"S": "open#3"}, "updated_at": {"S": "2026-12-03T00:00:00Z"}}
-    _write(units, "PutItem", {"TableName": "Messages", "Item": claim})  # enters the index: 1
+    claim = {**key, "open_shard": {"S": "open#3"}, "first_attempt_at": {"S": "2026-12-03T00:00:00Z"},
+             "updated_at": {"S": "2026-12-03T00:00:00Z"}, "body": {"S": "x" * 2500}}  # fmt: skip
+    _write(units, "PutItem", {"TableName": "Messages", "Item": claim})  # enters the index: its keys, 1 unit
     touch = {"TableName": "Messages", "Key": key, "UpdateExpression": "SET #s = :s, updated_at = :now",
              "ExpressionAttributeNames": {"#s": "status"}}  # fmt: skip
-    _write(units, "UpdateItem", touch)  # its sort key changes: delete + put, 2
+    _write(units, "UpdateItem", touch)  # a callback: the keys-only index holds nothing it changes, 0
     _write(units, "UpdateItem", touch, failed=True)  # a late status refused by its condition: nothing indexed
     close = {**touch, "UpdateExpression": "SET #s = :s, updated_at = :now REMOVE open_shard"}
     _write(units, "UpdateItem", close)  # leaves the index: 1
@@ -171,5 +174,27 @@ def test_index_writes_follow_the_delivery_record_into_and_out_of_the_open_index(
     units.settle(Items())
     taken = units.take()
     who = next(iter(taken["wru"]))[0]
-    assert taken["index_wru"][(who, "messages")] == 1 + 2 + 0 + 1 + 0
-    assert taken["wru"][(who, "messages")] == 5  # every attempt spends its unit, the refused one too
+    assert taken["index_wru"][(who, "messages")] == 1 + 0 + 0 + 1 + 0
+    assert taken["wru"][(who, "messages")] == 3 * 5  # every attempt spends the record's 3 units, the refused one too
+
+
+def test_an_index_holding_every_attribute_is_rewritten_by_each_update_and_twice_for_a_key() -> None:
+    from aws_meter import DynamoUnits
+
+    class Items:  # a consultation record of 2 KB
+        def get_item(self, TableName: str, Key: dict) -> dict:  # noqa: N803 - botocore's parameter names
+            return {"Item": {**Key, "open_shard": {"S": "open#1"}, "check_at": {"S": "b"}, "doc": {"S": "x" * 1500}}}
+
+    # Given the consultations table, whose `open` index (projection ALL) is sorted by check_at
+    units = DynamoUnits({"consultations": "Consultations"})
+    key = {"pk": {"S": "c#1"}, "sk": {"S": "c"}}
+    item = {**key, "open_shard": {"S": "open#1"}, "check_at": {"S": "a"}, "doc": {"S": "x" * 1500}}
+    _write(units, "PutItem", {"TableName": "Consultations", "Item": item})  # enters: the whole item, 2 units
+    other = {"TableName": "Consultations", "Key": key, "UpdateExpression": "SET doc = :d"}
+    _write(units, "UpdateItem", other)  # its copy in the index is rewritten: 1 write of 2 units
+    moved = {"TableName": "Consultations", "Key": key, "UpdateExpression": "SET check_at = :c"}
+    _write(units, "UpdateItem", moved)  # a key changed: delete + put, 2 writes of 2 units
+    units.settle(Items())
+    taken = units.take()
+    who = next(iter(taken["wru"]))[0]
+    assert taken["index_wru"][(who, "consultations")] == 2 + 2 + 4

@@ -10,8 +10,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from kizuna.adapters.dynamo import batch_get
-from kizuna.catalog import MESSAGE_RETENTION_DAYS
+from kizuna.adapters.dynamo import GET_CHUNK, batch_get
+from kizuna.catalog import MESSAGE_RETENTION_DAYS, MESSAGES_OPEN_INDEX
 from kizuna.clock import epoch_seconds, iso
 from kizuna.domain.messages import (
     FAILURES,
@@ -296,18 +296,31 @@ class DynamoMessageStore:
         ).get("Item")
 
     def stale(self, states: Iterable[str], older_than: datetime, limit: int) -> list[DeliveryRecord]:
+        """Open records in `states` not written since `older_than`. The open index holds keys only, sorted by when
+        each record opened (callbacks never touch it), so it yields the records opened before the cutoff, a
+        superset of the stale ones; their status and last write are read from the table, 100 keys at a time."""
         wanted = set(states)
+        cutoff = iso(older_than)
         found: list[DeliveryRecord] = []
         for shard in range(OPEN_SHARDS):
             kwargs: dict[str, Any] = {
                 "TableName": self._table,
-                "IndexName": "open",
-                "KeyConditionExpression": "open_shard = :s AND updated_at < :t",
-                "ExpressionAttributeValues": {":s": {"S": f"open#{shard}"}, ":t": {"S": iso(older_than)}},
+                "IndexName": MESSAGES_OPEN_INDEX,
+                # A record is written when it opens, so one updated before the cutoff opened before it too.
+                "KeyConditionExpression": "open_shard = :s AND first_attempt_at < :t",
+                "ExpressionAttributeValues": {":s": {"S": f"open#{shard}"}, ":t": {"S": cutoff}},
+                "Limit": GET_CHUNK,
             }
             while len(found) < limit:
                 page = self._ddb.query(**kwargs)
-                found.extend(r for r in map(_record, page.get("Items", [])) if r.status in wanted)
+                ids = [item["message_id"]["S"] for item in page.get("Items", [])]
+                records = self.get_many(ids)
+                found.extend(
+                    r
+                    for r in (records.get(m) for m in ids)
+                    # The index is eventually consistent: a record may have closed or moved on since.
+                    if r is not None and r.status in wanted and (r.updated_at or "") < cutoff
+                )
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -240,7 +240,16 @@ class InMemoryMessageStore:
     def stale(self, states: Iterable[str], older_than: datetime, limit: int) -> list[DeliveryRecord]:
         wanted = set(states)
         cutoff = iso(older_than)
-        found = [r for r in self.records.values() if r.status in wanted and (r.updated_at or "") < cutoff]
+        # As DynamoMessageStore: the open index (records not closed, by when they opened), then their last write.
+        found = [
+            r
+            for r in self.records.values()
+            if r.status not in TERMINAL
+            and r.first_attempt_at is not None
+            and r.first_attempt_at < cutoff
+            and r.status in wanted
+            and (r.updated_at or "") < cutoff
+        ]
         return found[:limit]
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from kizuna import wiring
 from kizuna.catalog import FUNCTIONS
-from kizuna.local.runtime_gateway import Route
+from kizuna.local.runtime_gateway import HTTP, Route
 from kizuna.local.sandbox_twilio import VALID_FROM
 
 if TYPE_CHECKING:
@@ -22,8 +22,20 @@ STRIPE_EVENTS = "/webhooks/stripe/events"
 def routes(kizuna: LocalKizuna) -> list[Route]:
     invoke = kizuna._invoke
     return [
-        Route(f"{VOICE_PREFIX}/", invoke("voice_webhook"), "voice_webhook", FUNCTIONS["voice_webhook"].timeout_s),
-        Route("/webhooks/stripe/", invoke("stripe_webhook"), "stripe_webhook", FUNCTIONS["stripe_webhook"].timeout_s),
+        Route(
+            f"{VOICE_PREFIX}/",
+            invoke("voice_webhook"),
+            "voice_webhook",
+            FUNCTIONS["voice_webhook"].timeout_s,
+            payload=HTTP,
+        ),
+        Route(
+            "/webhooks/stripe/",
+            invoke("stripe_webhook"),
+            "stripe_webhook",
+            FUNCTIONS["stripe_webhook"].timeout_s,
+            payload=HTTP,
+        ),
     ]
 
 

@@ -1,11 +1,16 @@
-"""Local API Gateway: an HTTP server that turns requests into API Gateway REST (v1) proxy events.
+"""Local API Gateway: an HTTP server that turns requests into the events API Gateway gives Lambda proxies.
 
-Each `Route` is mounted at a path prefix (longest prefix wins) and stands for a REST API whose only resource is
-`/{proxy+}` with a Lambda proxy integration. The event carries what API Gateway puts in it, including
-`requestContext.path` exactly as the client sent it (percent-encoding kept; SigV4 verification needs it) and the
-decoded `path`. API Gateway behaviours reproduced: 10 MB payload limit (413), an exception or a malformed proxy
-response from the function -> 502 {"message": "Internal server error"}, X-Forwarded-* headers added.
-Not reproduced: the stage prefix in requestContext.path (local mode has no stage in the URL), the 29 s
+Each `Route` is mounted at a path prefix (longest prefix wins) and stands for the API that serves it in AWS, with
+its event shape:
+- `REST` (the management API): a REST API whose only resource is `/{proxy+}`, payload format 1.0. The event carries
+  `requestContext.path` exactly as the client sent it (percent-encoding kept; SigV4 verification needs it) and the
+  decoded `path`.
+- `HTTP` (the webhooks API, infra/webhooks_api.py): an HTTP API route `ANY <prefix>/{proxy+}` on the `$default`
+  stage, payload format 2.0: `rawPath` and `rawQueryString` as sent (Twilio signs the URL it called), header names
+  lowercased with repeated headers joined by commas, cookies apart.
+API Gateway behaviours reproduced: 10 MB payload limit (413), an exception or a malformed proxy response from the
+function -> 502 {"message": "Internal server error"}, X-Forwarded-* headers added.
+Not reproduced: the REST stage prefix in requestContext.path (local mode has no stage in the URL), the 29 s
 integration timeout (an over-long invocation is logged, not cut off).
 """
 
@@ -35,6 +40,10 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 INTEGRATION_TIMEOUT_S = 29
 
 
+REST = "1.0"  # payload format of a REST API's Lambda proxy integration
+HTTP = "2.0"  # an HTTP API's
+
+
 @dataclass(frozen=True)
 class Route:
     prefix: str
@@ -42,6 +51,7 @@ class Route:
     function_name: str
     timeout_s: float = INTEGRATION_TIMEOUT_S
     memory_mb: int = 512
+    payload: str = REST
 
     def matches(self, path: str) -> bool:
         prefix = self.prefix.rstrip("/")
@@ -116,13 +126,16 @@ class LocalGateway:
         if body is None:
             return _json(start_response, 413, {"message": "Request Too Long"}, close=True)
 
-        event = self._event(environ, raw_path, path, split.query, body)
+        if route.payload == HTTP:
+            event = self._http_event(environ, route, raw_path, path, split.query, body)
+        else:
+            event = self._event(environ, raw_path, path, split.query, body)
         context = LocalLambdaContext(route.function_name, route.timeout_s, route.memory_mb)
         started = time.monotonic()
         try:
             response = route.handler(event, context)
         except Exception:
-            log.exception("%s: handler raised for %s %s", route.function_name, event["httpMethod"], raw_path)
+            log.exception("%s: handler raised for %s %s", route.function_name, environ["REQUEST_METHOD"], raw_path)
             return _json(start_response, 502, {"message": "Internal server error"})
         finally:
             elapsed = time.monotonic() - started
@@ -141,8 +154,8 @@ class LocalGateway:
         start_response(_status_line(status), headers)
         return [payload]
 
-    def _event(self, environ: dict[str, Any], raw_path: str, path: str, query: str, body: bytes) -> dict[str, Any]:
-        method = environ["REQUEST_METHOD"]
+    def _header_pairs(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
+        """The request's headers as sent, with the X-Forwarded-* ones API Gateway sets."""
         pairs: list[tuple[str, str]] = environ.get("kizuna.raw_headers") or [
             (k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_")
         ]
@@ -150,11 +163,73 @@ class LocalGateway:
         forwarded = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"}
         existing_for = next((v for k, v in pairs if k.lower() == "x-forwarded-for"), None)
         pairs = [(k, v) for k, v in pairs if k.lower() not in forwarded]
-        pairs += [
+        return pairs + [
             ("X-Forwarded-For", f"{existing_for}, {source_ip}" if existing_for else source_ip),
             ("X-Forwarded-Port", str(self.port)),
             ("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http")),
         ]
+
+    def _http_event(
+        self, environ: dict[str, Any], route: Route, raw_path: str, path: str, query: str, body: bytes
+    ) -> dict[str, Any]:
+        """An HTTP API's payload format 2.0 event for route `ANY <prefix>/{proxy+}` on the `$default` stage."""
+        method = environ["REQUEST_METHOD"]
+        pairs = self._header_pairs(environ)
+        headers: dict[str, str] = {}
+        cookies: list[str] = []
+        for name, value in pairs:
+            if name.lower() == "cookie":
+                cookies += [c.strip() for c in value.split(";") if c.strip()]
+            else:
+                headers[name.lower()] = f"{headers[name.lower()]},{value}" if name.lower() in headers else value
+        params: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            params[name] = f"{params[name]},{value}" if name in params else value
+        text, is_base64 = _body_text(body)
+        now_ms = int(time.time() * 1000)
+        host = headers.get("host", f"{self.host}:{self.port}")
+        prefix = route.prefix.rstrip("/")
+        route_key = f"ANY {prefix}/{{proxy+}}"
+        event: dict[str, Any] = {
+            "version": HTTP,
+            "routeKey": route_key,
+            "rawPath": raw_path,
+            "rawQueryString": query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "local",
+                "domainName": host,
+                "domainPrefix": host.split(".")[0].split(":")[0],
+                "http": {
+                    "method": method,
+                    "path": raw_path,
+                    "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                    "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
+                    "userAgent": headers.get("user-agent", ""),
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now_ms / 1000)),
+                "timeEpoch": now_ms,
+            },
+            "pathParameters": {"proxy": path[len(prefix) :].lstrip("/")},
+            "isBase64Encoded": is_base64 if body else False,
+        }
+        # API Gateway leaves out what the request did not have.
+        if cookies:
+            event["cookies"] = cookies
+        if params:
+            event["queryStringParameters"] = params
+        if body:
+            event["body"] = text
+        return event
+
+    def _event(self, environ: dict[str, Any], raw_path: str, path: str, query: str, body: bytes) -> dict[str, Any]:
+        method = environ["REQUEST_METHOD"]
+        pairs = self._header_pairs(environ)
+        source_ip = environ.get("REMOTE_ADDR", "127.0.0.1")
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
         for name, value in pairs:
@@ -168,10 +243,7 @@ class LocalGateway:
             params[name] = value
             multi_params.setdefault(name, []).append(value)
 
-        try:
-            text, is_base64 = body.decode("utf-8"), False
-        except UnicodeDecodeError:
-            text, is_base64 = base64.b64encode(body).decode("ascii"), True
+        text, is_base64 = _body_text(body)
         now_ms = int(time.time() * 1000)
         host = next((v for k, v in pairs if k.lower() == "host"), f"{self.host}:{self.port}")
         request_id = str(uuid.uuid4())
@@ -219,6 +291,14 @@ class LocalGateway:
         }
 
 
+def _body_text(body: bytes) -> tuple[str, bool]:
+    """The body as the event carries it: text when it is UTF-8, else base64 (isBase64Encoded)."""
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+
+
 def _read_body(environ: dict[str, Any]) -> bytes | None:
     """The request body, or None when it is over API Gateway's 10 MB limit."""
     stream = environ["wsgi.input"]
@@ -246,6 +326,7 @@ def _http_response(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     for name, value in (response.get("headers") or {}).items():
         if name.lower() not in lower_multi:
             headers.append((name, str(value)))
+    headers += [("Set-Cookie", str(c)) for c in response.get("cookies") or []]  # payload format 2.0's cookies
     body = response.get("body")
     if body is None:
         payload = b""

@@ -34,7 +34,7 @@ from kizuna.local.functions import FunctionEnvironments, Handler
 from kizuna.local.journey_orchestrator import LocalJourneyOrchestrator
 from kizuna.local.localstripe_server import LocalStripe
 from kizuna.local.moto_dynamodb_lock import serialise_dynamodb_writes
-from kizuna.local.runtime_gateway import LocalGateway, Route
+from kizuna.local.runtime_gateway import HTTP, LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
 from kizuna.local.sandbox_twilio import VALID_FROM, SandboxTwilio
@@ -112,18 +112,26 @@ class LocalKizuna:
         self._gateway = LocalGateway(
             [
                 Route("/v1/", self._invoke("api"), "api", FUNCTIONS["api"].timeout_s),
+                # The webhooks API is an HTTP API in AWS (payload format 2.0), the management API a REST API.
                 Route(
                     "/webhooks/twilio/",
                     self._invoke("twilio_webhook"),
                     "twilio_webhook",
                     FUNCTIONS["twilio_webhook"].timeout_s,
+                    payload=HTTP,
                 ),
                 *consultations_local.routes(self),
                 # Analytics (issue 5): the dashboard (on the management API in AWS) and tracked links (webhooks API).
                 Route(
                     "/dashboard/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s
                 ),
-                Route("/l/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s),
+                Route(
+                    "/l/",
+                    self._invoke("analytics_web"),
+                    "analytics_web",
+                    FUNCTIONS["analytics_web"].timeout_s,
+                    payload=HTTP,
+                ),
             ],
             port=self.port,
         )

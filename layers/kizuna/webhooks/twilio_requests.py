@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
@@ -18,17 +18,16 @@ class TwilioRequest:
     signature: str | None
 
 
-def from_api_gateway(event: dict) -> TwilioRequest:
-    """The public URL as Twilio called it: scheme and host from the forwarded headers, the full path from the request
-    context (it includes the API Gateway stage), and the query string in the order it arrived."""
+def from_http_api(event: dict) -> TwilioRequest:
+    """The public URL exactly as Twilio called it, from an HTTP API event (payload format 2.0): scheme and host from
+    the forwarded headers, the path as sent (`rawPath`; the `$default` stage adds no segment to the URL) and the
+    query string as sent (`rawQueryString`: its order and percent-encoding are the ones Twilio signed)."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     scheme = headers.get("x-forwarded-proto", "https")
     host = headers.get("host", "")
-    path = (event.get("requestContext") or {}).get("path") or event.get("path", "")
-    query = event.get("multiValueQueryStringParameters") or {}
-    url = f"{scheme}://{host}{path}"
-    if query:
-        url += "?" + urlencode([(k, v) for k, values in query.items() for v in values])
+    url = f"{scheme}://{host}{event.get('rawPath', '')}"
+    if event.get("rawQueryString"):
+        url += "?" + event["rawQueryString"]
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         body = base64.b64decode(body).decode("utf-8")

@@ -5,7 +5,7 @@
   AWS::SecretsManager::Secret of the stack. The template holds no secret value (also
   tests/infra/test_kizuna_stack.py::test_template_holds_no_secret_values). The code reads secrets through Powertools'
   parameters provider only, and keeps them in pydantic SecretStr fields so a logged model shows `**********`.
-- Webhooks throttled: the webhooks API's stage throttles every method (Twilio, voice, Stripe, tracked links).
+- Webhooks throttled: the webhooks HTTP API's one stage throttles every route (Twilio, voice, Stripe, tracked links).
 - cdk-nag: tests/infra/test_kizuna_stack.py::test_cdk_nag_aws_solutions_has_no_unacknowledged_findings asserts zero
   unacknowledged AwsSolutions findings; here, that every acknowledgement carries a reason.
 """
@@ -192,11 +192,13 @@ def test_credentials_are_secret_strings_so_a_logged_model_does_not_show_them():
 # --- webhooks throttled ------------------------------------------------------------------------------------------
 
 
-def _api_named(synthesized, name: str) -> str:
-    (logical_id,) = [
-        k for k, v in synthesized.of_type("AWS::ApiGateway::RestApi").items() if v["Properties"]["Name"] == name
-    ]
+def _api_named(synthesized, name: str, resource_type: str = "AWS::ApiGateway::RestApi") -> str:
+    (logical_id,) = [k for k, v in synthesized.of_type(resource_type).items() if v["Properties"]["Name"] == name]
     return logical_id
+
+
+def _webhooks_api(synthesized) -> str:
+    return _api_named(synthesized, "kizuna-webhooks", "AWS::ApiGatewayV2::Api")
 
 
 def _stage_of(synthesized, api: str) -> dict[str, Any]:
@@ -208,29 +210,37 @@ def _stage_of(synthesized, api: str) -> dict[str, Any]:
     return stage
 
 
-def test_the_webhooks_stage_throttles_every_method(synthesized):
-    # Given the webhooks API (Twilio status/inbound/voice callbacks, Stripe events, tracked links)
-    api = _api_named(synthesized, "kizuna-webhooks")
-    # Then its one stage has a stage-wide method setting (every resource, every method) with rate and burst limits,
-    # and no other method setting loosens it for a path.
-    stage = _stage_of(synthesized, api)
-    (setting,) = stage["MethodSettings"]
-    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
-    assert setting["ThrottlingRateLimit"] == WEBHOOKS_RATE_LIMIT
-    assert setting["ThrottlingBurstLimit"] == WEBHOOKS_BURST_LIMIT
-    # No usage plan or method-level override raises it either.
+def test_the_webhooks_stage_throttles_every_route(synthesized):
+    # Given the webhooks HTTP API (Twilio status/inbound/voice callbacks, Stripe events, tracked links)
+    api = _webhooks_api(synthesized)
+    # Then it has one stage, and that stage's default route settings (every route) carry the rate and burst limits,
+    # with no route settings that loosen them for a route
+    (stage,) = [
+        s["Properties"]
+        for s in synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+        if _refs(s["Properties"]["ApiId"]) == {api}
+    ]
+    assert stage["StageName"] == "$default"
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == WEBHOOKS_RATE_LIMIT
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == WEBHOOKS_BURST_LIMIT
+    assert "RouteSettings" not in stage
+    # No usage plan raises it either (HTTP APIs have none; no REST usage plan names this API).
     for plan in synthesized.of_type("AWS::ApiGateway::UsagePlan").values():
         assert api not in _refs(plan["Properties"].get("ApiStages", []))
 
 
 def test_the_twilio_and_stripe_routes_are_on_the_throttled_api(synthesized):
-    api = _api_named(synthesized, "kizuna-webhooks")
-    resources = synthesized.of_type("AWS::ApiGateway::Resource")
-    parts = {r["Properties"]["PathPart"] for r in resources.values() if _refs(r["Properties"]["RestApiId"]) == {api}}
-    assert {"webhooks", "twilio", "voice", "stripe", "{proxy+}"} <= parts
-    methods = [m["Properties"] for m in synthesized.of_type("AWS::ApiGateway::Method").values()]
-    on_webhooks = [m for m in methods if _refs(m["RestApiId"]) == {api}]
-    assert on_webhooks and all(m["HttpMethod"] == "ANY" for m in on_webhooks if m["ResourceId"])
+    api = _webhooks_api(synthesized)
+    routes = [r["Properties"] for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()]
+    assert routes and all(_refs(r["ApiId"]) == {api} for r in routes)
+    keys = {r["RouteKey"] for r in routes}
+    assert {
+        "ANY /webhooks/twilio/{proxy+}", "ANY /webhooks/twilio/voice/{proxy+}", "ANY /webhooks/stripe/{proxy+}",
+        "ANY /l/{proxy+}",
+    } <= keys  # fmt: skip
+    # and no webhook path is left on a REST API, outside that throttle
+    parts = {r["Properties"]["PathPart"] for r in synthesized.of_type("AWS::ApiGateway::Resource").values()}
+    assert not parts & {"webhooks", "twilio", "stripe", "l"}
 
 
 def test_the_documented_figures_are_the_synthesized_ones(synthesized):

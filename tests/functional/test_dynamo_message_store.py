@@ -213,6 +213,8 @@ def test_a_record_that_keeps_moving_is_answered_with_a_retry_not_a_guess(ddb, st
 def test_a_callback_for_a_message_without_a_record_is_not_answered_as_done(store):
     with pytest.raises(StatusNotApplied):
         record_status(store, InMemoryEventSink(), VirtualClock(NOW), "m1", {"MessageStatus": "delivered"})
+
+
 # -- the reconciler's query ----------------------------------------------------------------------------------------
 
 

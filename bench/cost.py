@@ -34,10 +34,10 @@ CUTS = {
     "but gives up the stage's rate limit (only reserved concurrency, which low-quota accounts cannot set aside), "
     "the one base URL for every webhook and the access log (infra/webhooks_api.py). Asking Twilio for fewer "
     "callbacks is not possible per status.",
-    ("DynamoDB", "limits"): "the sender's rate bucket is booked with a read and a conditional put per batch, and "
-    "again (read + put, retried on conflict) for every send that wakes more than 10 ms after its slot; on a busy "
-    "host that is nearly every send. An atomic ADD on the bucket (no read, no conflict) and a wider lateness "
-    "tolerance would bring it to about one write per batch.",
+    ("DynamoDB", "limits"): "the sender's rate bucket is booked with one conditional write per batch (an atomic "
+    "add after a busy bucket's TAT, no read), and once more per batch that wakes late (services/send_pacing); "
+    "what is left here are guesses of busy/idle that the bucket refused, re-bookings on a loaded host and, when "
+    "a cap is set, the spend and WhatsApp-tier counters. One write per batch of ten is the floor of this design.",
     ("DynamoDB", "messages"): "the delivery record (a few hundred bytes: one unit a write) is written by the "
     "sender's claim and its record of Twilio's answer (again when a send is re-claimed after a wait) and by each "
     "status callback, Twilio's `queued` one too: an update refused by its condition still spends its unit. The "

@@ -1,9 +1,10 @@
-"""Analytics (issue 5): new event objects announced to analytics_ingest, the dashboard and tracked-link routes, and a
-Glue table with named Athena queries over the event stream in S3.
+"""Analytics (issue 5): new event objects announced to analytics_ingest, the dashboard route, and a Glue table with
+named Athena queries over the event stream in S3.
 
 - The events bucket notifies the analytics queue of every object under the stream's prefix (CDK's bucket
   notifications custom resource: S3 cannot be pointed at a queue whose policy names the bucket in one template).
-- `/dashboard/{proxy+}` on the management API and `/l/{proxy+}` on the webhooks API reach analytics_web.
+- `/dashboard/{proxy+}` on the management API reaches analytics_web (its other route, the tracked links'
+  `/l/{proxy+}`, is a REST API of its own: infra/links_api.py).
 - Glue database + table `events` (JSON lines, Pinpoint's event-stream field names) with partition projection on
   app/year/month/day, so Athena needs no crawler and no partition maintenance; an Athena workgroup whose results are
   KMS-encrypted under `athena-results/`; named queries for the delivery funnel, opt-outs and replies.
@@ -28,7 +29,6 @@ from constructs import Construct
 from infra.event_stream import EventStream
 from infra.nag import acknowledge
 from infra.rest_api import proxy_to
-from infra.webhooks_api import WebhooksApi
 from kizuna.catalog import STREAMS
 
 GLUE_DATABASE = "kizuna_analytics"
@@ -93,7 +93,6 @@ class Analytics(Construct):
         key: kms.IKey,
         web_function: lambda_.IFunction,
         management_api: RestApi,
-        webhooks_api: WebhooksApi,
     ) -> None:
         super().__init__(scope, construct_id)
         spec = STREAMS["events"]
@@ -106,7 +105,6 @@ class Analytics(Construct):
         self._acknowledge_notifications_handler()
 
         proxy_to(management_api.root.add_resource("dashboard"), web_function)
-        webhooks_api.route("/l", web_function)  # tracked links: payload format 2.0, like the webhooks
 
         stack = Stack.of(self)
         database = glue.CfnDatabase(

@@ -6,6 +6,7 @@ client signs its requests), so the methods themselves use authorization NONE.
 
 from __future__ import annotations
 
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -40,3 +41,8 @@ class ManagementApi(Construct):
                 "execution logs; the AWS managed policy is the documented one and is scoped to CloudWatch Logs.",
             },
         )
+
+    @property
+    def cloudwatch_account(self) -> apigateway.CfnAccount | None:
+        """The account-level setting naming the role REST stages log with (the links API's stage waits for it)."""
+        return self.api.node.try_find_child("Account")

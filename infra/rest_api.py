@@ -1,5 +1,6 @@
-"""The management REST API's parts (infra/management_api.py): a logged, traced, throttled stage whose methods reach
-one function. The webhooks are an HTTP API (infra/webhooks_api.py)."""
+"""What both REST APIs share, the management API (infra/management_api.py) and the tracked links' (infra/links_api.py):
+a logged, traced, throttled stage whose methods reach one function. The webhooks are an HTTP API
+(infra/webhooks_api.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def logged_rest_api(
         rest_api_name=name,
         description=description,
         endpoint_types=[apigateway.EndpointType.REGIONAL],
-        # API Gateway writes REST execution logs with one role per account and region (HTTP APIs do not use it).
+        # API Gateway writes REST execution logs with one role per account and region (HTTP APIs do not use it);
+        # only the management API creates it.
         cloud_watch_role=create_cloudwatch_role,
         deploy_options=apigateway.StageOptions(
             stage_name=STAGE_NAME,

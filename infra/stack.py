@@ -15,6 +15,7 @@ from infra.email import Email
 from infra.event_stream import EventStream
 from infra.functions import FunctionFactory
 from infra.journeys import JourneyEngine
+from infra.links_api import LinksApi
 from infra.management_api import ManagementApi
 from infra.nag import acknowledge, arn_of
 from infra.observability import Observability
@@ -103,12 +104,18 @@ class KizunaStack(Stack):
         )
         webhooks = WebhooksApi(
             self,
-            "WebhooksApi",
+            "Webhooks",
             twilio_function=factory.build(self, "twilio_webhook"),
             voice_function=factory.build(self, "voice_webhook"),
             stripe_function=factory.build(self, "stripe_webhook"),
         )
         factory.bind("WEBHOOK_BASE_URL", webhooks.url)
+        # Tracked links stay on the REST API that served them when the webhooks were a REST API: this construct id is
+        # the one that API had, so CloudFormation keeps it and its URL, and links already sent keep working
+        # (infra/links_api.py). The api and jobs functions write links under it.
+        web_function = factory.build(self, "analytics_web")
+        links = LinksApi(self, "WebhooksApi", function=web_function)
+        factory.bind("LINKS_BASE_URL", links.url)
         consumers = {
             key: QueueConsumer(self, f"{key.capitalize()}Consumer", queue=queue, factory=factory)
             for key, queue in queues.items()
@@ -128,7 +135,7 @@ class KizunaStack(Stack):
         events.grant_scrub(consumers["analytics"].function)
         email.route_events_to(factory.build(self, "email_events"))
         management = ManagementApi(self, "ManagementApi", function=factory.build(self, "api"))
-        # Analytics (issue 5): object notifications, dashboard and link routes, Glue table and Athena queries.
+        # Analytics (issue 5): object notifications, the dashboard route, Glue table and Athena queries.
         grant_assume_app_roles(consumers["analytics"].function)
         Analytics(
             self,
@@ -136,10 +143,11 @@ class KizunaStack(Stack):
             events=events,
             queue=queues["analytics"].queue,
             key=storage.key,
-            web_function=factory.build(self, "analytics_web"),
+            web_function=web_function,
             management_api=management.api,
-            webhooks_api=webhooks,
         )
+        # The links stage logs through the account-level role the management API sets up.
+        links.api.deployment_stage.node.add_dependency(management.cloudwatch_account)
         reconciliations = [
             Reconciliation(
                 self,
@@ -170,8 +178,15 @@ class KizunaStack(Stack):
             self,
             "WebhooksApiUrl",
             value=webhooks.url,
-            description="Base URL of the Twilio and Stripe webhooks and tracked links (an HTTP API, no stage in the "
-            "path): <WebhooksApiUrl>/webhooks/twilio/inbound?app=<app id>, .../webhooks/stripe/events",
+            description="Base URL of the Twilio and Stripe webhooks (an HTTP API, no stage in the path): "
+            "<WebhooksApiUrl>/webhooks/twilio/inbound?app=<app id>, .../webhooks/stripe/events",
+        )
+        CfnOutput(
+            self,
+            "LinksBaseUrl",
+            value=links.url,
+            description="Base of tracked links in messages, <LinksBaseUrl>/l/<code> (a REST API whose URL never "
+            "changes: links redirect for 180 days)",
         )
         CfnOutput(
             self,

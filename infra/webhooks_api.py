@@ -1,7 +1,8 @@
 """The public webhooks API, an API Gateway HTTP API: Twilio callbacks (`/webhooks/twilio/{proxy+}`) to the
 twilio_webhook function; consultation calls (`/webhooks/twilio/voice/{proxy+}`) to voice_webhook; Stripe events
-(`/webhooks/stripe/{proxy+}`) to stripe_webhook; tracked links (`/l/{proxy+}`, added by infra/analytics.py) to
-analytics_web. The functions get payload format 2.0 events and parse them with Powertools' APIGatewayHttpResolver.
+(`/webhooks/stripe/{proxy+}`) to stripe_webhook. The functions get payload format 2.0 events and parse them with
+Powertools' APIGatewayHttpResolver. Tracked links are not here: they stay on the REST API they were always served
+by, so the links in messages already sent keep working (infra/links_api.py).
 
 Why an HTTP API. Twilio posts about three status callbacks per message, and this API took them as a REST API at
 $3.50 per million requests; an HTTP API takes them at $1.00 (docs/cost.md). A Lambda function URL would cost nothing
@@ -49,8 +50,7 @@ ACCESS_LOG_FIELDS = {
 }
 HOW_REQUESTS_ARE_VERIFIED = (
     "Twilio and Stripe cannot present AWS or Cognito credentials; the webhook functions verify the "
-    "X-Twilio-Signature / Stripe-Signature HMAC of every request and reject unsigned or tampered ones, and tracked "
-    "links are public by design (a redirect to the URL the message carried)."
+    "X-Twilio-Signature / Stripe-Signature HMAC of every request and reject unsigned or tampered ones."
 )
 
 
@@ -84,8 +84,7 @@ class WebhooksApi(Construct):
             self,
             "HttpApi",
             api_name="kizuna-webhooks",
-            description="Kizuna provider webhooks (Twilio status callbacks, inbound messages, voice, Stripe) and "
-            "tracked links",
+            description="Kizuna provider webhooks (Twilio status callbacks, inbound messages, voice, Stripe)",
             create_default_stage=False,
         )
         access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS)

@@ -1,5 +1,6 @@
 """Analytics web: the read-only dashboard (authenticated with a dashboard token signed by a Kizuna key; reached
-through the management REST API) and the tracked-link redirects (public; through the webhooks HTTP API)."""
+through the management REST API) and the tracked-link redirects (public; through the links REST API, whose URL the
+links already sent carry)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from kizuna.auth.access_keys import CachedSecretLookup
 from kizuna.clock import SystemClock
 from kizuna.observability import logger
 from kizuna.settings import AnalyticsWebSettings
-from kizuna.web.app import WebDeps, build_resolvers
+from kizuna.web.app import WebDeps, build_resolver
 from kizuna.wiring import (
     access_key_store,
     aggregate_store,
@@ -24,7 +25,7 @@ from kizuna.wiring import (
 settings = AnalyticsWebSettings()
 clock = SystemClock()
 aggregates = aggregate_store(settings.analytics_table)
-app = build_resolvers(
+app = build_resolver(
     WebDeps(
         apps=data_store(settings.data_table),
         aggregates=aggregates,

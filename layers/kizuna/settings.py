@@ -58,6 +58,8 @@ class ApiSettings(CampaignSettings):
     # consultations name the app's Twilio number from the same secret.
     twilio_secret_id: str = Field(alias=SECRETS["twilio"].env_var)
     webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
+    # Tracked links of SMS/WhatsApp sends go out under this base (a REST API of its own whose URL never changes).
+    links_base_url: str = Field(alias="LINKS_BASE_URL")
     # Billed consultations (issue 8): bookings place Stripe holds.
     consultations_table: str = Field(alias=TABLES["consultations"].env_var)
     stripe_secret_id: str = Field(alias=SECRETS["stripe"].env_var)
@@ -111,12 +113,12 @@ class JobsSettings(CampaignSettings):
     data_table: str = Field(alias=TABLES["data"].env_var)
     jobs_queue_url: str = Field(alias=QUEUES["jobs"].env_var)
     # Campaign runs (issue 6) send through the send queue, count frequency caps in the limits table, and store
-    # tracked links in the analytics table under the webhook API's URL.
+    # tracked links in the analytics table under the links API's URL.
     send_queue_url: str = Field(alias=QUEUES["send"].env_var)
     relay_queue_url: str = Field(alias=QUEUES["relay"].env_var)  # CUSTOM deliveries
     limits_table: str = Field(alias=TABLES["limits"].env_var)
     analytics_table: str = Field(alias=TABLES["analytics"].env_var)
-    webhook_base_url: str = Field(alias="WEBHOOK_BASE_URL")
+    links_base_url: str = Field(alias="LINKS_BASE_URL")
     # Erasure jobs (kizuna.services.erase_events) rewrite event objects and scrub the ledger.
     events_bucket: str = Field(alias=EVENTS_BUCKET_ENV_VAR)
     analytics_events_table: str = Field(alias=TABLES["analytics_events"].env_var)

@@ -270,7 +270,7 @@ def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock, arn_prefix
     data = data_store(settings.data_table)
     channels = channel_store(settings.data_table)
     queue = job_queue(settings.jobs_queue_url)
-    links = LinkTracking(link_store(settings.analytics_table), settings.webhook_base_url)
+    links = LinkTracking(link_store(settings.analytics_table), settings.links_base_url)
     send = SendDeps(data, data, send_queue(settings.send_queue_url), clock, template_store(settings.data_table),
                     channels, channels, links)  # fmt: skip
     return CampaignDeps(
@@ -378,7 +378,7 @@ def engagement_store(table: str) -> Any:
 def _link_tracking(settings: ApiSettings) -> Any:
     from kizuna.services.send_messages import LinkTracking
 
-    return LinkTracking(link_store(settings.analytics_table), settings.webhook_base_url)
+    return LinkTracking(link_store(settings.analytics_table), settings.links_base_url)
 
 
 def content_approvals(secret_id: str) -> Any:

@@ -130,7 +130,7 @@ def test_resources_from_catalog_idempotent_and_env(session: boto3.Session, moto_
     assert json.loads(secrets.get_secret_value(SecretId=first.secrets["twilio"])["SecretString"]) == {}
     assert client(session, moto_url, "kms").describe_key(KeyId=first.kms_key_id)["KeyMetadata"]["Enabled"]
 
-    api_env = first.env_for(ApiSettings, extra={"WEBHOOK_BASE_URL": "http://x"})
+    api_env = first.env_for(ApiSettings, extra={"WEBHOOK_BASE_URL": "http://x", "LINKS_BASE_URL": "http://l"})
     assert (
         api_env.items()
         >= {

@@ -27,7 +27,6 @@ def _route_handlers(synthesized) -> dict[str, str]:
         ("/webhooks/twilio/voice/{proxy+}", "voice_webhook/handler.handler"),
         ("/webhooks/stripe/{proxy+}", "stripe_webhook/handler.handler"),
         ("/webhooks/twilio/{proxy+}", "twilio_webhook/handler.handler"),
-        ("/l/{proxy+}", "analytics_web/handler.handler"),
     ],
 )
 def test_webhook_paths_reach_their_own_functions(synthesized, path, handler):

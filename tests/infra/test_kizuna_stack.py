@@ -277,6 +277,26 @@ def test_sender_calls_back_to_the_webhooks_api(synthesized):
     webhook_url = sender["Environment"]["Variables"]["WEBHOOK_BASE_URL"]
     assert webhook_url == {"Fn::GetAtt": [_webhooks_api(synthesized), "ApiEndpoint"]}
     assert synthesized.template.to_json()["Outputs"]["WebhooksApiUrl"]["Value"] == webhook_url
+    # and it writes no links (the functions that do read LINKS_BASE_URL: below)
+    assert "LINKS_BASE_URL" not in sender["Environment"]["Variables"]
+
+
+def _links_api(synthesized) -> str:
+    (logical_id,) = [k for k, v in synthesized.of_type("AWS::ApiGateway::RestApi").items()
+                     if v["Properties"]["Name"] == "kizuna-links"]  # fmt: skip
+    return logical_id
+
+
+@pytest.mark.parametrize("key", ["api", QUEUES["jobs"].consumer])
+def test_links_are_written_under_the_links_rest_apis_stage_url(synthesized, key):
+    # The api (SendMessages) and jobs (campaign runs) functions rewrite links to <base>/l/<code>;
+    # the base is the links REST API's stage URL, which the LinksBaseUrl output shows too.
+    links_url = _functions_by_key(synthesized)[key]["Environment"]["Variables"]["LINKS_BASE_URL"]
+    joined = "".join(p if isinstance(p, str) else json.dumps(p) for p in links_url["Fn::Join"][1])
+    assert joined.startswith(f'https://{{"Ref": "{_links_api(synthesized)}"}}.execute-api.') and "/l" not in joined
+    stage = links_url["Fn::Join"][1][-1]["Ref"]
+    assert synthesized.resources[stage]["Properties"]["StageName"] == "prod"
+    assert synthesized.template.to_json()["Outputs"]["LinksBaseUrl"]["Value"] == links_url
 
 
 def test_layers_fit_lambdas_unzipped_limit():
@@ -293,7 +313,7 @@ def test_layers_fit_lambdas_unzipped_limit():
 
 
 def test_apis_log_access_trace_and_throttle(synthesized):
-    # The management REST API's stage: access log, X-Ray, one stage-wide throttle
+    # The REST APIs' stages (management, tracked links): access log, X-Ray, one stage-wide throttle
     stages = synthesized.of_type("AWS::ApiGateway::Stage")
     assert stages
     for stage in stages.values():
@@ -325,7 +345,6 @@ def test_api_paths_are_greedy_proxies(synthesized):
     routes = [r["Properties"] for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()]
     assert {r["RouteKey"] for r in routes} == {
         "ANY /webhooks/twilio/{proxy+}", "ANY /webhooks/twilio/voice/{proxy+}", "ANY /webhooks/stripe/{proxy+}",
-        "ANY /l/{proxy+}",
     }  # fmt: skip
     assert all(r["AuthorizationType"] == "NONE" for r in routes)
     for integration in synthesized.of_type("AWS::ApiGatewayV2::Integration").values():

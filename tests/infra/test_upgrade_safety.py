@@ -46,6 +46,9 @@ STATEFUL: dict[str, tuple[bool | None, str]] = {
     "AWS::Scheduler::ScheduleGroup": (False, "every scheduled campaign run (schedules live in the group)"),
     # Not retained: alarms need a topic of this stack; subscriptions added by hand are lost on replacement.
     "AWS::SNS::Topic": (False, "alarm subscriptions added outside the stack"),
+    # Not retained: a teardown means the URLs go. A replaced REST API gets a new id, so a new URL: every client's
+    # endpoint_url (management) or every tracked link already sent in SMS and WhatsApp (links, up to 180 days old).
+    "AWS::ApiGateway::RestApi": (False, "its URL: clients' endpoint_url, the links in messages already sent"),
 }
 # Log groups are left out: operational logs (3 months), and the function log groups are deliberately destroyed with
 # the stack; a renamed one only starts a new log group.
@@ -59,6 +62,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "AWS::SQS::Queue": ("QueueName", "FifoQueue"),
     "AWS::Scheduler::ScheduleGroup": ("Name",),
     "AWS::SNS::Topic": ("TopicName", "FifoTopic"),
+    "AWS::ApiGateway::RestApi": (),  # its id is what must stay (Name and the rest are updated in place)
 }
 
 REGENERATE = f"regenerate the list ({UPDATE_VAR}=1, see this module's docstring)"
@@ -215,6 +219,33 @@ def test_properties_that_force_replacement_are_unchanged(current):
         f"Changing these properties makes CloudFormation replace the resource (was, now): {changed}. Keep them, or "
         f"create a new resource next to the old one, migrate, and {REGENERATE}."
     )
+
+
+# Tracked links sent before the webhooks moved to an HTTP API point at the webhooks REST API's stage URL
+# (https://<id>.execute-api.<region>.amazonaws.com/prod/l/<code>). infra/links_api.py keeps that API: these are the
+# logical ids it had then (construct path WebhooksApi/Api/...). A changed RestApi id is a new URL; a changed stage or
+# /l resource id makes CloudFormation create a second `prod` stage or `l` resource on the same API, which fails.
+LINKS_API_IDS = {
+    "WebhooksApiBD6A85B4": ("AWS::ApiGateway::RestApi", None),
+    "WebhooksApiDeploymentStageprod7CF63B93": ("AWS::ApiGateway::Stage", "prod"),
+    "WebhooksApil4A2D0FFF": ("AWS::ApiGateway::Resource", "l"),
+    "WebhooksApilproxyD75CD15E": ("AWS::ApiGateway::Resource", "{proxy+}"),
+    "WebhooksApilproxyANY7974FDA0": ("AWS::ApiGateway::Method", "ANY"),
+}
+
+
+def test_tracked_links_stay_on_the_rest_api_they_were_sent_with(synthesized):
+    for logical_id, (kind, name) in LINKS_API_IDS.items():
+        resource = synthesized.resources.get(logical_id)
+        assert resource is not None and resource["Type"] == kind, (
+            f"{logical_id} ({kind}) is gone: links in messages already sent use its URL. {_keep_the_id(logical_id)}"
+        )
+        props = resource["Properties"]
+        assert name in (None, props.get("StageName"), props.get("PathPart"), props.get("HttpMethod"))
+    # and the links' base (LinksBaseUrl, what the api and jobs functions write links under) is that API's stage URL
+    url = synthesized.template.to_json()["Outputs"]["LinksBaseUrl"]["Value"]
+    refs = [p["Ref"] for p in url["Fn::Join"][1] if isinstance(p, dict) and "Ref" in p]
+    assert refs == ["WebhooksApiBD6A85B4", "AWS::Region", "AWS::URLSuffix", "WebhooksApiDeploymentStageprod7CF63B93"]
 
 
 # --- (c) key schemas -----------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 Each `Route` is mounted at a path prefix (longest prefix wins) and stands for the API that serves it in AWS, with
 its event shape:
-- `REST` (the management API): a REST API whose only resource is `/{proxy+}`, payload format 1.0. The event carries
-  `requestContext.path` exactly as the client sent it (percent-encoding kept; SigV4 verification needs it) and the
-  decoded `path`.
+- `REST` (the management API, and the tracked links' API, infra/links_api.py): a REST API whose only resource is
+  `/{proxy+}`, payload format 1.0. The event carries `requestContext.path` exactly as the client sent it
+  (percent-encoding kept; SigV4 verification needs it) and the decoded `path`.
 - `HTTP` (the webhooks API, infra/webhooks_api.py): an HTTP API route `ANY <prefix>/{proxy+}` on the `$default`
   stage, payload format 2.0: `rawPath` and `rawQueryString` as sent (Twilio signs the URL it called), header names
   lowercased with repeated headers joined by commas, cookies apart.

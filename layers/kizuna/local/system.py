@@ -112,7 +112,7 @@ class LocalKizuna:
         self._gateway = LocalGateway(
             [
                 Route("/v1/", self._invoke("api"), "api", FUNCTIONS["api"].timeout_s),
-                # The webhooks API is an HTTP API in AWS (payload format 2.0), the management API a REST API.
+                # The webhooks API is an HTTP API in AWS (payload format 2.0); the management and links APIs are REST.
                 Route(
                     "/webhooks/twilio/",
                     self._invoke("twilio_webhook"),
@@ -121,17 +121,12 @@ class LocalKizuna:
                     payload=HTTP,
                 ),
                 *consultations_local.routes(self),
-                # Analytics (issue 5): the dashboard (on the management API in AWS) and tracked links (webhooks API).
+                # Analytics (issue 5): the dashboard (on the management API in AWS) and tracked links (on the links
+                # REST API in AWS, infra/links_api.py): both REST events, as in AWS.
                 Route(
                     "/dashboard/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s
                 ),
-                Route(
-                    "/l/",
-                    self._invoke("analytics_web"),
-                    "analytics_web",
-                    FUNCTIONS["analytics_web"].timeout_s,
-                    payload=HTTP,
-                ),
+                Route("/l/", self._invoke("analytics_web"), "analytics_web", FUNCTIONS["analytics_web"].timeout_s),
             ],
             port=self.port,
         )
@@ -140,7 +135,12 @@ class LocalKizuna:
         self._create_email_identity()
         os.environ.update(
             self.resources.env_values()
-            | {"WEBHOOK_BASE_URL": self.base_url, "EMAIL_CONFIGURATION_SET": LOCAL_EMAIL_CONFIGURATION_SET}
+            | {
+                # One local gateway stands for the webhooks and the links APIs (two base URLs in AWS).
+                "WEBHOOK_BASE_URL": self.base_url,
+                "LINKS_BASE_URL": self.base_url,
+                "EMAIL_CONFIGURATION_SET": LOCAL_EMAIL_CONFIGURATION_SET,
+            }
         )
         self.firehose_buffer = LocalFirehoseBuffer(lambda: wiring.aws("firehose"), self.firehose_buffer_s or 1.0)
         if self.firehose_buffer_s:

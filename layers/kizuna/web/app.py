@@ -1,5 +1,5 @@
-"""Routes of the analytics_web function (Powertools resolvers): the dashboard, on the management REST API, and
-tracked-link redirects, on the webhooks HTTP API (payload format 2.0); `resolve` picks by the event's shape.
+"""Routes of the analytics_web function (one Powertools REST resolver): the dashboard, on the management REST API,
+and tracked-link redirects, on the links REST API (infra/links_api.py); both give payload format 1.0 events.
 
 - GET /dashboard/apps/{app}                        the app's dashboard
 - GET /dashboard/apps/{app}/campaigns/{campaign}   one campaign's
@@ -17,8 +17,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from kizuna.auth import dashboard_tokens
@@ -63,20 +62,7 @@ class WebDeps:
     participants: ParticipantStore | None = None  # a journey's run tallies: its execution metrics per activity
 
 
-@dataclass
-class WebResolvers:
-    dashboard: APIGatewayRestResolver  # /dashboard/... on the management API
-    links: APIGatewayHttpResolver  # /l/... on the webhooks API
-
-    def resolve(self, event: dict, context: Any) -> dict:
-        return (self.links if event.get("version") == "2.0" else self.dashboard).resolve(event, context)
-
-
-def build_resolvers(deps: WebDeps) -> WebResolvers:
-    return WebResolvers(_dashboard_resolver(deps), _links_resolver(deps))
-
-
-def _dashboard_resolver(deps: WebDeps) -> APIGatewayRestResolver:
+def build_resolver(deps: WebDeps) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
 
     def dashboard(app_id: str, kind: str, resource_id: str | None) -> Response:
@@ -125,13 +111,6 @@ def _dashboard_resolver(deps: WebDeps) -> APIGatewayRestResolver:
     def journey_dashboard(app_id: str, journey_id: str) -> Response:
         return dashboard(app_id, JOURNEY, journey_id)
 
-    _error_pages(app)
-    return app
-
-
-def _links_resolver(deps: WebDeps) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver()
-
     @app.get("/l/<code>")
     def tracked_link(code: str) -> Response:
         agent = app.current_event.headers.get("User-Agent", "")
@@ -143,11 +122,6 @@ def _links_resolver(deps: WebDeps) -> APIGatewayHttpResolver:
         headers = {"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         return Response(302, "text/plain", "Found", headers)
 
-    _error_pages(app)
-    return app
-
-
-def _error_pages(app: ApiGatewayResolver) -> None:
     @app.exception_handler(Forbidden)
     def forbidden(exc: Forbidden) -> Response:
         return Response(403, "text/html; charset=utf-8", error_page(403, exc.message), dict(_HTML_HEADERS))
@@ -160,6 +134,8 @@ def _error_pages(app: ApiGatewayResolver) -> None:
     @app.not_found
     def not_found(_exc: Exception) -> Response:
         return Response(404, "text/html; charset=utf-8", error_page(404, "Not found"), dict(_HTML_HEADERS))
+
+    return app
 
 
 def _cookie(event: Any) -> str:

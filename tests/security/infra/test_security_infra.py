@@ -5,7 +5,8 @@
   AWS::SecretsManager::Secret of the stack. The template holds no secret value (also
   tests/infra/test_kizuna_stack.py::test_template_holds_no_secret_values). The code reads secrets through Powertools'
   parameters provider only, and keeps them in pydantic SecretStr fields so a logged model shows `**********`.
-- Webhooks throttled: the webhooks HTTP API's one stage throttles every route (Twilio, voice, Stripe, tracked links).
+- Webhooks throttled: the webhooks HTTP API's one stage throttles every route (Twilio, voice, Stripe); the tracked
+  links' REST API (kept so links already sent keep working) throttles every method of its one stage.
 - cdk-nag: tests/infra/test_kizuna_stack.py::test_cdk_nag_aws_solutions_has_no_unacknowledged_findings asserts zero
   unacknowledged AwsSolutions findings; here, that every acknowledgement carries a reason.
 """
@@ -38,7 +39,8 @@ SECRET_VALUES = [
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key ids
     re.compile(r"\bKZ[A-Z2-7]{18}\b"),  # Kizuna access key ids
 ]
-# Webhooks API figures (infra/webhooks_api.py, docs/deploy.md and docs/security.md say the same).
+# Webhooks API figures (infra/webhooks_api.py, docs/deploy.md and docs/security.md say the same); the links API has
+# the same ones (infra/links_api.py).
 WEBHOOKS_RATE_LIMIT = 50
 WEBHOOKS_BURST_LIMIT = 100
 
@@ -211,7 +213,7 @@ def _stage_of(synthesized, api: str) -> dict[str, Any]:
 
 
 def test_the_webhooks_stage_throttles_every_route(synthesized):
-    # Given the webhooks HTTP API (Twilio status/inbound/voice callbacks, Stripe events, tracked links)
+    # Given the webhooks HTTP API (Twilio status/inbound/voice callbacks, Stripe events)
     api = _webhooks_api(synthesized)
     # Then it has one stage, and that stage's default route settings (every route) carry the rate and burst limits,
     # with no route settings that loosen them for a route
@@ -236,11 +238,27 @@ def test_the_twilio_and_stripe_routes_are_on_the_throttled_api(synthesized):
     keys = {r["RouteKey"] for r in routes}
     assert {
         "ANY /webhooks/twilio/{proxy+}", "ANY /webhooks/twilio/voice/{proxy+}", "ANY /webhooks/stripe/{proxy+}",
-        "ANY /l/{proxy+}",
     } <= keys  # fmt: skip
     # and no webhook path is left on a REST API, outside that throttle
     parts = {r["Properties"]["PathPart"] for r in synthesized.of_type("AWS::ApiGateway::Resource").values()}
-    assert not parts & {"webhooks", "twilio", "stripe", "l"}
+    assert not parts & {"webhooks", "twilio", "stripe"}
+
+
+def test_the_tracked_links_stage_throttles_every_method(synthesized):
+    # Given the links REST API (public /l/<code> redirects, on the URL the links already sent carry)
+    api = _api_named(synthesized, "kizuna-links")
+    # Then its only stage throttles every method (/*/*) at the webhooks' figures, and no usage plan raises it
+    (settings,) = _stage_of(synthesized, api)["MethodSettings"]
+    assert (settings["HttpMethod"], settings["ResourcePath"]) == ("*", "/*")
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (
+        WEBHOOKS_RATE_LIMIT, WEBHOOKS_BURST_LIMIT,
+    )  # fmt: skip
+    for plan in synthesized.of_type("AWS::ApiGateway::UsagePlan").values():
+        assert api not in _refs(plan["Properties"].get("ApiStages", []))
+    # and it serves the links only: `/l/{proxy+}`, nothing else
+    parts = {r["Properties"]["PathPart"] for r in synthesized.of_type("AWS::ApiGateway::Resource").values()
+             if _refs(r["Properties"]["RestApiId"]) == {api}}  # fmt: skip
+    assert parts == {"l", "{proxy+}"}
 
 
 def test_the_documented_figures_are_the_synthesized_ones(synthesized):

@@ -1,4 +1,4 @@
-"""Local mode's moto speed-ups (kizuna.local.moto_dispatch, kizuna.local.moto_sqs_receive) keep moto's behaviour.
+"""Local mode's moto speed-ups (kizuna.local.moto_dispatch, kizuna.local.moto_sqs) keep moto's behaviour.
 
 Each SQS scenario runs twice against moto through boto3: with local mode's receive and delete, and with moto's own
 (the patched functions keep them as `__wrapped__`). Both runs must tell the same story, and that story must be SQS's:
@@ -26,22 +26,22 @@ from moto.sqs.models import Queue, SQSBackend
 from moto.sqs.responses import SQSResponse
 
 from kizuna.local.moto_dispatch import cache_dispatch
-from kizuna.local.moto_sqs_receive import one_pass_sqs_receive
+from kizuna.local.moto_sqs import one_pass_sqs
 
 REGION = "us-east-1"
 Scenario = Callable[[Any], list[Any]]
 
 cache_dispatch()
-one_pass_sqs_receive()
+one_pass_sqs()
 
 
 def run_both(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The scenario's observations with local mode's receive and delete, after checking moto's own say the same."""
+    """The scenario's observations with local mode's send, receive and delete, once moto's own say the same."""
     with mock_aws():
         patched = scenario(boto3.client("sqs", region_name=REGION))
     with monkeypatch.context() as m:
-        m.setattr(SQSBackend, "receive_message", SQSBackend.receive_message.__wrapped__)
-        m.setattr(Queue, "delete_message", Queue.delete_message.__wrapped__)
+        for owner, name in ((SQSBackend, "send_message"), (SQSBackend, "receive_message"), (Queue, "delete_message")):
+            m.setattr(owner, name, getattr(owner, name).__wrapped__)
         with mock_aws():
             original = scenario(boto3.client("sqs", region_name=REGION))
     assert patched == original
@@ -153,6 +153,32 @@ def test_fifo_groups_wait_for_their_pending_message(monkeypatch: pytest.MonkeyPa
     assert run_both(scenario, monkeypatch) == [[("a1", "1")], [("b1", "1")], [("a1", "2"), ("a2", "1")]]
 
 
+def sequence(message: dict[str, Any]) -> int:
+    return len(message["Attributes"].get("SequenceNumber", ""))
+
+
+def test_fifo_deduplication_and_sequence_numbers_are_moto_s(monkeypatch: pytest.MonkeyPatch):
+    def scenario(sqs: Any) -> list[Any]:
+        content = sqs.create_queue(
+            QueueName="c.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        )["QueueUrl"]
+        explicit = sqs.create_queue(QueueName="e.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        for url, dedup in (
+            (content, {}),
+            (content, {}),
+            (explicit, {"MessageDeduplicationId": "d"}),
+            (explicit, {"MessageDeduplicationId": "d"}),
+            (explicit, {"MessageDeduplicationId": "e"}),
+        ):
+            sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g", **dedup)
+        got = [receive(sqs, url, VisibilityTimeout=30) for url in (content, explicit)]
+        return [[(m["Body"], m["Attributes"].get("MessageDeduplicationId"), sequence(m)) for m in b] for b in got]
+
+    content, explicit = run_both(scenario, monkeypatch)
+    assert len(content) == 1 and content[0][0] == "same" and len(content[0][1]) == 64  # sha256 of the body
+    assert explicit == [("same", "d", 20), ("same", "e", 20)]
+
+
 def test_expired_messages_are_not_handed_over(monkeypatch: pytest.MonkeyPatch):
     def scenario(sqs: Any) -> list[Any]:
         url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
@@ -165,18 +191,19 @@ def test_expired_messages_are_not_handed_over(monkeypatch: pytest.MonkeyPatch):
     assert run_both(scenario, monkeypatch) == [[], [("new", "1")]]
 
 
-def test_a_receive_no_longer_counts_the_queue_for_each_message(monkeypatch: pytest.MonkeyPatch):
+def test_sends_and_receives_no_longer_count_the_queue_for_each_message(monkeypatch: pytest.MonkeyPatch):
     with mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
-        for start in range(0, 200, 10):
-            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
-                                                          for i in range(10)])  # fmt: skip
         builds = []
         attributes = Queue.attributes
         monkeypatch.setattr(Queue, "attributes", property(lambda q: builds.append(1) or attributes.fget(q)))
+        for start in range(0, 200, 10):
+            entries = [{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)]
+            assert len(sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]) == 10
         assert len(receive(sqs, url, VisibilityTimeout=30)) == 10
-        assert builds == []  # moto's own built the attribute dict (three counts of the queue) 3 times per message
+        # moto's own build the attribute dict (three counts of the queue) once per message sent, 3 times per received
+        assert builds == []
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +283,7 @@ def test_installing_twice_changes_nothing():
     )
     names = moto_responses.method_names_from_class
     cache_dispatch()
-    one_pass_sqs_receive()
+    one_pass_sqs()
     assert (SQSBackend.receive_message, Queue.delete_message) == (receive_message, delete)
     assert (DomainDispatcherApplication.get_backend_for_host, moto_responses.method_names_from_class) == (lookup, names)
 
@@ -267,14 +294,14 @@ def test_install_refuses_a_moto_it_was_not_checked_against(monkeypatch: pytest.M
                         DomainDispatcherApplication.get_backend_for_host.__wrapped__)  # fmt: skip
     monkeypatch.setattr(moto, "__version__", "6.0.0")
     with pytest.raises(RuntimeError, match="moto 6.0.0"):
-        one_pass_sqs_receive()
+        one_pass_sqs()
     with pytest.raises(RuntimeError, match="moto 6.0.0"):
         cache_dispatch()
     monkeypatch.undo()
     monkeypatch.setattr(SQSBackend, "receive_message", SQSBackend.receive_message.__wrapped__)
     monkeypatch.delattr(Queue, "wait_for_messages")
     with pytest.raises(RuntimeError, match="Queue.wait_for_messages"):
-        one_pass_sqs_receive()
+        one_pass_sqs()
 
 
 def test_local_mode_installs_the_speedups(monkeypatch: pytest.MonkeyPatch):

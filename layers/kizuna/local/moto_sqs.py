@@ -1,4 +1,4 @@
-"""moto 5.2.5's SQS ReceiveMessage counts the whole queue again for every message it hands over; local mode's does not.
+"""moto 5.2.5's SQS counts the whole queue for every message it sends or hands over; local mode's SQS does not.
 
 What moto does: `SQSBackend.receive_message` walks the queue's visible messages and, for each one it is about to
 return, asks `is_message_valid_based_on_retention_period`, which reads the retention period through
@@ -24,24 +24,35 @@ attribute filtering does not touch the stored message) and long polling (`wait_f
 twice, building each message's list of handles both times. `_delete_message` finds it in one pass without those
 lists and keeps moto's answers: a handle already deleted is ignored, an unknown one raises ReceiptHandleIsInvalid,
 every message that ever had the handle is removed and all its handles are remembered as deleted.
+
+`SQSBackend.send_message` (SendMessageBatch sends through it, one entry at a time) asks
+`queue.attributes.get("ContentBasedDeduplication") == "true"` for every message: the same three counts of the queue
+for each message sent into it. That attribute is only in the dict for FIFO queues, as the queue's
+`content_based_deduplication` flag written "true" or "false"; `_send_message` asks the flag on FIFO queues and is
+moto's code otherwise (validation, message id and sequence number from moto's random, delay, attributes, add).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import string
 from copy import deepcopy
+from typing import Any
 
 import moto
 import moto.sqs.models as sqs_models
 from moto.core.utils import unix_time, unix_time_millis
-from moto.sqs.exceptions import ReceiptHandleIsInvalid
+from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
 
-MOTO_VERSIONS = ("5.2.",)  # the versions whose receive_message / delete_message these copies were taken from
+MOTO_VERSIONS = ("5.2.",)  # the versions whose send_message / receive_message / delete_message these copy
 # What the copies rely on; install fails loudly, naming the missing piece, if moto's internals moved.
 _QUEUE_ATTRIBUTES = ("_messages", "_messages_lock", "pending_messages", "pending_message_groups", "fifo_queue")
 _QUEUE_ATTRIBUTES += ("dead_letter_queue", "redrive_policy", "wait_for_messages", "deleted_messages")
+_QUEUE_ATTRIBUTES += ("content_based_deduplication", "delay_seconds", "add_message")
 _MESSAGE_ATTRIBUTES = ("visible_at", "delayed_until", "receipt_handle", "_old_receipt_handles", "mark_received")
+_MESSAGE_ATTRIBUTES += ("deduplication_id", "sequence_number", "group_id", "message_attributes", "mark_sent")
 
 
 def _receive_message(
@@ -117,6 +128,48 @@ def _receive_message(
     return result
 
 
+def _send_message(
+    self: SQSBackend,
+    queue_name: str,
+    message_body: str,
+    message_attributes: dict[str, Any] | None = None,
+    delay_seconds: int | None = None,
+    deduplication_id: str | None = None,
+    group_id: str | None = None,
+    system_attributes: dict[str, Any] | None = None,
+    validate_group_id: bool = True,
+) -> Message:
+    queue = self.get_queue(queue_name)
+    self._validate_message(
+        queue,
+        message_body=message_body,
+        delay_seconds=int(delay_seconds or 0),
+        deduplication_id=deduplication_id,
+        group_id=group_id,
+        validate_group_id=validate_group_id,
+    )
+    delay_seconds = int(delay_seconds) if delay_seconds is not None else queue.delay_seconds  # type: ignore[attr-defined]
+    message = Message(str(sqs_models.random.uuid4()), message_body, system_attributes)
+    # moto: queue.attributes.get("ContentBasedDeduplication") == "true", which only a FIFO queue's dict holds
+    if queue.fifo_queue and queue.content_based_deduplication is True:  # type: ignore[attr-defined]
+        message.deduplication_id = hashlib.sha256(message_body.encode("utf-8")).hexdigest()
+    if deduplication_id is not None:
+        message.deduplication_id = deduplication_id
+        message.sequence_number = "".join(sqs_models.random.choice(string.digits) for _ in range(20))
+    if group_id is not None:
+        message.group_id = group_id
+    if message_attributes:
+        message.message_attributes = message_attributes
+    if delay_seconds > sqs_models.MAXIMUM_MESSAGE_DELAY:
+        raise InvalidParameterValue(
+            f"Value {delay_seconds} for parameter DelaySeconds is invalid. "
+            "Reason: DelaySeconds must be >= 0 and <= 900."
+        )
+    message.mark_sent(delay_seconds=delay_seconds)
+    queue.add_message(message)
+    return message
+
+
 def _delete_message(self: Queue, receipt_handle: str) -> None:
     if receipt_handle in self.deleted_messages:
         return  # already deleted: moto ignores it, as SQS does
@@ -136,7 +189,7 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
 def _check_moto() -> None:
     if not moto.__version__.startswith(MOTO_VERSIONS):
         raise RuntimeError(
-            f"kizuna.local.moto_sqs_receive: moto {moto.__version__} is installed, but its copies of SQS "
+            f"kizuna.local.moto_sqs: moto {moto.__version__} is installed, but its copies of SQS send_message, "
             f"receive_message and delete_message come from moto {' / '.join(v + 'x' for v in MOTO_VERSIONS)}: "
             "compare them with this moto's and update the copies (or drop the patch)"
         )
@@ -148,21 +201,22 @@ def _check_moto() -> None:
     missing += [f"Message.{name}" for name in _MESSAGE_ATTRIBUTES if not hasattr(message, name)]
     if not isinstance(getattr(queue, "message_retention_period", None), int):
         missing.append("Queue.message_retention_period (an int)")
-    if not hasattr(sqs_models, "_filter_message_attributes"):
-        missing.append("moto.sqs.models._filter_message_attributes")
+    module_names = ("_filter_message_attributes", "random", "MAXIMUM_MESSAGE_DELAY")
+    missing += [f"moto.sqs.models.{name}" for name in module_names if not hasattr(sqs_models, name)]
     if missing:
         raise RuntimeError(
-            f"kizuna.local.moto_sqs_receive: moto {moto.__version__}'s SQS models lack {', '.join(missing)}; "
-            "compare receive_message / delete_message with the copies before installing them"
+            f"kizuna.local.moto_sqs: moto {moto.__version__}'s SQS models lack {', '.join(missing)}; "
+            "compare send_message / receive_message / delete_message with the copies before installing them"
         )
 
 
-def one_pass_sqs_receive() -> None:
-    """Installs the receive and delete above on moto's SQS (every backend in the process). Idempotent."""
+def one_pass_sqs() -> None:
+    """Installs the send, receive and delete above on moto's SQS (every backend in the process). Idempotent."""
     if getattr(SQSBackend.receive_message, "_kizuna_one_pass", False):
         return
     _check_moto()
     for owner, name, replacement in (
+        (SQSBackend, "send_message", _send_message),
         (SQSBackend, "receive_message", _receive_message),
         (Queue, "delete_message", _delete_message),
     ):

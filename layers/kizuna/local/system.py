@@ -33,7 +33,9 @@ from kizuna.local.firehose_buffer import LocalFirehoseBuffer
 from kizuna.local.functions import FunctionEnvironments, Handler
 from kizuna.local.journey_orchestrator import LocalJourneyOrchestrator
 from kizuna.local.localstripe_server import LocalStripe
+from kizuna.local.moto_dispatch import cache_dispatch
 from kizuna.local.moto_dynamodb_lock import serialise_dynamodb_writes
+from kizuna.local.moto_sqs import one_pass_sqs
 from kizuna.local.runtime_gateway import HTTP, LocalGateway, Route
 from kizuna.local.runtime_queues import QueuePoller
 from kizuna.local.runtime_scheduler import LocalScheduler
@@ -84,6 +86,8 @@ class LocalKizuna:
         self._saved_environ = dict(os.environ)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
         serialise_dynamodb_writes()  # analytics counts with transactions, which moto does not lock (issue 5)
+        cache_dispatch()  # moto scans every service's URL patterns for each request otherwise
+        one_pass_sqs()  # moto's SQS counts the whole queue for each message sent or received otherwise
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, moto_port = self._moto.get_host_and_port()

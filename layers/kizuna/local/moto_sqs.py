@@ -150,8 +150,7 @@ def _send_message(
     )
     delay_seconds = int(delay_seconds) if delay_seconds is not None else queue.delay_seconds  # type: ignore[attr-defined]
     message = Message(str(sqs_models.random.uuid4()), message_body, system_attributes)
-    # moto: queue.attributes.get("ContentBasedDeduplication") == "true", which only a FIFO queue's dict holds
-    if queue.fifo_queue and queue.content_based_deduplication is True:  # type: ignore[attr-defined]
+    if _content_based_deduplication(queue):
         message.deduplication_id = hashlib.sha256(message_body.encode("utf-8")).hexdigest()
     if deduplication_id is not None:
         message.deduplication_id = deduplication_id
@@ -168,6 +167,15 @@ def _send_message(
     message.mark_sent(delay_seconds=delay_seconds)
     queue.add_message(message)
     return message
+
+
+def _content_based_deduplication(queue: Queue) -> bool:
+    """moto's `queue.attributes.get("ContentBasedDeduplication") == "true"` without building the dict: only a FIFO
+    queue's dict holds it, its booleans written "true" / "false"."""
+    if not queue.fifo_queue:
+        return False
+    value = queue.content_based_deduplication  # type: ignore[attr-defined]
+    return (str(value).lower() if isinstance(value, bool) else value) == "true"
 
 
 def _delete_message(self: Queue, receipt_handle: str) -> None:

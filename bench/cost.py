@@ -40,10 +40,10 @@ CUTS = {
     "a cap is set, the spend and WhatsApp-tier counters. One write per batch of ten is the floor of this design.",
     ("DynamoDB", "messages"): "the delivery record (a few hundred bytes: one unit a write) is written by the "
     "sender's claim and its record of Twilio's answer (again when a send is re-claimed after a wait) and by each "
-    "status callback, Twilio's `queued` one too: an update refused by its condition still spends its unit. The "
+    "status callback that moves it (a callback is read first and one the ladder ignores writes nothing). The "
     "`open_since` index (keys only, sorted by when the record opened) adds two units: one when the record opens, "
-    "one when it closes. Checking a callback against the record before writing (a read costs a fifth of a write) "
-    "would spare the refused updates; fewer re-claims follow from the limits table's fix.",
+    "one when it closes. Twilio's intermediate `sent` callback could be read without a write (only `delivered`, "
+    "`undelivered` and `failed` end a message), at the cost of the record's `sent` status.",
     ("Lambda", "duration"): "the functions wait on their AWS calls one after another; the sender also waits for its "
     "paced slots and Twilio's answer. Fewer calls per message (above) shorten every invocation.",
     ("DynamoDB", "ledger"): "the analytics ledger keeps one item per event (a conditional put) to drop replays; "

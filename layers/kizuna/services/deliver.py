@@ -151,7 +151,7 @@ class Deliverer:
         errs on the safe side)."""
         if message.conversation_cap is None or self.spend is None:
             return True
-        sender = self.providers[message.channel].throttle(message).key
+        sender = self._throttle(message).key
         return self.spend.open_conversation(sender, now, message.conversation_cap)
 
     def _throttle(self, message: OutboundMessage) -> Throttle:

@@ -68,14 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=[*BENCHMARKS, "none"], help="run just this benchmark ('none': no benchmark)")
     parser.add_argument("--with-test-time", action="store_true", help="also run and time `make test`")
-    parser.add_argument("--runs", type=int, help="soak: consecutive runs (default 1)")
+    parser.add_argument("--runs", type=int, help="soak: consecutive runs (default 3)")
+    parser.add_argument("--jobs", type=int, help="soak: runs at a time, each in its own process (default: cores)")
     parser.add_argument(
         "--messages",
         type=int,
         help="soak: messages per run (default 20,000); load_api: SMS whose callbacks are posted (default 400)",
     )
     args = parser.parse_args(argv)
-    options = {k: v for k, v in (("runs", args.runs), ("messages", args.messages)) if v is not None}
+    given_options = (("runs", args.runs), ("messages", args.messages), ("jobs", args.jobs))
+    options = {k: v for k, v in given_options if v is not None}
 
     names = [args.only] if args.only in BENCHMARKS else [] if args.only == "none" else BENCHMARKS
     sections = []
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         run = importlib.import_module(name).run
-        takes = inspect.signature(run).parameters  # --runs / --messages reach the benchmarks that take them
+        takes = inspect.signature(run).parameters  # --runs / --messages / --jobs reach the benchmarks that take them
         given = options | {"measured": {s.name: s for s in sections}}  # cost reads this run's figures
         sections.append(run(**{k: v for k, v in given.items() if k in takes}))
         print(f"[bench] {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -73,6 +74,12 @@ class SoakConfig:
     analytics_drop_ack: float = 0.02
     rates: FaultRates = field(default_factory=FaultRates)
     settle_timeout_s: float = 900.0
+    # Then every queue must go idle within this, plus a share per message: the analytics queue trails the sends by
+    # the objects announced meanwhile, each ingested at moto's speed (lost acks and duplicates ingest some twice), so
+    # the tail grows with the run. A system that never goes idle (a record redelivered forever) still fails it.
+    idle_timeout_s: float = 900.0
+    idle_timeout_per_message_s: float = 0.05
+    backlog_every_s: float = 60.0  # how often the queues' depths are sampled (SoakResult.backlog)
 
 
 @dataclass
@@ -90,6 +97,8 @@ class SoakResult:
     dead_lettered: int = 0
     problems: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # (seconds since the first send, queues that were not idle) every `backlog_every_s`, printed when a run fails
+    backlog: list[tuple[float, dict[str, dict[str, int]]]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -116,6 +125,8 @@ class SoakResult:
             f"  KPIs {self.kpis} (expected {self.expected_kpis})",
         ]
         lines += [f"  PROBLEM: {p}" for p in self.problems[:20]]
+        if self.problems:
+            lines += [f"  backlog at {at:.0f} s: {queues}" for at, queues in self.backlog]
         return "\n".join(lines)
 
 
@@ -146,17 +157,45 @@ def run_soak(config: SoakConfig) -> SoakResult:
         started = time.monotonic()
         result.seconds["startup"] = started - booting
         try:
-            accepted = _send_all(kizuna, pinpoint, app_id, body, config, result)
-            result.seconds["accept"] = time.monotonic() - started
-            result.seconds |= _settle(kizuna, body, accepted, config, started)
-            if not kizuna.drain(config.settle_timeout_s):
-                result.problems.append(f"the queues were not idle {config.settle_timeout_s:.0f} s after the sends")
+            with _sampling_backlog(kizuna, result, started, config.backlog_every_s):
+                accepted = _send_all(kizuna, pinpoint, app_id, body, config, result)
+                result.seconds["accept"] = time.monotonic() - started
+                result.seconds |= _settle(kizuna, body, accepted, config, started)
+                idle_within = config.idle_timeout_s + config.messages * config.idle_timeout_per_message_s
+                if not kizuna.drain(idle_within):
+                    sandbox_idle = kizuna.sandbox.wait_for_idle(1.0)
+                    result.problems.append(
+                        f"the queues were not idle {idle_within:.0f} s after the sandbox settled: "
+                        f"{kizuna.backlog()}" + ("" if sandbox_idle else "; the sandbox still had callbacks to make")
+                    )
             result.seconds["settle"] = time.monotonic() - started
         finally:
             _stop_faults(kizuna, faults, result)
         _account(kizuna, pinpoint, app_id, body, accepted, result)
     result.seconds["total"] = time.monotonic() - started
     return result
+
+
+@contextmanager
+def _sampling_backlog(kizuna: LocalKizuna, result: SoakResult, started: float, every_s: float) -> Iterator[None]:
+    """Sample the queues that are not idle every `every_s` seconds while the body runs: when a run fails to settle,
+    the samples say which queue fell behind and from when."""
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            try:
+                result.backlog.append((time.monotonic() - started, kizuna.backlog()))
+            except Exception as exc:  # noqa: BLE001 - a sample that failed is reported, never fatal to the run
+                result.backlog.append((time.monotonic() - started, {"sample failed": {str(exc)[:80]: 1}}))
+
+    sampler = threading.Thread(target=sample, name="kizuna-soak-backlog", daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
 
 
 def _start_faults(kizuna: LocalKizuna, config: SoakConfig) -> Faults:

@@ -7,10 +7,13 @@
 - TransactWriteItems deep-copies the tables it touches to roll back on failure: a read or write from another thread
   meanwhile fails it with "dictionary changed size during iteration" (a 500). A transaction also runs alone.
 
-Reads (GetItem, Query, Scan, ...) run together between writes. moto also deep-copies a table once per item of a
-transaction, not once per table: an analytics chunk of 30 items copied the whole analytics table 30 times. While a
-transaction runs, local mode hands moto a `copy` module that copies each object once and returns the same copy after
-that (the rollback only needs one snapshot per table)."""
+Reads (GetItem, Query, Scan, ...) run together between writes. moto also deep-copies each table a transaction
+touches, once per item of the transaction, to roll it back on failure: the cost grows with the table, not the
+transaction. In a long soak the analytics table holds an activity item per endpoint, so each chunk commit copied
+tens of thousands of items and analytics fell further behind the longer the run went. Local mode keeps moto's
+rollback but gives it an undo log instead: before a transaction it copies the items the transaction names (their
+state before), hands moto a `copy` module that does not copy tables, and on failure puts those items back. That is
+exact because the transaction runs alone (the lock above) and writes only the items it names."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from typing import Any
 
 import moto.dynamodb.models as moto_dynamodb
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
 
 _WRITES = ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item")
 _READS = ("get_item", "batch_get_item", "transact_get_items", "query", "scan")
@@ -82,15 +87,57 @@ class _TransactionLock:
 _lock = _TransactionLock()
 
 
-def _copying_once() -> types.SimpleNamespace:
-    copies: dict[int, Any] = {}
+def _deepcopy_but_tables(value: Any) -> Any:
+    """moto's `copy.deepcopy` during a transaction: tables are not copied (the undo log restores their items), every
+    other value is (update_item keeps a copy of the item it changes)."""
+    return value if isinstance(value, Table) else copy.deepcopy(value)
 
-    def deepcopy(value: Any) -> Any:
-        if id(value) not in copies:
-            copies[id(value)] = (value, copy.deepcopy(value))  # the original is kept so its id stays unique
-        return copies[id(value)][1]
 
-    return types.SimpleNamespace(deepcopy=deepcopy)
+_NO_TABLE_COPIES = types.SimpleNamespace(deepcopy=_deepcopy_but_tables)
+
+Saved = tuple[Table, DynamoType, DynamoType | None, Item | None]
+
+
+def _items_before(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[Saved]:
+    """A copy of each item the transaction names, as it is now (None: absent)."""
+    saved: list[Saved] = []
+    for entry in transact_items:
+        op = next(iter(entry.values()), None)
+        table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        key = (op.get("Item") or op.get("Key")) if table is not None else None
+        if not key or table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
+            continue  # moto refuses the transaction before it writes this item
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        current = table.get_item(hash_value, range_value)
+        saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+    return saved
+
+
+def _put_back(saved: list[Saved]) -> None:
+    for table, hash_value, range_value, item in reversed(saved):
+        if range_value is None:
+            table.items.pop(hash_value, None)
+            if item is not None:
+                table.items[hash_value] = item
+            continue
+        table.items[hash_value].pop(range_value, None)
+        if item is not None:
+            table.items[hash_value][range_value] = item
+        elif not table.items[hash_value]:
+            del table.items[hash_value]
+
+
+def _transact_with_undo_log(method: Any, backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> Any:
+    saved = _items_before(backend, transact_items)
+    moto_dynamodb.copy = _NO_TABLE_COPIES  # type: ignore[assignment]
+    try:
+        return method(backend, transact_items)
+    except BaseException:
+        _put_back(saved)  # what moto's own rollback did with its table copies
+        raise
+    finally:
+        moto_dynamodb.copy = copy  # type: ignore[assignment]
 
 
 def serialise_dynamodb_writes() -> None:
@@ -107,11 +154,7 @@ def serialise_dynamodb_writes() -> None:
                 with _lock.exclusive():
                     return _method(self, *args, **kwargs)
             with _lock.exclusive():
-                moto_dynamodb.copy = _copying_once()  # type: ignore[assignment]
-                try:
-                    return _method(self, *args, **kwargs)
-                finally:
-                    moto_dynamodb.copy = copy  # type: ignore[assignment]
+                return _transact_with_undo_log(_method, self, *args, **kwargs)
 
         functools.update_wrapper(locked, method)
         locked._kizuna_locked = True  # type: ignore[attr-defined]

@@ -172,7 +172,8 @@ class QueuePoller:
             time.sleep(poll_s)
         return False
 
-    def _queue_empty(self) -> bool:
+    def depth(self) -> dict[str, int]:
+        """The queue's visible, in-flight and delayed counts (SQS's approximations) and the batches being invoked."""
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
             AttributeNames=[
@@ -181,7 +182,16 @@ class QueuePoller:
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
-        return all(int(v) == 0 for v in attrs.values())
+        return {
+            "visible": int(attrs["ApproximateNumberOfMessages"]),
+            "not_visible": int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+            "delayed": int(attrs["ApproximateNumberOfMessagesDelayed"]),
+            "batches_invoking": self.in_flight,
+        }
+
+    def _queue_empty(self) -> bool:
+        depth = self.depth()
+        return depth["visible"] == depth["not_visible"] == depth["delayed"] == 0
 
     # -- polling -----------------------------------------------------------------------------------------------
 

@@ -235,6 +235,11 @@ class LocalKizuna:
         self.firehose_buffer.flush()  # what the settled work emitted is in S3 when drain returns
         return idle
 
+    def backlog(self) -> dict[str, dict[str, int]]:
+        """Each queue that is not idle, with its depth (what a drain that timed out was waiting for)."""
+        depths = {key: poller.depth() for key, poller in self.pollers.items()}
+        return {key: depth for key, depth in depths.items() if any(depth.values())}
+
     def drain_analytics(self, timeout: float = 60.0) -> bool:
         """Wait until every message, callback and event has gone through: sends settled, their events in S3, and
         every announced object counted by analytics_ingest (which a send's callbacks keep feeding)."""

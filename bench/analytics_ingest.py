@@ -1,13 +1,11 @@
 """Analytics in LOCAL MODE: events ingested per second, DynamoDB writes per event (requests and write units, the
 ledger's claim included), reads per KPI query over 31 days, and Firehose bytes per event.
 
-A reproducible mix (seed 5) over the last 7 days for one app: transactional SMS as the sender and the Twilio webhook
-emit them (BUFFERED on hand-over, BUFFERED when sent, then SUCCESS or FAILURE; some refused at submission), app
-sessions and custom events as PutEvents writes them, and 2% of the lines duplicated (replays). The lines are cut into
-objects of 1,000 (a busy minute of Firehose's 60 s buffer) and put into moto's events bucket; S3 announces each
-object and the real analytics_ingest handler counts it through the local SQS poller. Timed from the first put until
-every queue is idle. Then every KPI below is queried with the stock boto3 client for the 31 days ending today and
-compared with a recount of the generated events.
+A reproducible mix of a week's events for one app (bench/analytics_event_mix.py: transactional SMS, app sessions and
+custom events, 2% of the lines replayed). The lines are cut into objects of 1,000 (a busy minute of Firehose's 60 s
+buffer) and put into moto's events bucket; S3 announces each object and the real analytics_ingest handler counts it
+through the local SQS poller. Timed from the first put until every queue is idle. Then every KPI below is queried
+with the stock boto3 client for the 31 days ending today and compared with a recount of the generated events.
 
 Then PutEvents through the management API (the stock client → the api function), metered per request. The
 section's figures (per event line and per PutEvents request: invocations, CPU, request units, Firehose bytes) are
@@ -21,8 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import random
 import sys
 import time
 from collections import Counter
@@ -32,28 +28,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aws_meter import (  # noqa: E402
-    CallCounter,
-    DynamoUnits,
-    LogBytes,
-    Metering,
-    item_size,
-    logging_as_deployed,
-    write_units,
-)
+from analytics_event_mix import APP_ENDPOINTS, MESSAGES, exactness, generate, iso  # noqa: E402
+from aws_meter import FIREHOSE_BILLING_INCREMENT, CallCounter, LogBytes, Metering, logging_as_deployed  # noqa: E402
+from dynamo_units import DynamoUnits, item_size, write_units  # noqa: E402
 
 from kizuna import wiring  # noqa: E402
 from kizuna.adapters.firehose_events import pack_records  # noqa: E402
 from kizuna.local.system import LocalKizuna  # noqa: E402
-from kizuna.services.event_stream import pinpoint_event  # noqa: E402
 from kizuna.services.ingest_events import stream_event  # noqa: E402
 
 NAME = "analytics_ingest"
-MESSAGES = int(os.environ.get("KIZUNA_BENCH_ANALYTICS_MESSAGES", "5000"))
-APP_ENDPOINTS = MESSAGES // 5
 LINES_PER_OBJECT = 1000
-REPLAY_SHARE = 0.02
-FIREHOSE_BILLING_INCREMENT = 5 * 1024  # Firehose bills each record rounded up to 5 KB
 TARGET_WRITES_PER_EVENT = 1.0
 # PutEvents through the management API (the stock client → the api function), metered for the cost model.
 PUT_EVENTS_REQUESTS = 50
@@ -73,74 +58,6 @@ KPIS = [
     "retention-7-day-grouped-by-date",
     "events-grouped-by-event-type",
 ]
-
-
-def generate(app_id: str, now: datetime) -> tuple[list[bytes], Counter]:
-    rng = random.Random(5)
-    lines: list[bytes] = []
-    truth: Counter = Counter()
-    for m in range(MESSAGES):
-        at = now - timedelta(seconds=rng.uniform(0, 6.9 * 86_400))
-        day = at.date().isoformat()
-        to = "+1415555" + f"{m % 10_000:04d}" if m % 10 == 0 else f"+8190{m:08d}"
-        base = {"message_id": f"m{m}", "message_type": "Transactional", "destination_phone_number": to,
-                "number_of_message_parts": "1"}  # fmt: skip
-        truth[("sent", day)] += 1
-        if m % 50 == 0:  # refused at submission (Twilio 21211): a FAILURE without a provider id
-            lines.append(_line("_SMS.FAILURE", app_id, at, now, {**base, "record_status": "INVALID",
-                               "provider_error_code": "21211"}, f"e{m}", f"m{m}-failed"))  # fmt: skip
-            truth[("failed", "21211")] += 1
-            continue
-        provider = {**base, "provider_message_id": f"SM{m:030d}"}
-        lines.append(
-            _line("_SMS.BUFFERED", app_id, at, now, {**provider, "record_status": "PENDING"}, f"e{m}", f"m{m}-q")
-        )
-        lines.append(
-            _line("_SMS.BUFFERED", app_id, at, now, {**provider, "record_status": "SUCCESSFUL"}, f"e{m}", f"m{m}-s")
-        )
-        if rng.random() < 0.04:
-            lines.append(_line("_SMS.FAILURE", app_id, at, now, {**provider, "record_status": "UNREACHABLE",
-                               "provider_error_code": "30003"}, f"e{m}", f"m{m}-u"))  # fmt: skip
-            truth[("failed", "30003")] += 1
-        else:
-            lines.append(
-                _line("_SMS.SUCCESS", app_id, at, now, {**provider, "record_status": "DELIVERED"}, f"e{m}", f"m{m}-d")
-            )
-            truth[("delivered", day)] += 1
-    for e in range(APP_ENDPOINTS):
-        for s in range(rng.randint(1, 4)):
-            start = now - timedelta(seconds=rng.uniform(60, 6.9 * 86_400))
-            session = {"Id": f"{e}-{s}", "StartTimestamp": _iso(start)}
-            stop = start + timedelta(seconds=50)
-            events = {
-                f"s{s}-start": {"EventType": "_session.start", "Timestamp": _iso(start), "Session": session},
-                f"s{s}-view": {"EventType": "view_item", "Timestamp": _iso(start + timedelta(seconds=20)),
-                               "Attributes": {"item": "抹茶"}, "Metrics": {"price": 1200.0}},
-                f"s{s}-stop": {"EventType": "_session.stop", "Timestamp": _iso(stop),
-                               "Session": {**session, "StopTimestamp": _iso(stop)}},
-            }  # fmt: skip
-            for ident, event in events.items():
-                record = stream_event(app_id, f"app-{e}", f"{e}-{ident}", event, {}, now, "bench")
-                lines.append((json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode())
-            truth[("sessions", start.date().isoformat())] += 1
-    truth["distinct_lines"] = len(lines)
-    # Objects hold what arrived together: events in time order (a Firehose object is a buffer's worth of arrivals),
-    # and the replays arrive later, anywhere.
-    lines.sort(key=lambda line: json.loads(line)["event_timestamp"])
-    for line in rng.sample(lines, int(len(lines) * REPLAY_SHARE)):
-        lines.insert(rng.randrange(len(lines)), line)
-    return lines, truth
-
-
-def _line(event_type, app_id, at, now, attributes, client, ident) -> bytes:  # noqa: ANN001
-    event = pinpoint_event(
-        event_type, app_id, at, now, attributes, metrics={"message_parts": 1.0}, client_id=client, ident=ident
-    )  # noqa: E501
-    return (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class WriteUnits:
@@ -247,7 +164,7 @@ def measure() -> dict[str, Any]:
         "answers": answers,
         "truth": truth,
         "bytes": [len(line) for line in lines],
-        "exact": _exact(answers, truth),
+        "exact": exactness(answers, truth),
     }
 
 
@@ -261,8 +178,8 @@ def _put_events(kizuna, pinpoint, app_id, counter, metering, stdout, units) -> d
     for r in range(PUT_EVENTS_REQUESTS):
         at = datetime.now(UTC)
         events = {
-            f"pe{r}-{e}": {"EventType": "view_item", "Timestamp": _iso(at), "Attributes": {"item": "抹茶"},
-                           "Metrics": {"price": 1200.0}, "Session": {"Id": f"s{r}", "StartTimestamp": _iso(at)}}
+            f"pe{r}-{e}": {"EventType": "view_item", "Timestamp": iso(at), "Attributes": {"item": "抹茶"},
+                           "Metrics": {"price": 1200.0}, "Session": {"Id": f"s{r}", "StartTimestamp": iso(at)}}
             for e in range(EVENTS_PER_REQUEST)
         }  # fmt: skip
         pinpoint.put_events(
@@ -286,21 +203,6 @@ def _put_events(kizuna, pinpoint, app_id, counter, metering, stdout, units) -> d
         "units": units.take(),
         "billed_bytes": _billed(emitted) * PUT_EVENTS_REQUESTS * EVENTS_PER_REQUEST,
         "records": sum(len(list(pack_records([b"x" * n for n in sizes]))) for sizes in emitted),
-    }
-
-
-def _exact(answers: dict[str, dict[str, float]], truth: Counter) -> dict[str, bool]:
-    pairs = {k: v for k, v in truth.items() if isinstance(k, tuple)}
-    sent = sum(v for (kind, _), v in pairs.items() if kind == "sent")
-    delivered = {day: float(v) for (kind, day), v in pairs.items() if kind == "delivered"}
-    sessions = {day: float(v) for (kind, day), v in pairs.items() if kind == "sessions"}
-    errors = {code: float(v) for (kind, code), v in pairs.items() if kind == "failed"}
-    return {
-        "txn-sms-sent": answers["txn-sms-sent"] == {"": float(sent)},
-        "txn-sms-delivered-grouped-by-date": answers["txn-sms-delivered-grouped-by-date"] == delivered,
-        "txn-sms-error-distribution": answers["txn-sms-error-distribution"] == errors,
-        "sessions-grouped-by-date": answers["sessions-grouped-by-date"] == sessions,
-        "events (all types)": sum(answers["events-grouped-by-event-type"].values()) == truth["distinct_lines"],
     }
 
 

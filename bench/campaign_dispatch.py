@@ -207,7 +207,7 @@ def run_moto() -> dict[str, Any]:
                 ids += [json.loads(m["Body"])["message_id"] for m in got]
             return ids
 
-        # As kizuna.wiring.campaign_deps builds them, on these clients.
+        # As kizuna.wiring_campaigns.campaign_deps builds them, on these clients.
         clock, data, channels = VirtualClock(NOW), DynamoDataStore(table, ddb), DynamoChannelStore(table, ddb)
         links = LinkTracking(DynamoAggregateStore(res.tables["analytics"], ddb), "https://hooks.example.jp")
         send = SendDeps(data, data, RecordingQueue(SqsSendQueue(send_url, sqs), consume), clock,
@@ -258,7 +258,8 @@ def run() -> Section:
         ),
         "",
         f"**moto** (in-process `mock_aws`; the real DynamoDB, SQS and EventBridge Scheduler adapters wired as "
-        f"`kizuna.wiring.campaign_deps` does, on the catalog's tables and queues from `create_local_resources`), "
+        "`kizuna.wiring_campaigns.campaign_deps` does, on the catalog's tables and queues from "
+        "`create_local_resources`), "
         f"{MOTO_ENDPOINTS:,} endpoints, one run each: **{moto['none']['rate']:,.0f} endpoints/s** without caps, "
         f"**{moto['caps']['rate']:,.0f}/s** with Daily 1 (moto's CPU bounds this, not AWS; the send queue is read "
         "back after each enqueue to check what landed, untimed). AWS requests per endpoint (count) during dispatch; "

@@ -6,8 +6,8 @@ messages table is terminal. AWS calls are counted with botocore hooks on the han
 (`kizuna.wiring.aws`) and charged to the Lambda function whose invocation made them (bench/aws_meter.py: its
 thread-pool work included), or to the local runtime's SQS pollers, which stand in for Lambda's event source mapping;
 the pinpoint client's own calls are counted separately. The same run meters what AWS bills besides requests
-(invocations, CPU, DynamoDB request units, Firehose records, log bytes) into the section's figures for
-bench/cost.py.
+(invocations, CPU, DynamoDB request units (bench/dynamo_units.py), Firehose records, log bytes) into the section's
+figures for bench/cost.py.
 """
 
 from __future__ import annotations
@@ -17,16 +17,8 @@ from collections import Counter
 from typing import Any
 
 import boto3
-from aws_meter import (
-    CallCounter,
-    DynamoUnits,
-    FirehoseRecords,
-    LogBytes,
-    Metering,
-    PoolCalls,
-    item_size,
-    logging_as_deployed,
-)
+from aws_meter import CallCounter, FirehoseRecords, LogBytes, Metering, PoolCalls, logging_as_deployed
+from dynamo_units import DynamoUnits, item_size
 from report import PYTHON, Section, Stats, table
 
 from kizuna import wiring

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.nag import acknowledge, arn_of
-from kizuna.catalog import Stream
+from kizuna.catalog_types import Stream
 
 # Catalog placeholders → Firehose expressions. Date parts come from the record's arrival time; every other
 # placeholder is a partition key extracted from the record with the JQ query below.

@@ -11,7 +11,8 @@ from constructs import Construct
 
 from infra.dead_letters import dead_letter_queue
 from infra.functions import FunctionFactory
-from kizuna.catalog import Queue, visibility_timeout_s
+from kizuna.catalog import visibility_timeout_s
+from kizuna.catalog_types import Queue
 
 
 class WorkQueue(Construct):

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra.dead_letters import dead_letter_queue
 from infra.nag import acknowledge
-from kizuna.catalog import Schedule
+from kizuna.catalog_types import Schedule
 
 
 class Reconciliation(Construct):

@@ -24,16 +24,8 @@ from infra.reconciliation import Reconciliation
 from infra.secrets import Secrets
 from infra.storage import Storage
 from infra.webhooks_api import WebhooksApi
-from kizuna.catalog import (
-    EVENTS_BUCKET_ENV_VAR,
-    JOURNEY_STATE_MACHINE_ENV_VAR,
-    KEYS_KMS_ENV_VAR,
-    QUEUES,
-    SCHEDULES,
-    SECRETS,
-    STREAMS,
-    TABLES,
-)
+from kizuna.catalog import JOURNEY_STATE_MACHINE_ENV_VAR, KEYS_KMS_ENV_VAR, QUEUES, SCHEDULES, SECRETS, STREAMS, TABLES
+from kizuna.catalog_analytics import EVENTS_BUCKET_ENV_VAR
 
 
 class KizunaStack(Stack):

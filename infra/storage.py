@@ -7,7 +7,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from kizuna.catalog import TABLES, Table
+from kizuna.catalog import TABLES
+from kizuna.catalog_types import Table
 
 
 class Storage(Construct):

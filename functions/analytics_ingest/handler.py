@@ -17,7 +17,7 @@ from kizuna.observability import logger, metrics
 from kizuna.services.erase_at_ingest import ingest_announced_object
 from kizuna.services.event_streams import CachedEventStreams
 from kizuna.settings import AnalyticsIngestSettings
-from kizuna.wiring import (
+from kizuna.wiring_analytics import (
     EVENT_TRIGGERS,
     aggregate_store,
     erasure_index,

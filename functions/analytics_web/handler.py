@@ -11,16 +11,9 @@ from kizuna.clock import SystemClock
 from kizuna.observability import logger
 from kizuna.settings import AnalyticsWebSettings
 from kizuna.web.app import WebDeps, build_resolver
-from kizuna.wiring import (
-    access_key_store,
-    aggregate_store,
-    data_store,
-    engagement_store,
-    event_sink,
-    journey_store,
-    link_store,
-    participant_store,
-)
+from kizuna.wiring import access_key_store, data_store, event_sink
+from kizuna.wiring_analytics import aggregate_store, link_store
+from kizuna.wiring_journeys import engagement_store, journey_store, participant_store
 
 settings = AnalyticsWebSettings()
 clock = SystemClock()

@@ -30,7 +30,8 @@ from kizuna.services.erase_events import process_erasure_piece
 from kizuna.services.export_jobs import process_export_piece
 from kizuna.services.import_jobs import plan_import, process_import_piece
 from kizuna.settings import JobsSettings
-from kizuna.wiring import erasure_deps, jobs_deps
+from kizuna.wiring import jobs_deps
+from kizuna.wiring_analytics import erasure_deps
 
 settings = JobsSettings()
 deps = jobs_deps(settings)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from kizuna.observability import logger
 from kizuna.services.journey_runs import plan, wake_shard
 from kizuna.settings import JourneysSettings
-from kizuna.wiring import journey_deps
+from kizuna.wiring_journeys import journey_deps
 
 settings = JourneysSettings()
 deps = journey_deps(settings)

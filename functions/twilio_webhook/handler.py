@@ -19,12 +19,12 @@ from kizuna.webhooks.twilio_requests import TwilioRequest, from_http_api, verify
 from kizuna.wiring import (
     channel_store,
     data_store,
-    engagement_store,
     event_sink,
     message_store,
     relay_queue,
     twilio_account,
 )
+from kizuna.wiring_journeys import engagement_store
 
 settings = TwilioWebhookSettings()
 store = message_store(settings.messages_table)

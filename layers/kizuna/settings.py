@@ -12,7 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kizuna.catalog import (
     CAMPAIGN_SCHEDULE_GROUP_ENV_VAR,
     CAMPAIGN_SCHEDULER_ROLE_ENV_VAR,
-    EVENTS_BUCKET_ENV_VAR,
     JOBS_DLQ_ARN_ENV_VAR,
     JOBS_QUEUE_ARN_ENV_VAR,
     JOURNEY_STATE_MACHINE_ENV_VAR,
@@ -22,6 +21,7 @@ from kizuna.catalog import (
     STREAMS,
     TABLES,
 )
+from kizuna.catalog_analytics import EVENTS_BUCKET_ENV_VAR
 
 
 class FunctionSettings(BaseSettings):

@@ -3,6 +3,10 @@
 Cold starts matter for the sender and the webhooks, so this module imports only what every function needs:
 clients come from botocore directly (boto3 would add its S3 transfer machinery, ~100 ms), and what only the API or
 the Twilio path needs is imported where it is built.
+
+This module builds the clients, secrets, providers and stores every function shares, and the API's and jobs' deps.
+Capabilities with ports of their own are wired beside it: wiring_campaigns, wiring_journeys, wiring_analytics and
+wiring_consultations; what local mode plugs in instead of an AWS service is set in wiring_local.
 """
 
 from __future__ import annotations
@@ -15,12 +19,21 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from botocore.config import Config
 
+from kizuna import wiring_local
 from kizuna.adapters.dynamo_data import DynamoDataStore
 from kizuna.adapters.dynamo_messages import DynamoMessageStore
 from kizuna.adapters.firehose_events import FirehoseEventSink
 from kizuna.adapters.sqs_queue import SqsSendQueue
 from kizuna.clock import Clock, SystemClock
 from kizuna.domain.twilio_account import TwilioAccount
+
+# kizuna.local.system sets local mode's hooks through this module (wiring.use_event_sinks(...) and the like).
+from kizuna.wiring_local import (  # noqa: F401
+    use_event_sinks,
+    use_journey_clock,
+    use_journey_orchestrators,
+    use_run_schedulers,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -30,10 +43,9 @@ if TYPE_CHECKING:
     from kizuna.adapters.twilio_provider import TwilioMessagesProvider
     from kizuna.api.app import ApiDeps
     from kizuna.ports import EventSink, MessageProvider
-    from kizuna.services.campaign_runs import CampaignDeps
     from kizuna.services.import_jobs import JobDeps
     from kizuna.services.otp import OtpDeps, SegmentStore
-    from kizuna.settings import ApiSettings, CampaignSettings, JobsSettings, JourneysSettings
+    from kizuna.settings import ApiSettings, JobsSettings
 
 # Short timeouts and standard retries: a Lambda should fail fast and let SQS or the caller retry, not hang.
 # KIZUNA_AWS_READ_TIMEOUT_S exists for local mode, where moto shares one interpreter (and its GIL) with every
@@ -57,6 +69,11 @@ def _config() -> Config:
     return Config(connect_timeout=2, read_timeout=read_timeout, retries={"max_attempts": 4, "mode": "standard"})
 
 
+def assumed_role_client(service: str, **credentials: Any) -> Any:
+    """A client on an assumed role's credentials, configured as aws() is; not cached (the credentials expire)."""
+    return _session().create_client(service, config=_config(), **credentials)
+
+
 def data_store(table: str) -> DynamoDataStore:
     return DynamoDataStore(table, aws("dynamodb"))
 
@@ -69,20 +86,10 @@ def send_queue(url: str) -> SqsSendQueue:
     return SqsSendQueue(url, aws("sqs"))
 
 
-# Local mode buffers the stream as Firehose does (kizuna.local.firehose_buffer) by setting this; None in AWS.
-_event_sink_factory: Callable[[str], EventSink] | None = None
-
-
 def event_sink(stream: str) -> EventSink:
-    if _event_sink_factory is not None:
-        return _event_sink_factory(stream)
+    if wiring_local.event_sink_factory is not None:  # local mode buffers the stream as Firehose does
+        return wiring_local.event_sink_factory(stream)
     return FirehoseEventSink(stream, aws("firehose"))
-
-
-def use_event_sinks(factory: Callable[[str], EventSink] | None) -> None:
-    """Route every event_sink() built from now on through `factory` (None: back to Firehose)."""
-    global _event_sink_factory
-    _event_sink_factory = factory
 
 
 # Secrets are cached for five minutes: a rotated Twilio token reaches warm functions within that time.
@@ -204,6 +211,16 @@ def access_key_store(table: str, kms_key_id: str) -> DynamoAccessKeyStore:
 def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None) -> ApiDeps:
     from kizuna.api.app import ApiDeps
     from kizuna.auth.access_keys import CachedSecretLookup
+    from kizuna.wiring_analytics import aggregate_store, link_tracking
+    from kizuna.wiring_campaigns import campaign_deps
+    from kizuna.wiring_journeys import (
+        engagement_store,
+        journey_deps,
+        journey_orchestrator,
+        journey_starter,
+        journey_store,
+        participant_store,
+    )
 
     clock = clock or SystemClock()
     data = data_store(settings.data_table)
@@ -226,159 +243,14 @@ def api_deps(settings: ApiSettings, arn_prefix: str, clock: Clock | None = None)
         events=event_sink(settings.events_stream),
         analytics=aggregate_store(settings.analytics_table),
         event_streams=aggregate_store(settings.analytics_table),
-        links=_link_tracking(settings),
+        links=link_tracking(settings),
         journeys=journey_store(settings.data_table),
         campaigns=campaign_deps(settings, clock, arn_prefix),
-        journey_started=_journey_starter(settings, clock),
+        journey_started=journey_starter(settings, clock),
         engagement=engagement_store(settings.data_table),
         participants=participant_store(settings.journeys_table),
         journey_engine=journey_deps(settings, clock, journey_orchestrator(settings.journey_state_machine_arn, clock)),
     )
-
-
-# --- Campaigns (issue 6) ---------------------------------------------------------------------------------------
-
-_run_scheduler_factory: Callable[[], Any] | None = None
-
-
-def use_run_schedulers(factory: Callable[[], Any] | None) -> None:
-    """Local mode: campaign runs are scheduled on the local scheduler instead of EventBridge Scheduler."""
-    global _run_scheduler_factory
-    _run_scheduler_factory = factory
-
-
-def run_scheduler(settings: CampaignSettings) -> Any:
-    if _run_scheduler_factory is not None:
-        return _run_scheduler_factory()
-    from kizuna.adapters.scheduler_runs import EventBridgeRunScheduler
-
-    return EventBridgeRunScheduler(
-        aws("scheduler"),
-        settings.campaign_schedule_group,
-        settings.jobs_queue_arn,
-        settings.campaign_scheduler_role_arn,
-        settings.jobs_dlq_arn,
-    )
-
-
-def campaign_deps(settings: ApiSettings | JobsSettings, clock: Clock, arn_prefix: str | None = None) -> CampaignDeps:
-    from kizuna.adapters.dynamo_campaigns import DynamoCampaignStore
-    from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
-    from kizuna.services.campaign_runs import CampaignDeps
-    from kizuna.services.send_messages import LinkTracking, SendDeps
-
-    data = data_store(settings.data_table)
-    channels = channel_store(settings.data_table)
-    queue = job_queue(settings.jobs_queue_url)
-    links = LinkTracking(link_store(settings.analytics_table), settings.links_base_url)
-    send = SendDeps(data, data, send_queue(settings.send_queue_url), clock, template_store(settings.data_table),
-                    channels, channels, links)  # fmt: skip
-    return CampaignDeps(
-        apps=data,
-        endpoints=data,
-        segments=segment_store(settings.data_table),
-        campaigns=DynamoCampaignStore(settings.data_table, aws("dynamodb")),
-        jobs=job_store(settings.data_table),
-        jobs_queue=queue,
-        scheduler=run_scheduler(settings),
-        clock=clock,
-        send=send,
-        caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
-        relays=relay_queue(settings.relay_queue_url),
-        **({"arn_prefix": arn_prefix} if arn_prefix else {}),  # only the API writes campaigns, and so their ARNs
-    )
-
-
-# --- Journeys (issue 7) ----------------------------------------------------------------------------------------
-
-_journey_orchestrator_factory: Callable[[], Any] | None = None
-
-
-def use_journey_orchestrators(factory: Callable[[], Any] | None) -> None:
-    """Local mode: journeys loop on the local scheduler instead of Step Functions."""
-    global _journey_orchestrator_factory
-    _journey_orchestrator_factory = factory
-
-
-_journey_clock: Clock | None = None
-
-
-def use_journey_clock(clock: Clock | None) -> None:
-    """Local mode: the journey engine (the journeys function) reads this clock, the one its loop is scheduled on."""
-    global _journey_clock
-    _journey_clock = clock
-
-
-def journey_orchestrator(state_machine_arn: str, clock: Clock) -> Any:
-    if _journey_orchestrator_factory is not None:
-        return _journey_orchestrator_factory()
-    from kizuna.adapters.journey_orchestrators import StepFunctionsOrchestrator
-
-    return StepFunctionsOrchestrator(aws("stepfunctions"), state_machine_arn, clock)
-
-
-def _journey_starter(settings: ApiSettings, clock: Clock) -> Callable[[dict], None]:
-    """What the journey operations call when a journey becomes ACTIVE: start its run's loop."""
-    orchestrator = journey_orchestrator(settings.journey_state_machine_arn, clock)
-
-    def started(journey: dict) -> None:
-        if journey.get("RunId"):
-            orchestrator.start(journey["ApplicationId"], journey["Id"], journey["RunId"])
-
-    return started
-
-
-def journey_deps(settings: JourneysSettings | ApiSettings, clock: Clock | None = None, orchestrator: Any = None) -> Any:
-    """The journey engine's ports: in the journeys function, and in the API, where PutEvents enters event-started
-    journeys (and starts a loop of the run through `orchestrator` when an entrant must wake before it would)."""
-    from kizuna.adapters.dynamo_endpoint_caps import DynamoEndpointCaps
-    from kizuna.services.journey_runs import JourneyDeps
-    from kizuna.services.send_messages import SendDeps
-
-    clock = clock or _journey_clock or SystemClock()
-    data = data_store(settings.data_table)
-    channels = channel_store(settings.data_table)
-    send = SendDeps(data, data, send_queue(settings.send_queue_url), clock, template_store(settings.data_table),
-                    channels, channels)  # fmt: skip
-    return JourneyDeps(
-        apps=data,
-        endpoints=data,
-        segments=segment_store(settings.data_table),
-        journeys=journey_store(settings.data_table),
-        participants=participant_store(settings.journeys_table),
-        send=send,
-        clock=clock,
-        messages=message_store(settings.messages_table),
-        engagement=engagement_store(settings.data_table),
-        orchestrator=orchestrator,
-        relays=relay_queue(settings.relay_queue_url),
-        caps=DynamoEndpointCaps(settings.limits_table, aws("dynamodb")),
-    )
-
-
-def participant_store(table: str) -> Any:
-    from kizuna.adapters.dynamo_participants import DynamoParticipantStore
-
-    return DynamoParticipantStore(table, aws("dynamodb"))
-
-
-def journey_store(table: str) -> Any:
-    from kizuna.adapters.dynamo_journeys import DynamoJourneyStore
-
-    return DynamoJourneyStore(table, aws("dynamodb"))
-
-
-def engagement_store(table: str) -> Any:
-    """What journey participants did (replies, clicks, custom events), in the data table."""
-    from kizuna.adapters.dynamo_engagement import DynamoEngagementStore
-
-    return DynamoEngagementStore(table, aws("dynamodb"))
-
-
-def _link_tracking(settings: ApiSettings) -> Any:
-    from kizuna.services.send_messages import LinkTracking
-
-    return LinkTracking(link_store(settings.analytics_table), settings.links_base_url)
 
 
 def content_approvals(secret_id: str) -> Any:
@@ -449,6 +321,7 @@ def segment_store(table: str) -> SegmentStore:
 def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
     from kizuna.adapters.s3_objects import RoleObjects
     from kizuna.services.import_jobs import JobDeps
+    from kizuna.wiring_campaigns import campaign_deps
 
     data = data_store(settings.data_table)
     clock = clock or SystemClock()
@@ -457,30 +330,10 @@ def jobs_deps(settings: JobsSettings, clock: Clock | None = None) -> JobDeps:
         endpoints=data,
         jobs=job_store(settings.data_table),
         queue=job_queue(settings.jobs_queue_url),
-        objects=RoleObjects(
-            aws("sts"),
-            aws("s3"),
-            lambda **credentials: _session().create_client("s3", config=_config(), **credentials),
-        ),
+        objects=RoleObjects(aws("sts"), aws("s3"), lambda **credentials: assumed_role_client("s3", **credentials)),
         clock=clock,
         segments=segment_store(settings.data_table),
         campaigns=campaign_deps(settings, clock),
-    )
-
-
-def erasure_deps(settings: JobsSettings, clock: Clock | None = None) -> Any:
-    """What an erasure job's pieces use: the job store and queue, the events bucket, the filters and tombstones."""
-    from kizuna.adapters.s3_event_objects import S3EventObjects
-    from kizuna.services.erase_events import ErasureDeps
-
-    return ErasureDeps(
-        jobs=job_store(settings.data_table),
-        queue=job_queue(settings.jobs_queue_url),
-        objects=S3EventObjects(aws("s3")),
-        index=erasure_index(settings.analytics_table),
-        ledger=event_ledger(settings.analytics_events_table),
-        clock=clock or SystemClock(),
-        bucket=settings.events_bucket,
     )
 
 
@@ -490,50 +343,3 @@ def reset() -> None:
     _session.cache_clear()
     _secrets.cache_clear()
     _twilio.clear()
-
-
-# --- Analytics (issue 5) ---------------------------------------------------------------------------------------
-
-
-def aggregate_store(table: str) -> Any:
-    """The analytics table: aggregates, chunk markers, event stream destinations, tracked links."""
-    from kizuna.adapters.dynamo_aggregates import DynamoAggregateStore
-
-    return DynamoAggregateStore(table, aws("dynamodb"))
-
-
-def event_ledger(table: str) -> Any:
-    from kizuna.adapters.dynamo_event_ledger import DynamoEventLedger
-
-    return DynamoEventLedger(table, aws("dynamodb"))
-
-
-def erasure_index(table: str) -> Any:
-    """Identifier filters of event objects and erasure tombstones, in the analytics table."""
-    from kizuna.adapters.dynamo_erasure import DynamoErasureIndex
-
-    return DynamoErasureIndex(table, aws("dynamodb"))
-
-
-def event_objects() -> Any:
-    from kizuna.adapters.s3_event_objects import S3EventObjects
-
-    return S3EventObjects(aws("s3"))
-
-
-def event_destinations() -> Any:
-    from kizuna.adapters.event_destinations import AssumedRoleDestinations
-
-    return AssumedRoleDestinations(
-        aws("sts"), lambda service, **credentials: _session().create_client(service, config=_config(), **credentials)
-    )
-
-
-def link_store(table: str) -> Any:
-    """Tracked links (kizuna.services.links): the send path stores them, analytics_web resolves them."""
-    return aggregate_store(table)
-
-
-# Subscribers to ingested events (kizuna.ports_analytics.EventTriggers): campaigns and journeys (issues 6 and 7)
-# append theirs here; analytics_ingest calls each with every distinct event after its counts are committed.
-EVENT_TRIGGERS: list[Any] = []

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from kizuna import wiring
+from kizuna import wiring, wiring_analytics
 from kizuna.domain.analytics_events import StreamEvent
 from kizuna.local.sandbox_twilio_model import MAGIC_TO
 from kizuna.local.system import LocalKizuna
@@ -215,7 +215,7 @@ def test_a_sent_link_is_tracked_redirects_and_its_click_is_counted(kizuna: Local
 
 
 def test_a_links_click_counts_for_its_campaign(kizuna: LocalKizuna, pinpoint, app_id):
-    store = wiring.link_store(kizuna.resources.tables["analytics"])
+    store = wiring_analytics.link_store(kizuna.resources.tables["analytics"])
     body = rewrite_links(
         "セール https://shop.example.jp/sale?c=1 をご覧ください", store, kizuna.clock, base_url=kizuna.base_url,
         app_id=app_id, message_id="msg-1", endpoint_id="c1", attributes={"campaign_id": "camp-7"},

@@ -153,7 +153,7 @@ def _write(units: object, op: str, params: dict, failed: bool = False) -> None:
 
 
 def test_index_writes_follow_the_delivery_record_into_and_out_of_the_open_index() -> None:
-    from aws_meter import DynamoUnits
+    from dynamo_units import DynamoUnits
 
     class Items:  # what settle() reads the updated items' sizes from: a record of 3 KB
         def get_item(self, TableName: str, Key: dict) -> dict:  # noqa: N803 - botocore's parameter names
@@ -179,7 +179,7 @@ def test_index_writes_follow_the_delivery_record_into_and_out_of_the_open_index(
 
 
 def test_an_index_holding_every_attribute_is_rewritten_by_each_update_and_twice_for_a_key() -> None:
-    from aws_meter import DynamoUnits
+    from dynamo_units import DynamoUnits
 
     class Items:  # a consultation record of 2 KB
         def get_item(self, TableName: str, Key: dict) -> dict:  # noqa: N803 - botocore's parameter names

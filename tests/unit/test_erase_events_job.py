@@ -12,7 +12,7 @@ import pytest
 from kizuna.adapters.memory_analytics import InMemoryAggregateStore, InMemoryEventLedger, InMemoryEventStreamStore
 from kizuna.adapters.memory_erasure import InMemoryErasureIndex, InMemoryEventObjects
 from kizuna.adapters.memory_jobs import InMemoryJobQueue, InMemoryJobStore
-from kizuna.catalog import ERASURE_TOMBSTONE_DAYS
+from kizuna.catalog_analytics import ERASURE_TOMBSTONE_DAYS
 from kizuna.clock import VirtualClock
 from kizuna.domain.event_object_keys import day_prefix
 from kizuna.domain.jobs import COMPLETED, ERASE_EVENTS

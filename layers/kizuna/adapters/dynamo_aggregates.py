@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from kizuna.adapters.dynamo import batch_get, batch_write
-from kizuna.catalog import ANALYTICS_RETENTION_DAYS, LINK_RETENTION_DAYS
+from kizuna.catalog_analytics import ANALYTICS_RETENTION_DAYS, LINK_RETENTION_DAYS
 from kizuna.domain.endpoint_activity import EndpointActivity, day_of_number
 from kizuna.domain.sketch import DistinctSketch
 from kizuna.ports_analytics import ActivityItem, ChunkCommit, ChunkOutcome, CounterKey, SketchKey

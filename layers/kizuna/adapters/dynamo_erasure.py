@@ -17,7 +17,8 @@ from typing import Any
 
 from kizuna.adapters.dynamo import batch_write, query_all
 from kizuna.adapters.dynamo_aggregates import expires_at
-from kizuna.catalog import ERASURE_TOMBSTONE_DAYS, STREAMS
+from kizuna.catalog import STREAMS
+from kizuna.catalog_analytics import ERASURE_TOMBSTONE_DAYS
 
 
 def filters_pk(app_id: str, day: date) -> str:

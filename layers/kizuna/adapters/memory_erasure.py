@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from kizuna.catalog import ERASURE_TOMBSTONE_DAYS
+from kizuna.catalog_analytics import ERASURE_TOMBSTONE_DAYS
 from kizuna.ports_analytics import ListedObject, StoredObject
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kizuna.catalog import ANALYTICS_RETENTION_DAYS
+from kizuna.catalog_analytics import ANALYTICS_RETENTION_DAYS
 
 DAY_MS = 86_400_000
 _NAMESPACE = uuid.UUID("0b6e0f6c-7d1a-4a8e-9c55-1f2b4a9e7d31")

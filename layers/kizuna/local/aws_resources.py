@@ -24,7 +24,6 @@ from pydantic_settings import BaseSettings
 from kizuna.catalog import (
     CAMPAIGN_SCHEDULE_GROUP_ENV_VAR,
     CAMPAIGN_SCHEDULER_ROLE_ENV_VAR,
-    EVENTS_BUCKET_ENV_VAR,
     JOBS_DLQ_ARN_ENV_VAR,
     JOBS_QUEUE_ARN_ENV_VAR,
     JOURNEY_STATE_MACHINE_ENV_VAR,
@@ -33,11 +32,10 @@ from kizuna.catalog import (
     SECRETS,
     STREAMS,
     TABLES,
-    Naming,
-    Stream,
-    Table,
     visibility_timeout_s,
 )
+from kizuna.catalog_analytics import EVENTS_BUCKET_ENV_VAR
+from kizuna.catalog_types import Naming, Stream, Table
 from kizuna.local.lambda_context import LOCAL_ACCOUNT_ID
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kizuna.catalog import FUNCTIONS, SCHEDULES, Function, Schedule
+from kizuna.catalog import FUNCTIONS, SCHEDULES
+from kizuna.catalog_types import Function, Schedule
 from kizuna.clock import Clock
 from kizuna.local.lambda_context import LocalLambdaContext
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 
-from kizuna.catalog import CHUNK_MARKER_DAYS
+from kizuna.catalog_analytics import CHUNK_MARKER_DAYS
 from kizuna.clock import Clock, epoch_seconds
 from kizuna.domain.analytics_events import AnalyticsEvent
 from kizuna.domain.analytics_rules import APP, DIMENSIONS, DIMENSIONS_BY_NAME, MEASURES, SKETCHES, scopes_of

@@ -1,5 +1,5 @@
 """What the journey engine works with (kizuna.services.journey_runs, journey_segment_entry, journey_moves), built by
-wiring.journey_deps (real adapters), the simulator, or tests (in-memory stores)."""
+wiring_journeys.journey_deps (real adapters), the simulator, or tests (in-memory stores)."""
 
 from __future__ import annotations
 

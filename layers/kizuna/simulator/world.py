@@ -1,5 +1,5 @@
 """The simulated app a journey runs in: the production services and in-memory stores, assembled as the engine's
-wiring assembles the real ones (kizuna.wiring.journey_deps), on a virtual clock.
+wiring assembles the real ones (kizuna.wiring_journeys.journey_deps), on a virtual clock.
 
 - Endpoints: the file's EndpointRequests (each with its Id), written through UpdateEndpoint's service, so they are
   validated and normalised as the API would.

@@ -330,17 +330,14 @@ def _put_events_note(put: dict[str, Any]) -> list[str]:
     ]
 
 
+def _jsonable(value: Any) -> Any:
+    """The measurement as JSON: its call counters are keyed by (function, service, operation) tuples."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else "/".join(map(str, k)): _jsonable(v) for k, v in value.items()}
+    return value
+
+
 if __name__ == "__main__":
     result = measure()
     result.pop("bytes")
-    print(
-        json.dumps(
-            {
-                k: (v if not isinstance(v, Counter) else dict((str(a), b) for a, b in v.items()))
-                for k, v in result.items()
-                if k != "calls"
-            },
-            indent=1,
-            default=str,
-        )
-    )  # noqa: E501
+    print(json.dumps(_jsonable({k: v for k, v in result.items() if k != "calls"}), indent=1, default=str))
